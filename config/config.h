@@ -1,0 +1,66 @@
+/* The daemon's configuration file (INI, parsed with libinih).
+ *
+ *   [daemon]          log-level, sysfs-root, dev-root
+ *   [block NAME]      one virtio-blk device: exactly one link key
+ *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
+ *                       sim = SOCKET (the daemon hosts a software link there) |
+ *                       sim-connect = SOCKET (join a link hosted elsewhere)
+ *                     image, read-only, serial, queues, queue-size, seg-max,
+ *                     block-size, shm-size and vectors (hosted sim links), cell
+ *
+ * Every error names the file, the line and the key, e.g.
+ *   "demo.conf:7: [block disk0] queue-size: must be a power of two from 2 to 32768 (got '100')".
+ * The whole file is checked; the first error is returned.
+ */
+#pragma once
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_NAME_MAX 64
+
+enum cfg_link_kind { LINK_NONE, LINK_UIO, LINK_PCI, LINK_SIM_HOST, LINK_SIM_CONNECT };
+
+struct cfg_link {
+	enum cfg_link_kind kind;
+	char target[PATH_MAX];      /* /dev/uioN, the BDF, or the socket path */
+	int line;
+	uint64_t shm_size;          /* hosted sim link: size of the R/W section */
+	uint32_t vectors;           /* hosted sim link: vectors per peer (0: auto) */
+};
+
+struct cfg_block {
+	char name[CFG_NAME_MAX];
+	int line;                   /* of the section header */
+	struct cfg_link link;
+	char image[PATH_MAX];
+	bool read_only;
+	char serial[21];
+	bool serial_set;
+	unsigned queues;
+	unsigned queue_size;
+	unsigned seg_max;
+	unsigned block_size;        /* 0: automatic */
+	char cell[CFG_NAME_MAX];
+};
+
+struct cfg_daemon {
+	int log_level;              /* enum log_level */
+	char sysfs_root[PATH_MAX];
+	char dev_root[PATH_MAX];
+};
+
+struct config {
+	char path[PATH_MAX];
+	struct cfg_daemon daemon;
+	struct cfg_block *blocks;
+	unsigned nblocks;
+};
+
+/* Parse and validate path.  On error returns a negative errno with the
+ * message (file:line: [section] key: what is wrong) in err. */
+int config_load(const char *path, struct config **ret, char *err, size_t err_len);
+void config_free(struct config *cfg);
+
+const char *cfg_link_kind_name(enum cfg_link_kind kind);

@@ -1,0 +1,190 @@
+#include "server/device.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/virtio_blk.h"
+#include "server/log.h"
+#include "server/port_sim.h"
+#include "server/port_uio.h"
+#include "server/virtio_ivshmem.h"
+
+#define SIM_HANDSHAKE_MS 5000
+
+static void watch_cb(uv_poll_t *h, int status, int events)
+{
+	struct device_watch *w = h->data;
+	struct device *dev = w->dev;
+	struct vdev *vd = blk_vdev(dev->blk);
+	int vector;
+	int r = ivshm_port_handle(dev->port, w->idx, &vector);
+	if (r < 0) {
+		vdev_link_down(vd);
+		for (unsigned i = 0; i < dev->nwatch; i++)
+			uv_poll_stop(&dev->watch[i].poll);
+		return;
+	}
+	if (r == 0)
+		return;
+	/* Interrupts are not latched: re-arm before looking at memory. */
+	ivshm_port_rearm(dev->port);
+	vdev_process(vd, vector);
+}
+
+static int open_port(struct device *dev, const struct cfg_block *cfg,
+		     const struct cfg_daemon *dcfg, uv_loop_t *loop, char *err, size_t err_len)
+{
+	char dev_path[PATH_MAX];
+	int r, fd;
+	switch (cfg->link.kind) {
+	case LINK_PCI:
+		r = port_uio_resolve_pci(cfg->link.target, dcfg->sysfs_root, dcfg->dev_root,
+					 dev_path, sizeof(dev_path), err, err_len);
+		if (r < 0)
+			return r;
+		return port_uio_open(dev_path, dcfg->sysfs_root, &dev->port, err, err_len);
+	case LINK_UIO:
+		return port_uio_open(cfg->link.target, dcfg->sysfs_root, &dev->port, err, err_len);
+	case LINK_SIM_CONNECT:
+		return port_sim_connect(cfg->link.target, SIM_HANDSHAKE_MS, &dev->port, err, err_len);
+	case LINK_SIM_HOST: {
+		struct sim_link_params lp = {
+			.rw_size = cfg->link.shm_size,
+			.max_peers = 2,
+			.vectors = cfg->link.vectors ? cfg->link.vectors : 1 + cfg->queues,
+			.protocol = IVSHM_PROTO_VIRTIO_FRONT | VIRTIO_ID_BLOCK,
+		};
+		if (lp.vectors > 64)
+			lp.vectors = 64;
+		r = sim_link_create(loop, cfg->link.target, &lp, &dev->link, err, err_len);
+		if (r < 0)
+			return r;
+		r = sim_link_connect_local(dev->link, &fd);
+		if (r < 0) {
+			snprintf(err, err_len, "cannot join the hosted link: %s", strerror(-r));
+			return r;
+		}
+		return port_sim_open_fd(fd, cfg->link.target, SIM_HANDSHAKE_MS, &dev->port,
+					err, err_len);
+	}
+	default:
+		snprintf(err, err_len, "no link configured");
+		return -EINVAL;
+	}
+}
+
+static int check_role(const struct ivshm_port *p, char *err, size_t err_len)
+{
+	uint16_t want = IVSHM_PROTO_VIRTIO_BACK | VIRTIO_ID_BLOCK;
+	if (p->protocol == want)
+		return 0;
+	if ((p->protocol & IVSHM_PROTO_VIRTIO_ROLE_MASK) == IVSHM_PROTO_VIRTIO_FRONT)
+		snprintf(err, err_len, "link %s gave us the front-end role (peer %u): start the "
+			 "daemon before the front-end", p->name, p->id);
+	else
+		snprintf(err, err_len, "link %s carries protocol 0x%04x, not a virtio-blk back-end "
+			 "(0x%04x)", p->name, p->protocol, want);
+	return -EPROTO;
+}
+
+int device_open(struct device *dev, const struct cfg_block *cfg, const struct cfg_daemon *dcfg,
+		uv_loop_t *loop, struct io_engine *eng, char *err, size_t err_len)
+{
+	char why[512] = "";
+	memset(dev, 0, sizeof(*dev));
+	dev->cfg = cfg;
+	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
+	if (r == 0)
+		r = check_role(dev->port, why, sizeof(why));
+	if (r < 0)
+		goto fail;
+	struct blk_params bp = {
+		.name = cfg->name,
+		.image = cfg->image,
+		.read_only = cfg->read_only,
+		.queues = cfg->queues,
+		.queue_size = (uint16_t)cfg->queue_size,
+		.seg_max = cfg->seg_max,
+		.blk_size = cfg->block_size,
+	};
+	snprintf(bp.serial, sizeof(bp.serial), "%s", cfg->serial);
+	r = blk_open(&bp, dev->port, eng, &dev->blk, why, sizeof(why));
+	if (r < 0)
+		goto fail;
+	dev->watch = calloc(dev->port->n_watch, sizeof(*dev->watch));
+	if (!dev->watch) {
+		r = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < dev->port->n_watch; i++) {
+		struct device_watch *w = &dev->watch[i];
+		w->dev = dev;
+		w->idx = i;
+		uv_poll_init(loop, &w->poll, dev->port->watch_fd[i]);
+		w->poll.data = w;
+		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
+		dev->nwatch++;
+	}
+	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s)",
+		 cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
+		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
+		 cfg->queue_size, dev->port->vectors);
+	vdev_start(blk_vdev(dev->blk));
+	return 0;
+fail:
+	snprintf(err, err_len, "[block %s]: %s", cfg->name, why);
+	return r;
+}
+
+static void vdev_stopped(struct vdev *vd)
+{
+	struct device *dev = vd->owner;
+	if (dev->on_stopped)
+		dev->on_stopped(dev);
+}
+
+void device_stop(struct device *dev, void (*on_stopped)(struct device *dev))
+{
+	dev->on_stopped = on_stopped;
+	if (!dev->blk) {
+		if (on_stopped)
+			on_stopped(dev);
+		return;
+	}
+	struct vdev *vd = blk_vdev(dev->blk);
+	vd->owner = dev;
+	vdev_shutdown(vd, vdev_stopped);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+	struct device_watch *w = h->data;
+	struct device *dev = w->dev;
+	if (--dev->open_handles == 0) {
+		free(dev->watch);
+		dev->watch = NULL;
+	}
+}
+
+void device_close(struct device *dev)
+{
+	for (unsigned i = 0; i < dev->nwatch; i++) {
+		dev->open_handles++;
+		uv_close((uv_handle_t *)&dev->watch[i].poll, watch_closed);
+	}
+	if (dev->nwatch == 0) {
+		free(dev->watch);
+		dev->watch = NULL;
+	}
+	dev->nwatch = 0;
+	blk_close(dev->blk);
+	dev->blk = NULL;
+	ivshm_port_destroy(dev->port);
+	dev->port = NULL;
+	sim_link_destroy(dev->link);
+	dev->link = NULL;
+}

@@ -1,0 +1,44 @@
+/* A configured device in the running daemon: its link (port, and the sim
+ * link it hosts if any), its backend and vdev, and the loop watchers that
+ * feed interrupts into the vdev.
+ */
+#pragma once
+#include <uv.h>
+
+#include "backends/blk.h"
+#include "config/config.h"
+#include "server/io_engine.h"
+#include "server/port.h"
+#include "server/sim_link.h"
+
+struct device;
+
+struct device_watch {
+	uv_poll_t poll;
+	struct device *dev;
+	unsigned idx;
+};
+
+struct device {
+	const struct cfg_block *cfg;
+	struct sim_link *link;          /* hosted software link, or NULL */
+	struct ivshm_port *port;
+	struct blk_dev *blk;
+	struct device_watch *watch;
+	unsigned nwatch;
+	unsigned open_handles;
+	void (*on_stopped)(struct device *dev);
+	void *data;
+};
+
+/* Open the link and the image, start serving.  Negative errno and the
+ * reason (naming the device) in err. */
+int device_open(struct device *dev, const struct cfg_block *cfg, const struct cfg_daemon *dcfg,
+		uv_loop_t *loop, struct io_engine *eng, char *err, size_t err_len);
+
+/* Finish in-flight I/O, publish RESET on the link, then call on_stopped. */
+void device_stop(struct device *dev, void (*on_stopped)(struct device *dev));
+
+/* Release everything (after device_stop completed, or after a failed open);
+ * the loop must run on to close the watchers. */
+void device_close(struct device *dev);

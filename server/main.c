@@ -1,0 +1,176 @@
+/* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "server/device.h"
+#include "server/io_engine.h"
+#include "server/log.h"
+
+#define DEFAULT_CONFIG "/etc/virtio-ivshmemd.conf"
+
+struct daemon {
+	uv_loop_t loop;
+	struct config *cfg;
+	struct io_engine eng;
+	struct device *devs;
+	unsigned ndevs;
+	unsigned running;
+	uv_signal_t sig_int, sig_term;
+	bool stopping;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: virtio-ivshmemd [OPTIONS] [-c CONFIG]\n"
+		"Serve virtio block devices to Jailhouse cells over IVSHMEM links.\n\n"
+		"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+		"      --check-config FILE  validate FILE without touching any device, then exit\n"
+		"  -v, --verbose          debug logging\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          print the version\n\n"
+		"SIGINT/SIGTERM finish in-flight I/O, reset the links and exit 0.\n");
+}
+
+static void all_closed(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->ndevs; i++)
+		device_close(&d->devs[i]);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	io_engine_close(&d->eng);
+}
+
+static void device_stopped(struct device *dev)
+{
+	struct daemon *d = dev->data;
+	if (--d->running == 0) {
+		log_info("all devices stopped");
+		all_closed(d);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
+	d->running = d->ndevs;
+	if (d->ndevs == 0) {
+		all_closed(d);
+		return;
+	}
+	for (unsigned i = 0; i < d->ndevs; i++)
+		device_stop(&d->devs[i], device_stopped);
+}
+
+static int check_config(const char *path)
+{
+	struct config *cfg;
+	char err[1024];
+	int r = config_load(path, &cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("%s: OK, %u block device(s)\n", path, cfg->nblocks);
+	for (unsigned i = 0; i < cfg->nblocks; i++) {
+		const struct cfg_block *b = &cfg->blocks[i];
+		printf("  block %-12s %s=%s image=%s%s queues=%u queue-size=%u\n", b->name,
+		       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
+		       b->read_only ? " (read-only)" : "", b->queues, b->queue_size);
+	}
+	config_free(cfg);
+	return 0;
+}
+
+static int run(const char *config_path, bool verbose)
+{
+	struct daemon d = { 0 };
+	char err[1024];
+	int r = config_load(config_path, &d.cfg, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
+	uv_loop_init(&d.loop);
+	unsigned entries = 256;
+	for (unsigned i = 0; i < d.cfg->nblocks; i++)
+		entries += d.cfg->blocks[i].queues * d.cfg->blocks[i].queue_size;
+	if (entries > 16384)
+		entries = 16384;
+	r = io_engine_init(&d.eng, &d.loop, entries);
+	if (r < 0) {
+		log_err("cannot set up io_uring: %s%s", strerror(-r),
+			r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
+		return 1;
+	}
+	d.devs = calloc(d.cfg->nblocks, sizeof(*d.devs));
+	int status = 0;
+	for (unsigned i = 0; i < d.cfg->nblocks; i++) {
+		r = device_open(&d.devs[i], &d.cfg->blocks[i], &d.cfg->daemon, &d.loop, &d.eng,
+				err, sizeof(err));
+		d.devs[i].data = &d;
+		d.ndevs++;
+		if (r < 0) {
+			log_err("%s:%d: %s", d.cfg->path, d.cfg->blocks[i].line, err);
+			status = 1;
+			break;
+		}
+	}
+	uv_signal_init(&d.loop, &d.sig_int);
+	uv_signal_init(&d.loop, &d.sig_term);
+	d.sig_int.data = d.sig_term.data = &d;
+	if (status == 0) {
+		uv_signal_start(&d.sig_int, on_signal, SIGINT);
+		uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+		log_info("serving %u device(s)", d.ndevs);
+	} else {
+		all_closed(&d);
+	}
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d.loop);
+	free(d.devs);
+	config_free(d.cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	const char *config = DEFAULT_CONFIG;
+	bool verbose = false;
+	int c;
+	signal(SIGPIPE, SIG_IGN);
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'C': return check_config(optarg);
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("virtio-ivshmemd " PROJECT_VERSION "\n"); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return run(config, verbose);
+}

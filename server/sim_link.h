@@ -1,0 +1,42 @@
+/* Software IVSHMEM v2 link host: the equivalent of QEMU's ivshmem2-server.
+ *
+ * It owns the shared memory (a memfd: 4 KiB state table, R/W section, one
+ * output section per peer) and one eventfd per peer and vector, and hands
+ * them to peers over a unix socket with the protocol of sim_proto.h.  Peer
+ * IDs are the lowest free ones; a peer leaves on EOF or any data from it, and
+ * then its state entry is zeroed and the others get PEER_GONE.
+ *
+ * The daemon hosts one link per device that names a `sim` socket, and takes
+ * its own peer slot through sim_link_connect_local() (a socketpair), so the
+ * front-end can connect directly to the daemon.  The standalone program
+ * ivshmem-sim-server hosts links for setups that want a separate process.
+ */
+#pragma once
+#include <stdint.h>
+#include <uv.h>
+
+struct sim_link_params {
+	uint64_t rw_size;        /* R/W section, rounded up to pages */
+	uint64_t output_size;    /* per-peer output section, may be 0 */
+	uint32_t max_peers;      /* 2..SIM_MAX_PEERS */
+	uint32_t vectors;        /* 1..SIM_MAX_VECTORS */
+	uint16_t protocol;       /* e.g. 0x8002; role bit 14 is set for peer 0 */
+};
+
+struct sim_link;
+
+/* Create the link and listen on path (an existing socket file is replaced).
+ * On failure returns a negative errno with the reason in err. */
+int sim_link_create(uv_loop_t *loop, const char *path, const struct sim_link_params *params,
+		    struct sim_link **ret, char *err, size_t err_len);
+
+/* Add an in-process peer: returns the client end of a socketpair on which
+ * the INIT/EVENT_FD sequence is already queued (feed it to port_sim). */
+int sim_link_connect_local(struct sim_link *link, int *client_fd);
+
+/* Number of peers connected now. */
+unsigned sim_link_peers(const struct sim_link *link);
+
+/* Stop listening, drop every peer and free the link once libuv has closed
+ * its handles (the loop must run on). */
+void sim_link_destroy(struct sim_link *link);
