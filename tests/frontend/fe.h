@@ -1,0 +1,93 @@
+/* Userspace virtio-over-IVSHMEM *driver* (front-end) on a software link.
+ *
+ * It does what the Linux virtio_ivshmem driver does (protocol.md §3.4-3.10):
+ * refuses a backend that is not READY, allocates rings and bounce buffers
+ * from a chunk pool in the R/W section (DMA address = section offset),
+ * writes registers through write transactions on vector 0 and waits for
+ * their acknowledgement, negotiates features, sets queues up in the same
+ * order, kicks on each queue's device vector with event-idx suppression, and
+ * checks/clears the event flags.  Tests, the demo and the benchmark use it.
+ * Waits are bounded (timeout_ms) so a broken backend fails a test instead of
+ * hanging it.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/port.h"
+
+struct fe_sg {
+	uint64_t off;           /* R/W-section offset */
+	uint32_t len;
+	bool write;             /* device-writable */
+};
+
+struct fe_vq {
+	uint16_t num;
+	uint64_t ring_off, desc, avail, used;
+	uint16_t device_vector, driver_vector;
+	uint16_t free_head, num_free;
+	uint16_t avail_idx, last_used, kicked_idx;
+	uint16_t *next;         /* free list links (private copy) */
+	uint16_t *chain_len;
+	uint64_t *indirect;     /* pool offset of a head's indirect table, or UINT64_MAX */
+	uint32_t *indirect_len;
+	void **token;
+	uint64_t kicks;
+};
+
+struct fe_dev {
+	struct ivshm_port *port;
+	uint8_t *rw;
+	size_t rw_size;
+	uint32_t hdr_size;
+	uint32_t device_id;
+	size_t chunk;
+	unsigned nchunks;
+	uint8_t *used_map;      /* one byte per chunk, 1 = allocated */
+	unsigned alloc_hint;
+	uint64_t features;      /* negotiated */
+	unsigned nq;
+	struct fe_vq *vq;
+	int timeout_ms;
+	uint64_t interrupts;
+};
+
+/* Connect to the link at path as the front-end.  wait_ms: how long to wait
+ * for the backend to become READY (the Linux driver does not wait: 0). */
+int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_t err_len);
+
+/* Reset, negotiate (offer & want), set nq queues of up to qsize up, DRIVER_OK. */
+int fe_init(struct fe_dev *fe, uint64_t want, unsigned nq, uint16_t qsize,
+	    char *err, size_t err_len);
+
+/* Announce the driver leaving (STATE 0) and disconnect. */
+void fe_close(struct fe_dev *fe);
+
+/* Register write through a transaction (waits for the previous one). */
+int fe_reg_write(struct fe_dev *fe, uint32_t off, uint64_t val, unsigned size);
+/* Wait until the backend has acknowledged the last transaction. */
+int fe_sync(struct fe_dev *fe);
+/* Read device config bytes inside the config_generation loop. */
+int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len);
+uint8_t fe_status(const struct fe_dev *fe);
+
+/* DMA pool: returns an offset, or UINT64_MAX when the section is full. */
+uint64_t fe_alloc(struct fe_dev *fe, size_t size);
+void fe_free(struct fe_dev *fe, uint64_t off, size_t size);
+static inline void *fe_ptr(struct fe_dev *fe, uint64_t off) { return fe->rw + off; }
+
+/* Add a chain (readable sg first).  -ENOSPC when descriptors are short. */
+int fe_vq_add(struct fe_dev *fe, unsigned q, const struct fe_sg *sg, unsigned n, void *token);
+/* Publish added chains and kick if the device wants it. */
+void fe_vq_kick(struct fe_dev *fe, unsigned q);
+/* Next completed chain, or NULL. */
+void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
+
+/* Wait for an interrupt (or timeout_ms).  Returns 1 after an interrupt, 0 on
+ * timeout, -ENODEV when the backend left READY ("backend failed!"). */
+int fe_wait(struct fe_dev *fe, int timeout_ms);
+
+/* Is the backend READY? */
+bool fe_backend_ready(const struct fe_dev *fe);

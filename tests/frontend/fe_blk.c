@@ -1,0 +1,186 @@
+#include "tests/frontend/fe_blk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/virtio_blk.h"
+#include "server/shm.h"
+#include "server/virtio_ivshmem.h"
+
+#define ALL_FEATURES (VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | \
+		      VIRTIO_BIT(VIRTIO_BLK_F_RO) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | \
+		      VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) | \
+		      VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | \
+		      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | \
+		      VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM) | \
+		      VIRTIO_BIT(VIRTIO_F_ORDER_PLATFORM))
+
+static uint32_t cfg32(struct fe_blk *blk, uint32_t off)
+{
+	uint32_t v = 0;
+	fe_read_config(blk->fe, off, &v, 4);
+	return le32toh(v);
+}
+
+int fe_blk_open(const char *path, uint64_t want, unsigned queues, uint16_t qsize, int wait_ms,
+		struct fe_blk **ret, char *err, size_t err_len)
+{
+	struct fe_blk *blk = calloc(1, sizeof(*blk));
+	if (!blk)
+		return -ENOMEM;
+	int r = fe_open(path, wait_ms, &blk->fe, err, err_len);
+	if (r < 0) {
+		free(blk);
+		return r;
+	}
+	if (blk->fe->device_id != 2) {
+		snprintf(err, err_len, "link carries virtio device %u, not a block device",
+			 blk->fe->device_id);
+		fe_close(blk->fe);
+		free(blk);
+		return -EPROTO;
+	}
+	r = fe_init(blk->fe, want ? want : ALL_FEATURES, queues, qsize, err, err_len);
+	if (r < 0) {
+		fe_close(blk->fe);
+		free(blk);
+		return r;
+	}
+	uint64_t cap = 0;
+	fe_read_config(blk->fe, VBLK_CFG_CAPACITY, &cap, 8);
+	blk->capacity = le64toh(cap);
+	blk->size_max = cfg32(blk, VBLK_CFG_SIZE_MAX);
+	blk->seg_max = cfg32(blk, VBLK_CFG_SEG_MAX);
+	blk->blk_size = cfg32(blk, VBLK_CFG_BLK_SIZE);
+	blk->max_discard_seg = cfg32(blk, VBLK_CFG_MAX_DISCARD_SEG);
+	uint16_t nq = 0;
+	fe_read_config(blk->fe, VBLK_CFG_NUM_QUEUES, &nq, 2);
+	blk->num_queues = le16toh(nq);
+	*ret = blk;
+	return 0;
+}
+
+void fe_blk_close(struct fe_blk *blk)
+{
+	if (!blk)
+		return;
+	fe_close(blk->fe);
+	free(blk);
+}
+
+static bool data_is_writable(uint32_t type)
+{
+	return type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+}
+
+static void release(struct fe_blk *blk, struct fe_blk_req *req)
+{
+	struct fe_dev *fe = blk->fe;
+	fe_free(fe, req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE);
+	if (req->len)
+		fe_free(fe, req->data_off, req->len);
+	fe_free(fe, req->st_off, 1);
+}
+
+int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
+{
+	struct fe_dev *fe = blk->fe;
+	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
+	req->data_off = req->len ? fe_alloc(fe, req->len) : 0;
+	req->st_off = fe_alloc(fe, 1);
+	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
+		if (req->hdr_off != UINT64_MAX)
+			fe_free(fe, req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE);
+		if (req->len && req->data_off != UINT64_MAX)
+			fe_free(fe, req->data_off, req->len);
+		if (req->st_off != UINT64_MAX)
+			fe_free(fe, req->st_off, 1);
+		return -ENOSPC;
+	}
+	uint8_t *hdr = fe_ptr(fe, req->hdr_off);
+	uint32_t type = htole32(req->type);
+	uint64_t sector = htole64(req->sector);
+	memcpy(hdr, &type, 4);
+	memset(hdr + 4, 0, 4);
+	memcpy(hdr + 8, &sector, 8);
+	bool wr = data_is_writable(req->type);
+	if (req->len && !wr)
+		memcpy(fe_ptr(fe, req->data_off), req->buf, req->len);
+	*(uint8_t *)fe_ptr(fe, req->st_off) = 0xff;
+	struct fe_sg sg[3];
+	unsigned n = 0;
+	sg[n++] = (struct fe_sg){ req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE, false };
+	if (req->len)
+		sg[n++] = (struct fe_sg){ req->data_off, req->len, wr };
+	sg[n++] = (struct fe_sg){ req->st_off, 1, true };
+	int r = fe_vq_add(fe, q, sg, n, req);
+	if (r < 0) {
+		release(blk, req);
+		return r;
+	}
+	blk->inflight++;
+	return 0;
+}
+
+void fe_blk_kick(struct fe_blk *blk, unsigned q)
+{
+	fe_vq_kick(blk->fe, q);
+}
+
+static int reap(struct fe_blk *blk)
+{
+	struct fe_dev *fe = blk->fe;
+	int n = 0;
+	for (unsigned q = 0; q < fe->nq; q++) {
+		uint32_t len;
+		struct fe_blk_req *req;
+		while ((req = fe_vq_get(fe, q, &len))) {
+			req->used_len = len;
+			req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
+			if (req->status == 0xff)
+				req->status = -1;   /* never written */
+			if (data_is_writable(req->type) && req->len)
+				memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
+			release(blk, req);
+			blk->inflight--;
+			n++;
+			if (req->done)
+				req->done(req);
+		}
+	}
+	return n;
+}
+
+int fe_blk_poll(struct fe_blk *blk, int timeout_ms)
+{
+	int n = reap(blk);
+	if (n)
+		return n;
+	int r = fe_wait(blk->fe, timeout_ms);
+	if (r < 0)
+		return r;
+	n = reap(blk);
+	return n ? n : (r == 0 ? -ETIMEDOUT : 0);
+}
+
+int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, void *buf,
+	      uint32_t len)
+{
+	struct fe_blk_req req = { .type = type, .sector = sector, .buf = buf, .len = len,
+				  .status = -2 };
+	int r = fe_blk_submit(blk, q, &req);
+	if (r < 0)
+		return r;
+	fe_blk_kick(blk, q);
+	for (int tries = 0; req.status == -2; tries++) {
+		r = fe_blk_poll(blk, 1000);
+		if (r == -ETIMEDOUT && tries < 10)
+			continue;
+		if (r < 0)
+			return r;
+	}
+	return req.status;
+}

@@ -1,0 +1,47 @@
+/* virtio-blk client on top of the userspace front-end (fe.h): synchronous
+ * requests, and asynchronous ones at any queue depth with a completion
+ * callback.  Data is bounced through the R/W section as the Linux driver
+ * does. */
+#pragma once
+#include <stdint.h>
+
+#include "tests/frontend/fe.h"
+
+struct fe_blk_req {
+	uint32_t type;          /* VIRTIO_BLK_T_* */
+	uint64_t sector;
+	void *buf;              /* data (IN: filled on completion) */
+	uint32_t len;
+	int status;             /* VIRTIO_BLK_S_*, or -1 when the device gave none */
+	uint32_t used_len;
+	void (*done)(struct fe_blk_req *req);
+	void *arg;
+	uint64_t t_submit;      /* for the benchmark */
+	/* private */
+	uint64_t hdr_off, data_off, st_off;
+};
+
+struct fe_blk {
+	struct fe_dev *fe;
+	uint64_t capacity;      /* sectors */
+	uint32_t size_max, seg_max, blk_size, num_queues;
+	uint32_t max_discard_seg;
+	unsigned inflight;
+};
+
+/* want: feature bits the client accepts (0: everything we implement). */
+int fe_blk_open(const char *path, uint64_t want, unsigned queues, uint16_t qsize, int wait_ms,
+		struct fe_blk **ret, char *err, size_t err_len);
+void fe_blk_close(struct fe_blk *blk);
+
+/* Queue a request on queue q (kick with fe_blk_kick). -ENOSPC: ring or pool full. */
+int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req);
+void fe_blk_kick(struct fe_blk *blk, unsigned q);
+
+/* Reap completions on every queue, waiting up to timeout_ms for the first.
+ * Returns how many completed, or -ENODEV / -ETIMEDOUT. */
+int fe_blk_poll(struct fe_blk *blk, int timeout_ms);
+
+/* Synchronous request; returns the virtio status or a negative errno. */
+int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, void *buf,
+	      uint32_t len);
