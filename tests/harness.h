@@ -1,0 +1,40 @@
+/* Test harness: runs the real daemon binary as a child process with a
+ * generated config in a private temporary directory, and helpers to make
+ * and compare image files. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct daemon_proc {
+	pid_t pid;
+	char dir[256];          /* private temp dir: sockets, images, config, log */
+	char conf[300];
+	char log[300];
+};
+
+/* Make a private temp dir for a test. */
+int harness_mkdir(struct daemon_proc *d);
+/* Path of name inside the test dir (static buffer per call slot 0..3). */
+const char *harness_path(const struct daemon_proc *d, const char *name, int slot);
+/* Create an image of size bytes filled with a deterministic pattern (seed), or zeroes. */
+int harness_image(const char *path, uint64_t size, uint64_t seed);
+/* Fill buf with a deterministic pseudo-random pattern. */
+void harness_fill(void *buf, size_t len, uint64_t seed);
+/* Read len bytes at off from a file. */
+int harness_read_file(const char *path, uint64_t off, void *buf, size_t len);
+
+/* Write conf_text to the config file and start the daemon; waits until it
+ * says it serves `devices` devices.  Returns 0, or -1 when the daemon
+ * exited (its exit status in *status if not NULL). */
+int harness_start(struct daemon_proc *d, const char *conf_text, unsigned devices, int *status);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int harness_stop(struct daemon_proc *d);
+/* Run the daemon with args (e.g. --check-config FILE) to completion;
+ * captures stderr+stdout into out.  Returns the exit status. */
+int harness_run(const char *const *args, char *out, size_t out_len);
+/* Does the daemon log contain text? */
+bool harness_log_has(const struct daemon_proc *d, const char *text);
+/* Remove the test dir. */
+void harness_cleanup(struct daemon_proc *d);
