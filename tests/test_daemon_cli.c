@@ -1,0 +1,112 @@
+/* The daemon binary's command line and its refusal of bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+static void test_version_and_help(void **state)
+{
+	char out[4096];
+	const char *v[] = { "--version", NULL };
+	assert_int_equal(harness_run(v, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "virtio-ivshmemd "));
+	const char *h[] = { "--help", NULL };
+	assert_int_equal(harness_run(h, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "--check-config"));
+	const char *bad[] = { "--frobnicate", NULL };
+	assert_int_equal(harness_run(bad, out, sizeof(out)), 2);
+}
+
+static void test_check_config(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	char text[1024], out[4096], want[1024];
+	snprintf(text, sizeof(text), "[block a]\nsim = %s/a.sock\nimage = %s/a.img\n", d.dir, d.dir);
+	FILE *f = fopen(d.conf, "w");
+	fputs(text, f);
+	fclose(f);
+	const char *args[] = { "--check-config", d.conf, NULL };
+	assert_int_equal(harness_run(args, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s: OK, 1 block device(s)", d.conf);
+	assert_non_null(strstr(out, want));
+	/* It touched no device: no socket was created. */
+	assert_int_not_equal(access(harness_path(&d, "a.sock", 0), F_OK), 0);
+
+	f = fopen(d.conf, "a");
+	fputs("queue-size = 3\n", f);
+	fclose(f);
+	assert_int_equal(harness_run(args, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "%s:4: [block a] queue-size: must be a power of two from 2 to "
+		 "32768 (got '3')\n", d.conf);
+	assert_string_equal(out, want);
+	harness_cleanup(&d);
+}
+
+static void test_missing_uio_node(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	char text[1024], want[512];
+	snprintf(text, sizeof(text), "[daemon]\nsysfs-root = %s\n[block a]\nuio = /dev/uio9\n"
+		 "image = %s/a.img\n", d.dir, d.dir);
+	int status = -1;
+	assert_int_equal(harness_start(&d, text, 1, &status), -1);
+	assert_int_equal(status, 1);
+	snprintf(want, sizeof(want), "[block a]: %s/class/uio/uio9/maps has no 'registers' map", d.dir);
+	assert_true(harness_log_has(&d, want));
+	harness_cleanup(&d);
+}
+
+static void test_missing_image_at_start(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	char text[1024], want[512];
+	snprintf(text, sizeof(text), "[block a]\nsim = %s/a.sock\nimage = %s/missing.img\n",
+		 d.dir, d.dir);
+	int status = -1;
+	assert_int_equal(harness_start(&d, text, 1, &status), -1);
+	assert_int_equal(status, 1);
+	snprintf(want, sizeof(want), ":1: [block a] image: %s/missing.img: No such file or directory",
+		 d.dir);
+	assert_true(harness_log_has(&d, want));
+	harness_cleanup(&d);
+}
+
+static void test_clean_shutdown(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	char text[1024];
+	snprintf(text, sizeof(text), "[block a]\nsim = %s/a.sock\nimage = %s/a.img\n", d.dir, d.dir);
+	assert_int_equal(harness_start(&d, text, 1, NULL), 0);
+	assert_int_equal(access(harness_path(&d, "a.sock", 0), F_OK), 0);
+	assert_int_equal(harness_stop(&d), 0);
+	assert_true(harness_log_has(&d, "all devices stopped"));
+	/* The hosted link's socket is gone. */
+	assert_int_not_equal(access(harness_path(&d, "a.sock", 0), F_OK), 0);
+	harness_cleanup(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_and_help),
+		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_missing_uio_node),
+		cmocka_unit_test(test_missing_image_at_start),
+		cmocka_unit_test(test_clean_shutdown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
