@@ -22,14 +22,14 @@ struct parser {
 	struct config *cfg;
 	char cur_section[128];      /* the raw "[...]" text being filled */
 	int cur_line;
-	int section_kind;           /* 0 none, 1 daemon, 2 block */
-	struct cfg_block *cur_block;
+	int section_kind;
+	struct cfg_device *cur_dev;
 	char err[512];
 	int err_line;
 	bool failed;
 };
 
-enum { SEC_NONE, SEC_DAEMON, SEC_BLOCK, SEC_BAD };
+enum { SEC_NONE, SEC_DAEMON, SEC_DEVICE, SEC_BAD };
 
 static void fail_at(struct parser *ps, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -64,47 +64,53 @@ static void begin_section(struct parser *ps, const char *text, int line)
 	char type[32] = "", name[CFG_NAME_MAX + 8] = "", extra[8] = "";
 	snprintf(ps->cur_section, sizeof(ps->cur_section), "%s", text);
 	ps->cur_line = line;
-	ps->cur_block = NULL;
+	ps->cur_dev = NULL;
 	int n = sscanf(text, "%31s %71s %7s", type, name, extra);
 	if (n == 1 && strcmp(type, "daemon") == 0) {
 		ps->section_kind = SEC_DAEMON;
 		return;
 	}
-	if (strcmp(type, "block") == 0) {
+	bool is_block = strcmp(type, "block") == 0, is_console = strcmp(type, "console") == 0;
+	if (!is_block && !is_console) {
 		ps->section_kind = SEC_BAD;
-		if (n != 2 || !valid_name(name)) {
-			fail_at(ps, line, "[%s]: a block section needs one name of letters, digits, "
-				"'-', '_' or '.' (e.g. [block disk0])", text);
-			return;
-		}
-		for (unsigned i = 0; i < ps->cfg->nblocks; i++) {
-			if (strcmp(ps->cfg->blocks[i].name, name) == 0) {
-				fail_at(ps, line, "[%s]: duplicate device name '%s' (first at line %d)",
-					text, name, ps->cfg->blocks[i].line);
-				return;
-			}
-		}
-		struct cfg_block *nb = realloc(ps->cfg->blocks,
-					       (ps->cfg->nblocks + 1) * sizeof(*nb));
-		if (!nb) {
-			fail_at(ps, line, "out of memory");
-			return;
-		}
-		ps->cfg->blocks = nb;
-		struct cfg_block *b = &nb[ps->cfg->nblocks++];
-		memset(b, 0, sizeof(*b));
-		snprintf(b->name, sizeof(b->name), "%s", name);
-		b->line = line;
-		b->queues = 1;
-		b->queue_size = 256;
-		b->seg_max = 126;
-		b->link.shm_size = 4u << 20;
-		ps->cur_block = b;
-		ps->section_kind = SEC_BLOCK;
+		fail_at(ps, line, "[%s]: unknown section (expected [daemon], [block NAME] or "
+			"[console NAME])", text);
 		return;
 	}
 	ps->section_kind = SEC_BAD;
-	fail_at(ps, line, "[%s]: unknown section (expected [daemon] or [block NAME])", text);
+	if (n != 2 || !valid_name(name)) {
+		fail_at(ps, line, "[%s]: a %s section needs one name of letters, digits, "
+			"'-', '_' or '.' (e.g. [%s %s])", text, type, type,
+			is_block ? "disk0" : "console0");
+		return;
+	}
+	for (unsigned i = 0; i < ps->cfg->ndevices; i++) {
+		if (strcmp(ps->cfg->devices[i].name, name) == 0) {
+			fail_at(ps, line, "[%s]: duplicate device name '%s' (first at line %d)",
+				text, name, ps->cfg->devices[i].line);
+			return;
+		}
+	}
+	struct cfg_device *nd = realloc(ps->cfg->devices, (ps->cfg->ndevices + 1) * sizeof(*nd));
+	if (!nd) {
+		fail_at(ps, line, "out of memory");
+		return;
+	}
+	ps->cfg->devices = nd;
+	struct cfg_device *b = &nd[ps->cfg->ndevices++];
+	memset(b, 0, sizeof(*b));
+	b->type = is_block ? DEV_BLOCK : DEV_CONSOLE;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->line = line;
+	b->queues = 1;
+	b->queue_size = is_block ? 256 : 64;
+	b->seg_max = 126;
+	b->link.shm_size = is_block ? 4u << 20 : 256u << 10;
+	b->backlog = 64u << 10;
+	b->cols = 80;
+	b->rows = 25;
+	ps->cur_dev = b;
+	ps->section_kind = SEC_DEVICE;
 }
 
 /* inih reader: one whole line per call, counted. */
@@ -179,7 +185,7 @@ static bool parse_size(const char *v, uint64_t *out)
 	return true;
 }
 
-static void set_link(struct parser *ps, struct cfg_block *b, enum cfg_link_kind kind,
+static void set_link(struct parser *ps, struct cfg_device *b, enum cfg_link_kind kind,
 		     const char *key, const char *value)
 {
 	if (b->link.kind != LINK_NONE) {
@@ -208,10 +214,59 @@ static void set_link(struct parser *ps, struct cfg_block *b, enum cfg_link_kind 
 
 #define BAD(fmt, ...) fail_at(ps, ps->line, "[%s] %s: " fmt, ps->cur_section, key, ##__VA_ARGS__)
 
-static void block_key(struct parser *ps, struct cfg_block *b, const char *key, const char *value)
+static bool console_key(struct parser *ps, struct cfg_device *b, const char *key,
+			const char *value)
 {
 	unsigned long long u;
 	uint64_t sz;
+	if (strcmp(key, "endpoint") == 0) {
+		static const char *names[] = { "pty", "socket", "log", "stdio" };
+		for (unsigned i = 0; i < 4; i++) {
+			if (strcmp(value, names[i]) == 0) {
+				b->endpoint = (enum cfg_endpoint)i;
+				b->endpoint_set = true;
+				return true;
+			}
+		}
+		BAD("must be pty, socket, log or stdio (got '%s')", value);
+	} else if (strcmp(key, "path") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(b->ep_path))
+			BAD("needs a file name");
+		else
+			snprintf(b->ep_path, sizeof(b->ep_path), "%s", value);
+	} else if (strcmp(key, "backlog") == 0) {
+		if (!parse_size(value, &sz) || sz > (64u << 20))
+			BAD("must be a size up to 64M, like 64K (got '%s')", value);
+		else
+			b->backlog = sz;
+	} else if (strcmp(key, "cols") == 0 || strcmp(key, "rows") == 0) {
+		if (!parse_uint(value, 65535, &u) || u < 1)
+			BAD("must be a number from 1 to 65535 (got '%s')", value);
+		else if (key[0] == 'c')
+			b->cols = (unsigned)u;
+		else
+			b->rows = (unsigned)u;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static void device_key(struct parser *ps, struct cfg_device *b, const char *key, const char *value)
+{
+	unsigned long long u;
+	uint64_t sz;
+	bool block = b->type == DEV_BLOCK;
+	static const char *block_only[] = { "image", "read-only", "serial", "queues", "seg-max",
+					    "block-size", NULL };
+	for (int i = 0; block_only[i]; i++) {
+		if (!block && strcmp(key, block_only[i]) == 0) {
+			BAD("not a console key");
+			return;
+		}
+	}
+	if (!block && console_key(ps, b, key, value))
+		return;
 	if (strcmp(key, "uio") == 0) {
 		set_link(ps, b, LINK_UIO, key, value);
 	} else if (strcmp(key, "pci") == 0) {
@@ -301,8 +356,8 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	case SEC_DAEMON:
 		daemon_key(ps, key, value);
 		break;
-	case SEC_BLOCK:
-		block_key(ps, ps->cur_block, key, value);
+	case SEC_DEVICE:
+		device_key(ps, ps->cur_dev, key, value);
 		break;
 	case SEC_NONE:
 		fail_at(ps, ps->line, "%s: key outside of any section", key);
@@ -313,26 +368,39 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	return 1;
 }
 
-static void check_block(struct parser *ps, const struct cfg_block *b)
+static void check_device(struct parser *ps, const struct cfg_device *b)
 {
 	char sec[96];
-	snprintf(sec, sizeof(sec), "block %s", b->name);
+	snprintf(sec, sizeof(sec), "%s %s", cfg_dev_type_name(b->type), b->name);
 	if (b->link.kind == LINK_NONE) {
 		fail_at(ps, b->line, "[%s]: missing key 'uio', 'pci', 'sim' or 'sim-connect' "
 			"(the IVSHMEM link)", sec);
 		return;
 	}
+	for (const struct cfg_device *o = ps->cfg->devices; o < b; o++) {
+		if (o->link.kind == b->link.kind && strcmp(o->link.target, b->link.target) == 0) {
+			fail_at(ps, b->link.line, "[%s] %s: link %s is already used by [%s %s] "
+				"(line %d)", sec, cfg_link_kind_name(b->link.kind), b->link.target,
+				cfg_dev_type_name(o->type), o->name, o->link.line);
+			return;
+		}
+	}
+	if (b->type == DEV_CONSOLE) {
+		if (!b->endpoint_set) {
+			fail_at(ps, b->line, "[%s]: missing key 'endpoint' (pty, socket, log or stdio)",
+				sec);
+			return;
+		}
+		if (b->endpoint != EP_STDIO && !b->ep_path[0]) {
+			fail_at(ps, b->line, "[%s]: missing key 'path' (where the %s goes)", sec,
+				cfg_endpoint_name(b->endpoint));
+			return;
+		}
+		return;
+	}
 	if (!b->image[0]) {
 		fail_at(ps, b->line, "[%s]: missing key 'image'", sec);
 		return;
-	}
-	for (const struct cfg_block *o = ps->cfg->blocks; o < b; o++) {
-		if (o->link.kind == b->link.kind && strcmp(o->link.target, b->link.target) == 0) {
-			fail_at(ps, b->link.line, "[%s] %s: link %s is already used by [block %s] "
-				"(line %d)", sec, cfg_link_kind_name(b->link.kind), b->link.target,
-				o->name, o->link.line);
-			return;
-		}
 	}
 	if (access(b->image, b->read_only ? R_OK : R_OK | W_OK) != 0) {
 		fail_at(ps, b->line, "[%s] image: %s: %s%s", sec, b->image, strerror(errno),
@@ -367,17 +435,25 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 		ps.failed = false;
 		fail_at(&ps, r, "syntax error (expected [section] or key = value)");
 	}
-	for (unsigned i = 0; i < cfg->nblocks && !ps.failed; i++)
-		check_block(&ps, &cfg->blocks[i]);
-	if (!ps.failed && cfg->nblocks == 0)
-		fail_at(&ps, ps.line, "no device configured (add a [block NAME] section)");
+	for (unsigned i = 0; i < cfg->ndevices && !ps.failed; i++)
+		check_device(&ps, &cfg->devices[i]);
+	unsigned stdio = 0;
+	for (unsigned i = 0; i < cfg->ndevices && !ps.failed; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		if (b->type == DEV_CONSOLE && b->endpoint == EP_STDIO && stdio++)
+			fail_at(&ps, b->line, "[console %s] endpoint: only one console can use stdio",
+				b->name);
+	}
+	if (!ps.failed && cfg->ndevices == 0)
+		fail_at(&ps, ps.line, "no device configured (add a [block NAME] or [console NAME] "
+			"section)");
 	if (ps.failed) {
 		snprintf(err, err_len, "%s", ps.err);
 		config_free(cfg);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < cfg->nblocks; i++) {
-		struct cfg_block *b = &cfg->blocks[i];
+	for (unsigned i = 0; i < cfg->ndevices; i++) {
+		struct cfg_device *b = &cfg->devices[i];
 		if (!b->serial_set)
 			snprintf(b->serial, sizeof(b->serial), "%.20s", b->name);
 	}
@@ -389,7 +465,7 @@ void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
-	free(cfg->blocks);
+	free(cfg->devices);
 	free(cfg);
 }
 
@@ -402,4 +478,23 @@ const char *cfg_link_kind_name(enum cfg_link_kind kind)
 	case LINK_SIM_CONNECT: return "sim-connect";
 	default: return "none";
 	}
+}
+
+const char *cfg_dev_type_name(enum cfg_dev_type type)
+{
+	return type == DEV_BLOCK ? "block" : "console";
+}
+
+const char *cfg_endpoint_name(enum cfg_endpoint ep)
+{
+	static const char *names[] = { "pty", "socket", "log", "stdio" };
+	return ep <= EP_STDIO ? names[ep] : "?";
+}
+
+unsigned config_count(const struct config *cfg, enum cfg_dev_type type)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->ndevices; i++)
+		n += cfg->devices[i].type == type;
+	return n;
 }

@@ -7,6 +7,9 @@
  *                       sim-connect = SOCKET (join a link hosted elsewhere)
  *                     image, read-only, serial, queues, queue-size, seg-max,
  *                     block-size, shm-size and vectors (hosted sim links), cell
+ *   [console NAME]    one virtio-console device: a link key as above, and
+ *                     endpoint = pty | socket | log | stdio, path, backlog,
+ *                     cols, rows, queue-size, shm-size, vectors, cell
  *
  * Every error names the file, the line and the key, e.g.
  *   "demo.conf:7: [block disk0] queue-size: must be a power of two from 2 to 32768 (got '100')".
@@ -30,7 +33,11 @@ struct cfg_link {
 	uint32_t vectors;           /* hosted sim link: vectors per peer (0: auto) */
 };
 
-struct cfg_block {
+enum cfg_dev_type { DEV_BLOCK, DEV_CONSOLE };
+enum cfg_endpoint { EP_PTY, EP_SOCKET, EP_LOG, EP_STDIO };
+
+struct cfg_device {
+	enum cfg_dev_type type;
 	char name[CFG_NAME_MAX];
 	int line;                   /* of the section header */
 	struct cfg_link link;
@@ -43,6 +50,12 @@ struct cfg_block {
 	unsigned seg_max;
 	unsigned block_size;        /* 0: automatic */
 	char cell[CFG_NAME_MAX];
+	/* console */
+	enum cfg_endpoint endpoint;
+	bool endpoint_set;
+	char ep_path[PATH_MAX];
+	uint64_t backlog;
+	unsigned cols, rows;
 };
 
 struct cfg_daemon {
@@ -54,8 +67,8 @@ struct cfg_daemon {
 struct config {
 	char path[PATH_MAX];
 	struct cfg_daemon daemon;
-	struct cfg_block *blocks;
-	unsigned nblocks;
+	struct cfg_device *devices;
+	unsigned ndevices;
 };
 
 /* Parse and validate path.  On error returns a negative errno with the
@@ -64,3 +77,7 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 void config_free(struct config *cfg);
 
 const char *cfg_link_kind_name(enum cfg_link_kind kind);
+const char *cfg_dev_type_name(enum cfg_dev_type type);
+const char *cfg_endpoint_name(enum cfg_endpoint ep);
+/* Number of devices of one type. */
+unsigned config_count(const struct config *cfg, enum cfg_dev_type type);

@@ -18,7 +18,7 @@ static void watch_cb(uv_poll_t *h, int status, int events)
 {
 	struct device_watch *w = h->data;
 	struct device *dev = w->dev;
-	struct vdev *vd = blk_vdev(dev->blk);
+	struct vdev *vd = dev->vd;
 	int vector;
 	int r = ivshm_port_handle(dev->port, w->idx, &vector);
 	if (r < 0) {
@@ -34,7 +34,12 @@ static void watch_cb(uv_poll_t *h, int status, int events)
 	vdev_process(vd, vector);
 }
 
-static int open_port(struct device *dev, const struct cfg_block *cfg,
+static uint16_t device_id(const struct cfg_device *cfg)
+{
+	return cfg->type == DEV_BLOCK ? VIRTIO_ID_BLOCK : VIRTIO_ID_CONSOLE;
+}
+
+static int open_port(struct device *dev, const struct cfg_device *cfg,
 		     const struct cfg_daemon *dcfg, uv_loop_t *loop, char *err, size_t err_len)
 {
 	char dev_path[PATH_MAX];
@@ -54,8 +59,9 @@ static int open_port(struct device *dev, const struct cfg_block *cfg,
 		struct sim_link_params lp = {
 			.rw_size = cfg->link.shm_size,
 			.max_peers = 2,
-			.vectors = cfg->link.vectors ? cfg->link.vectors : 1 + cfg->queues,
-			.protocol = IVSHM_PROTO_VIRTIO_FRONT | VIRTIO_ID_BLOCK,
+			.vectors = cfg->link.vectors ? cfg->link.vectors
+				 : 1 + (cfg->type == DEV_BLOCK ? cfg->queues : 2),
+			.protocol = IVSHM_PROTO_VIRTIO_FRONT | device_id(cfg),
 		};
 		if (lp.vectors > 64)
 			lp.vectors = 64;
@@ -76,31 +82,24 @@ static int open_port(struct device *dev, const struct cfg_block *cfg,
 	}
 }
 
-static int check_role(const struct ivshm_port *p, char *err, size_t err_len)
+static int check_role(const struct ivshm_port *p, const struct cfg_device *cfg, char *err,
+		      size_t err_len)
 {
-	uint16_t want = IVSHM_PROTO_VIRTIO_BACK | VIRTIO_ID_BLOCK;
+	uint16_t want = IVSHM_PROTO_VIRTIO_BACK | device_id(cfg);
 	if (p->protocol == want)
 		return 0;
 	if ((p->protocol & IVSHM_PROTO_VIRTIO_ROLE_MASK) == IVSHM_PROTO_VIRTIO_FRONT)
 		snprintf(err, err_len, "link %s gave us the front-end role (peer %u): start the "
 			 "daemon before the front-end", p->name, p->id);
 	else
-		snprintf(err, err_len, "link %s carries protocol 0x%04x, not a virtio-blk back-end "
-			 "(0x%04x)", p->name, p->protocol, want);
+		snprintf(err, err_len, "link %s carries protocol 0x%04x, not a virtio-%s back-end "
+			 "(0x%04x)", p->name, p->protocol, cfg_dev_type_name(cfg->type), want);
 	return -EPROTO;
 }
 
-int device_open(struct device *dev, const struct cfg_block *cfg, const struct cfg_daemon *dcfg,
-		uv_loop_t *loop, struct io_engine *eng, char *err, size_t err_len)
+static int open_block(struct device *dev, const struct cfg_device *cfg, struct io_engine *eng,
+		      char *why, size_t why_len)
 {
-	char why[512] = "";
-	memset(dev, 0, sizeof(*dev));
-	dev->cfg = cfg;
-	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
-	if (r == 0)
-		r = check_role(dev->port, why, sizeof(why));
-	if (r < 0)
-		goto fail;
 	struct blk_params bp = {
 		.name = cfg->name,
 		.image = cfg->image,
@@ -111,7 +110,60 @@ int device_open(struct device *dev, const struct cfg_block *cfg, const struct cf
 		.blk_size = cfg->block_size,
 	};
 	snprintf(bp.serial, sizeof(bp.serial), "%s", cfg->serial);
-	r = blk_open(&bp, dev->port, eng, &dev->blk, why, sizeof(why));
+	int r = blk_open(&bp, dev->port, eng, &dev->blk, why, why_len);
+	if (r < 0)
+		return r;
+	dev->vd = blk_vdev(dev->blk);
+	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s)",
+		 cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
+		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
+		 cfg->queue_size, dev->port->vectors);
+	return 0;
+}
+
+static int open_console(struct device *dev, const struct cfg_device *cfg, uv_loop_t *loop,
+			char *why, size_t why_len)
+{
+#ifndef HAVE_CONSOLE
+	snprintf(why, why_len, "console support is not built");
+	return -ENOTSUP;
+#else
+	static const enum console_endpoint eps[] = {
+		[EP_PTY] = CONSOLE_PTY, [EP_SOCKET] = CONSOLE_SOCKET,
+		[EP_LOG] = CONSOLE_LOG, [EP_STDIO] = CONSOLE_STDIO,
+	};
+	struct console_params cp = {
+		.name = cfg->name,
+		.endpoint = eps[cfg->endpoint],
+		.path = cfg->ep_path,
+		.backlog = cfg->backlog,
+		.cols = (uint16_t)cfg->cols,
+		.rows = (uint16_t)cfg->rows,
+		.queue_size = (uint16_t)cfg->queue_size,
+	};
+	int r = console_open(&cp, dev->port, loop, &dev->con, why, why_len);
+	if (r < 0)
+		return r;
+	dev->vd = console_vdev(dev->con);
+	log_info("%s: console on %s%s%s, link %s, %u vector(s)", cfg->name,
+		 cfg_endpoint_name(cfg->endpoint), cfg->ep_path[0] ? " " : "", cfg->ep_path,
+		 dev->port->name, dev->port->vectors);
+	return 0;
+#endif
+}
+
+int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
+		uv_loop_t *loop, struct io_engine *eng, char *err, size_t err_len)
+{
+	char why[512] = "";
+	memset(dev, 0, sizeof(*dev));
+	dev->cfg = cfg;
+	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
+	if (r == 0)
+		r = check_role(dev->port, cfg, why, sizeof(why));
+	if (r == 0)
+		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, why, sizeof(why))
+					   : open_console(dev, cfg, loop, why, sizeof(why));
 	if (r < 0)
 		goto fail;
 	dev->watch = calloc(dev->port->n_watch, sizeof(*dev->watch));
@@ -129,14 +181,10 @@ int device_open(struct device *dev, const struct cfg_block *cfg, const struct cf
 		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
 		dev->nwatch++;
 	}
-	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s)",
-		 cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
-		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
-		 cfg->queue_size, dev->port->vectors);
-	vdev_start(blk_vdev(dev->blk));
+	vdev_start(dev->vd);
 	return 0;
 fail:
-	snprintf(err, err_len, "[block %s]: %s", cfg->name, why);
+	snprintf(err, err_len, "[%s %s]: %s", cfg_dev_type_name(cfg->type), cfg->name, why);
 	return r;
 }
 
@@ -150,12 +198,12 @@ static void vdev_stopped(struct vdev *vd)
 void device_stop(struct device *dev, void (*on_stopped)(struct device *dev))
 {
 	dev->on_stopped = on_stopped;
-	if (!dev->blk) {
+	if (!dev->vd) {
 		if (on_stopped)
 			on_stopped(dev);
 		return;
 	}
-	struct vdev *vd = blk_vdev(dev->blk);
+	struct vdev *vd = dev->vd;
 	vd->owner = dev;
 	vdev_shutdown(vd, vdev_stopped);
 }
@@ -183,6 +231,11 @@ void device_close(struct device *dev)
 	dev->nwatch = 0;
 	blk_close(dev->blk);
 	dev->blk = NULL;
+#ifdef HAVE_CONSOLE
+	console_close(dev->con);
+#endif
+	dev->con = NULL;
+	dev->vd = NULL;
 	ivshm_port_destroy(dev->port);
 	dev->port = NULL;
 	sim_link_destroy(dev->link);

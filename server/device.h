@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "backends/blk.h"
+#include "backends/console.h"
 #include "config/config.h"
 #include "server/io_engine.h"
 #include "server/port.h"
@@ -20,10 +21,12 @@ struct device_watch {
 };
 
 struct device {
-	const struct cfg_block *cfg;
+	const struct cfg_device *cfg;
 	struct sim_link *link;          /* hosted software link, or NULL */
 	struct ivshm_port *port;
-	struct blk_dev *blk;
+	struct blk_dev *blk;            /* one of blk and con, by cfg->type */
+	struct console_dev *con;
+	struct vdev *vd;
 	struct device_watch *watch;
 	unsigned nwatch;
 	unsigned open_handles;
@@ -33,7 +36,7 @@ struct device {
 
 /* Open the link and the image, start serving.  Negative errno and the
  * reason (naming the device) in err. */
-int device_open(struct device *dev, const struct cfg_block *cfg, const struct cfg_daemon *dcfg,
+int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
 		uv_loop_t *loop, struct io_engine *eng, char *err, size_t err_len);
 
 /* Finish in-flight I/O, publish RESET on the link, then call on_stopped. */

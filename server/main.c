@@ -81,12 +81,19 @@ static int check_config(const char *path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	printf("%s: OK, %u block device(s)\n", path, cfg->nblocks);
-	for (unsigned i = 0; i < cfg->nblocks; i++) {
-		const struct cfg_block *b = &cfg->blocks[i];
-		printf("  block %-12s %s=%s image=%s%s queues=%u queue-size=%u\n", b->name,
-		       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
-		       b->read_only ? " (read-only)" : "", b->queues, b->queue_size);
+	printf("%s: OK, %u block device(s), %u console(s)\n", path, config_count(cfg, DEV_BLOCK),
+	       config_count(cfg, DEV_CONSOLE));
+	for (unsigned i = 0; i < cfg->ndevices; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		if (b->type == DEV_BLOCK)
+			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%u\n", b->name,
+			       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
+			       b->read_only ? " (read-only)" : "", b->queues, b->queue_size);
+		else
+			printf("  console %-12s %s=%s endpoint=%s%s%s\n", b->name,
+			       cfg_link_kind_name(b->link.kind), b->link.target,
+			       cfg_endpoint_name(b->endpoint), b->ep_path[0] ? " path=" : "",
+			       b->ep_path);
 	}
 	config_free(cfg);
 	return 0;
@@ -104,8 +111,8 @@ static int run(const char *config_path, bool verbose)
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
 	uv_loop_init(&d.loop);
 	unsigned entries = 256;
-	for (unsigned i = 0; i < d.cfg->nblocks; i++)
-		entries += d.cfg->blocks[i].queues * d.cfg->blocks[i].queue_size;
+	for (unsigned i = 0; i < d.cfg->ndevices; i++)
+		entries += d.cfg->devices[i].queues * d.cfg->devices[i].queue_size;
 	if (entries > 16384)
 		entries = 16384;
 	r = io_engine_init(&d.eng, &d.loop, entries);
@@ -114,15 +121,15 @@ static int run(const char *config_path, bool verbose)
 			r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
 		return 1;
 	}
-	d.devs = calloc(d.cfg->nblocks, sizeof(*d.devs));
+	d.devs = calloc(d.cfg->ndevices, sizeof(*d.devs));
 	int status = 0;
-	for (unsigned i = 0; i < d.cfg->nblocks; i++) {
-		r = device_open(&d.devs[i], &d.cfg->blocks[i], &d.cfg->daemon, &d.loop, &d.eng,
+	for (unsigned i = 0; i < d.cfg->ndevices; i++) {
+		r = device_open(&d.devs[i], &d.cfg->devices[i], &d.cfg->daemon, &d.loop, &d.eng,
 				err, sizeof(err));
 		d.devs[i].data = &d;
 		d.ndevs++;
 		if (r < 0) {
-			log_err("%s:%d: %s", d.cfg->path, d.cfg->blocks[i].line, err);
+			log_err("%s:%d: %s", d.cfg->path, d.cfg->devices[i].line, err);
 			status = 1;
 			break;
 		}

@@ -67,9 +67,9 @@ static void test_valid(void **state)
 		     "[block disk2]\npci = 0000:01:0c.0\nimage = %s\n", err, sizeof(err), &cfg);
 	if (r < 0)
 		fail_msg("%s", err);
-	assert_int_equal(cfg->nblocks, 3);
+	assert_int_equal(cfg->ndevices, 3);
 	assert_int_equal(cfg->daemon.log_level, 7);
-	const struct cfg_block *b = &cfg->blocks[0];
+	const struct cfg_device *b = &cfg->devices[0];
 	assert_string_equal(b->name, "disk0");
 	assert_int_equal(b->line, 5);
 	assert_int_equal(b->link.kind, LINK_UIO);
@@ -78,7 +78,7 @@ static void test_valid(void **state)
 	assert_string_equal(b->serial, "ABC");
 	assert_int_equal(b->queues, 2);
 	assert_int_equal(b->queue_size, 64);
-	b = &cfg->blocks[1];
+	b = &cfg->devices[1];
 	assert_int_equal(b->link.kind, LINK_SIM_HOST);
 	assert_int_equal(b->link.shm_size, 16u << 20);
 	assert_int_equal(b->link.vectors, 3);
@@ -87,7 +87,7 @@ static void test_valid(void **state)
 	assert_int_equal(b->queue_size, 256);         /* defaults */
 	assert_int_equal(b->queues, 1);
 	assert_false(b->read_only);
-	assert_int_equal(cfg->blocks[2].link.kind, LINK_PCI);
+	assert_int_equal(cfg->devices[2].link.kind, LINK_PCI);
 	config_free(cfg);
 }
 
@@ -103,7 +103,8 @@ static void test_missing_keys(void **state)
 	expect_error("\n[block d]\nsim = /s\n", "2: [block d]: missing key 'image'");
 	expect_error("[block d]\nimage = %s\n",
 		     "1: [block d]: missing key 'uio', 'pci', 'sim' or 'sim-connect' (the IVSHMEM link)");
-	expect_error("# nothing\n", "1: no device configured (add a [block NAME] section)");
+	expect_error("# nothing\n", "1: no device configured (add a [block NAME] or [console NAME] "
+		     "section)");
 }
 
 static void test_bad_values(void **state)
@@ -135,12 +136,52 @@ static void test_structure_errors(void **state)
 	expect_error("[block a]\nsim = /s\nuio = /dev/uio0\nimage = %s\n",
 		     "3: [block a] uio: the device already has a link (sim, line 2); give exactly one of "
 		     "uio, pci, sim, sim-connect");
-	expect_error("[console c]\n", "1: [console c]: unknown section (expected [daemon] or [block NAME])");
+	expect_error("[serial c]\n", "1: [serial c]: unknown section (expected [daemon], "
+		     "[block NAME] or [console NAME])");
 	expect_error("[block]\n", "1: [block]: a block section needs one name of letters, digits, "
 		     "'-', '_' or '.' (e.g. [block disk0])");
+	expect_error("[console a b]\n", "1: [console a b]: a console section needs one name of "
+		     "letters, digits, '-', '_' or '.' (e.g. [console console0])");
 	expect_error("image = x\n", "1: image: key outside of any section");
 	expect_error("[block d]\nsim = /s\nthis line has no equals sign\nimage = %s\n",
 		     "3: syntax error (expected [section] or key = value)");
+}
+
+static void test_console_errors(void **state)
+{
+	expect_error("[console c]\nsim = /s\n", "1: [console c]: missing key 'endpoint' (pty, socket, "
+		     "log or stdio)");
+	expect_error("[console c]\nsim = /s\nendpoint = pty\n",
+		     "1: [console c]: missing key 'path' (where the pty goes)");
+	expect_error("[console c]\nsim = /s\nendpoint = tty\n",
+		     "3: [console c] endpoint: must be pty, socket, log or stdio (got 'tty')");
+	expect_error("[console c]\nsim = /s\nendpoint = log\npath = /l\nimage = x\n",
+		     "5: [console c] image: not a console key");
+	expect_error("[console c]\nsim = /s\nendpoint = socket\npath = /p\nbacklog = 1G\n",
+		     "5: [console c] backlog: must be a size up to 64M, like 64K (got '1G')");
+	expect_error("[console a]\nsim = /s\nendpoint = stdio\n[console b]\nsim = /t\n"
+		     "endpoint = stdio\n", "4: [console b] endpoint: only one console can use stdio");
+	expect_error("[block a]\nsim = /s\nimage = %s\n[console b]\nsim = /s\nendpoint = stdio\n",
+		     "5: [console b] sim: link /s is already used by [block a] (line 2)");
+}
+
+static void test_console_valid(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	int r = load("[console con0]\nsim = /run/c.sock\nendpoint = socket\npath = /run/c.con\n"
+		     "backlog = 16K\ncols = 132\nrows = 50\n", err, sizeof(err), &cfg);
+	if (r < 0)
+		fail_msg("%s", err);
+	const struct cfg_device *c = &cfg->devices[0];
+	assert_int_equal(c->type, DEV_CONSOLE);
+	assert_int_equal(c->endpoint, EP_SOCKET);
+	assert_string_equal(c->ep_path, "/run/c.con");
+	assert_int_equal(c->backlog, 16 << 10);
+	assert_int_equal(c->cols, 132);
+	assert_int_equal(c->rows, 50);
+	assert_int_equal(c->queue_size, 64);
+	config_free(cfg);
 }
 
 static void test_image_missing(void **state)
@@ -161,6 +202,8 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_image_missing),
+		cmocka_unit_test(test_console_errors),
+		cmocka_unit_test(test_console_valid),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -36,7 +36,7 @@ static void test_check_config(void **state)
 	fclose(f);
 	const char *args[] = { "--check-config", d.conf, NULL };
 	assert_int_equal(harness_run(args, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "%s: OK, 1 block device(s)", d.conf);
+	snprintf(want, sizeof(want), "%s: OK, 1 block device(s), 0 console(s)", d.conf);
 	assert_non_null(strstr(out, want));
 	/* It touched no device: no socket was created. */
 	assert_int_not_equal(access(harness_path(&d, "a.sock", 0), F_OK), 0);
