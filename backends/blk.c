@@ -48,7 +48,8 @@ struct blk_dev {
 	struct vdev vdev;
 	struct blk_params p;
 	struct io_engine *eng;
-	int fd;
+	int fd;                     /* -1 when the medium is ejected */
+	char image[4096];
 	bool is_bdev;
 	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
 	struct blk_limits lim;
@@ -263,6 +264,10 @@ static void start(struct blk_dev *dev, struct blk_req *req, unsigned n_out, unsi
 		break;
 	case VIRTIO_BLK_T_FLUSH: {
 		dev->stats.flushes++;
+		if (dev->fd < 0) {
+			complete(req, VIRTIO_BLK_S_OK);
+			return;
+		}
 		struct io_uring_sqe *sqe = get_sqe(dev, req);
 		ok = sqe != NULL;
 		if (ok)
@@ -373,7 +378,7 @@ static void blk_get_config(void *be, uint8_t *cfg)
 	cfg[VBLK_CFG_WZ_MAY_UNMAP] = 1;
 }
 
-static unsigned blk_inflight(void *be)
+static unsigned ops_inflight(void *be)
 {
 	return ((struct blk_dev *)be)->inflight;
 }
@@ -389,7 +394,7 @@ static const struct vdev_backend_ops blk_ops = {
 	.features = blk_features,
 	.get_config = blk_get_config,
 	.queue_notify = queue_notify,
-	.inflight = blk_inflight,
+	.inflight = ops_inflight,
 	.reset = blk_reset,
 };
 
@@ -411,6 +416,7 @@ static int image_size(struct blk_dev *dev, uint64_t *bytes)
 
 static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 {
+	snprintf(dev->image, sizeof(dev->image), "%s", dev->p.image);
 	dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (dev->fd < 0) {
 		int e = -errno;
@@ -520,6 +526,8 @@ uint64_t blk_capacity(const struct blk_dev *dev)
 int blk_resize(struct blk_dev *dev)
 {
 	uint64_t bytes;
+	if (dev->fd < 0)
+		return -ENOMEDIUM;
 	int r = image_size(dev, &bytes);
 	if (r < 0)
 		return r;
@@ -529,10 +537,80 @@ int blk_resize(struct blk_dev *dev)
 	return 0;
 }
 
+const char *blk_image(const struct blk_dev *dev)
+{
+	return dev->fd >= 0 ? dev->image : "";
+}
+
+bool blk_read_only(const struct blk_dev *dev)
+{
+	return dev->p.read_only;
+}
+
+unsigned blk_inflight(const struct blk_dev *dev)
+{
+	return dev->inflight;
+}
+
+unsigned blk_queue_inflight(const struct blk_dev *dev, unsigned q)
+{
+	return q < dev->p.queues ? dev->p.queue_size - dev->q[q].nfree : 0;
+}
+
+int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len)
+{
+	struct vdev *vd = &dev->vdev;
+	bool in_use = vd->phase == VDEV_RUNNING && (vd->status & VIRTIO_STATUS_DRIVER_OK);
+	if (in_use && !dev->p.read_only) {
+		snprintf(err, err_len, "%s is a writable disk in use by the cell; swapping it under "
+			 "a mounted file system would corrupt it (stop the cell first, or serve it "
+			 "read-only)", dev->p.name);
+		return -EBUSY;
+	}
+	if (dev->inflight) {
+		snprintf(err, err_len, "%s has I/O in flight; try again", dev->p.name);
+		return -EBUSY;
+	}
+	int fd = -1;
+	if (image) {
+		fd = open(image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (fd < 0) {
+			int e = -errno;
+			snprintf(err, err_len, "cannot open image %s%s: %s", image,
+				 dev->p.read_only ? "" : " for writing", strerror(errno));
+			return e;
+		}
+	}
+	int old = dev->fd;
+	dev->fd = fd;
+	uint64_t bytes = 0;
+	int r = fd >= 0 ? image_size(dev, &bytes) : 0;
+	if (r < 0) {
+		dev->fd = old;
+		close(fd);
+		snprintf(err, err_len, "image %s: not a regular file or block device", image);
+		return r;
+	}
+	if (old >= 0) {
+		if (!dev->p.read_only)
+			fdatasync(old);
+		close(old);
+	}
+	snprintf(dev->image, sizeof(dev->image), "%s", image ? image : "");
+	uint32_t bs = dev->lim.blk_size;
+	dev->lim.capacity = bytes / bs * (bs / VIRTIO_BLK_SECTOR_SIZE);
+	vdev_config_changed(vd);
+	log_info("%s: medium %s%s (%llu sectors)", dev->p.name, image ? "changed to " : "ejected",
+		 image ? image : "", (unsigned long long)dev->lim.capacity);
+	return 0;
+}
+
 void blk_close(struct blk_dev *dev)
 {
 	if (!dev)
 		return;
+	if (dev->fd >= 0 && !dev->p.read_only)
+		fdatasync(dev->fd);   /* acknowledged writes reach the disk before exit */
 	if (dev->q) {
 		for (unsigned i = 0; i < dev->p.queues; i++) {
 			free(dev->q[i].reqs);

@@ -45,5 +45,15 @@ uint64_t blk_capacity(const struct blk_dev *dev);
 /* Re-read the image size and tell the driver (config change). */
 int blk_resize(struct blk_dev *dev);
 
+/* Swap the medium for image (NULL: eject, capacity 0) and tell the driver.
+ * Refused with -EBUSY while a cell drives a writable disk (its file system
+ * would be corrupted) or while I/O is in flight; reason in err. */
+int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len);
+
+const char *blk_image(const struct blk_dev *dev);     /* "" when ejected */
+bool blk_read_only(const struct blk_dev *dev);
+unsigned blk_inflight(const struct blk_dev *dev);
+unsigned blk_queue_inflight(const struct blk_dev *dev, unsigned q);
+
 /* Free the device; it must be idle (vdev shut down). */
 void blk_close(struct blk_dev *dev);

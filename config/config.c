@@ -339,6 +339,13 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 			BAD("must be error, warning, info or debug (got '%s')", value);
 		else
 			d->log_level = lvl;
+	} else if (strcmp(key, "control-socket") == 0) {
+		if (!value[0] || strlen(value) >= 108) {
+			BAD("needs a socket path shorter than 108 bytes, or none");
+			return;
+		}
+		snprintf(d->control, sizeof(d->control), "%s", value);
+		d->control_set = true;
 	} else if (strcmp(key, "sysfs-root") == 0) {
 		snprintf(d->sysfs_root, sizeof(d->sysfs_root), "%s", value);
 	} else if (strcmp(key, "dev-root") == 0) {
@@ -419,6 +426,7 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 	cfg->daemon.log_level = LOG_INFO;
 	snprintf(cfg->daemon.sysfs_root, sizeof(cfg->daemon.sysfs_root), "/sys");
 	snprintf(cfg->daemon.dev_root, sizeof(cfg->daemon.dev_root), "/dev");
+	snprintf(cfg->daemon.control, sizeof(cfg->daemon.control), "%s", CFG_DEFAULT_CONTROL);
 
 	struct parser ps = { .path = path, .cfg = cfg };
 	ps.f = fopen(path, "re");

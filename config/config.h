@@ -1,6 +1,6 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
- *   [daemon]          log-level, sysfs-root, dev-root
+ *   [daemon]          log-level, control-socket, sysfs-root, dev-root
  *   [block NAME]      one virtio-blk device: exactly one link key
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
@@ -58,8 +58,12 @@ struct cfg_device {
 	unsigned cols, rows;
 };
 
+#define CFG_DEFAULT_CONTROL "/run/virtio-ivshmemd/control.sock"
+
 struct cfg_daemon {
 	int log_level;              /* enum log_level */
+	char control[PATH_MAX];     /* control socket; "none" disables it */
+	bool control_set;           /* given in the file (failure to open is fatal) */
 	char sysfs_root[PATH_MAX];
 	char dev_root[PATH_MAX];
 };

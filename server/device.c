@@ -241,3 +241,13 @@ void device_close(struct device *dev)
 	sim_link_destroy(dev->link);
 	dev->link = NULL;
 }
+
+void device_reopen(struct device *dev)
+{
+#ifdef HAVE_CONSOLE
+	if (dev->con)
+		console_reopen(dev->con);
+#else
+	(void)dev;
+#endif
+}

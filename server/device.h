@@ -42,6 +42,9 @@ int device_open(struct device *dev, const struct cfg_device *cfg, const struct c
 /* Finish in-flight I/O, publish RESET on the link, then call on_stopped. */
 void device_stop(struct device *dev, void (*on_stopped)(struct device *dev));
 
+/* SIGHUP: reopen log endpoints (consoles). */
+void device_reopen(struct device *dev);
+
 /* Release everything (after device_stop completed, or after a failed open);
  * the loop must run on to close the watchers. */
 void device_close(struct device *dev);

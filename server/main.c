@@ -5,10 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "config/config.h"
+#include "server/commands.h"
+#include "server/control.h"
 #include "server/device.h"
+#include "server/notify.h"
 #include "server/io_engine.h"
 #include "server/log.h"
 
@@ -21,7 +25,9 @@ struct daemon {
 	struct device *devs;
 	unsigned ndevs;
 	unsigned running;
-	uv_signal_t sig_int, sig_term;
+	uv_signal_t sig_int, sig_term, sig_hup;
+	struct control *control;
+	struct command_ctx commands;
 	bool stopping;
 };
 
@@ -44,6 +50,9 @@ static void all_closed(struct daemon *d)
 		device_close(&d->devs[i]);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	control_close(d->control);
+	d->control = NULL;
 	io_engine_close(&d->eng);
 }
 
@@ -63,6 +72,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	d->stopping = true;
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
+	notify_systemd("STOPPING=1");
 	d->running = d->ndevs;
 	if (d->ndevs == 0) {
 		all_closed(d);
@@ -70,6 +80,35 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	for (unsigned i = 0; i < d->ndevs; i++)
 		device_stop(&d->devs[i], device_stopped);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	for (unsigned i = 0; i < d->ndevs; i++)
+		device_reopen(&d->devs[i]);
+	log_info("SIGHUP: log endpoints reopened");
+}
+
+static int open_control(struct daemon *d)
+{
+	const struct cfg_daemon *dc = &d->cfg->daemon;
+	char err[512];
+	if (strcmp(dc->control, "none") == 0)
+		return 0;
+	if (!dc->control_set)
+		mkdir("/run/virtio-ivshmemd", 0755);
+	d->commands.devs = d->devs;
+	d->commands.ndevs = d->ndevs;
+	int r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
+			     &d->control, err, sizeof(err));
+	if (r < 0 && dc->control_set) {
+		log_err("%s", err);
+		return r;
+	}
+	if (r < 0)
+		log_warn("%s; running without a control socket", err);
+	return 0;
 }
 
 static int check_config(const char *path)
@@ -136,11 +175,20 @@ static int run(const char *config_path, bool verbose)
 	}
 	uv_signal_init(&d.loop, &d.sig_int);
 	uv_signal_init(&d.loop, &d.sig_term);
-	d.sig_int.data = d.sig_term.data = &d;
+	uv_signal_init(&d.loop, &d.sig_hup);
+	d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
+	if (status == 0 && open_control(&d) < 0)
+		status = 1;
 	if (status == 0) {
 		uv_signal_start(&d.sig_int, on_signal, SIGINT);
 		uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+		/* Every device has published READY on its link (or waits for its
+		 * peer to reset first): cells may boot now. */
 		log_info("serving %u device(s)", d.ndevs);
+		char st[64];
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
+		notify_systemd(st);
 	} else {
 		all_closed(&d);
 	}

@@ -1,0 +1,230 @@
+#include "server/commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ARGS 4
+
+static struct device *find(struct command_ctx *c, const char *name)
+{
+	for (unsigned i = 0; i < c->ndevs; i++)
+		if (c->devs[i].cfg && strcmp(c->devs[i].cfg->name, name) == 0)
+			return &c->devs[i];
+	return NULL;
+}
+
+static const char *link_text(const struct device *d)
+{
+	return d->port ? d->port->name : "-";
+}
+
+static void list_json(struct command_ctx *c, struct strbuf *o)
+{
+	sb_printf(o, "{\"devices\":[");
+	for (unsigned i = 0; i < c->ndevs; i++) {
+		struct device *d = &c->devs[i];
+		struct vdev *vd = d->vd;
+		if (!vd)
+			continue;
+		sb_printf(o, "%s{\"name\":", i ? "," : "");
+		sb_json_str(o, d->cfg->name);
+		sb_printf(o, ",\"type\":\"%s\",\"link\":", cfg_dev_type_name(d->cfg->type));
+		sb_json_str(o, link_text(d));
+		sb_printf(o, ",\"state\":\"%s\",\"status\":%u,\"features\":\"0x%llx\",\"queues\":[",
+			  vdev_phase_name(vd), vd->status, (unsigned long long)vd->guest_features);
+		for (unsigned q = 0; q < vd->nq; q++)
+			sb_printf(o, "%s{\"index\":%u,\"size\":%u,\"enabled\":%s}", q ? "," : "", q,
+				  vd->q[q].size, vd->q[q].enable ? "true" : "false");
+		sb_printf(o, "]");
+		if (d->blk) {
+			sb_printf(o, ",\"image\":");
+			sb_json_str(o, blk_image(d->blk));
+			sb_printf(o, ",\"capacity\":%llu,\"read_only\":%s",
+				  (unsigned long long)blk_capacity(d->blk),
+				  blk_read_only(d->blk) ? "true" : "false");
+		}
+		if (d->cfg->cell[0]) {
+			sb_printf(o, ",\"cell\":");
+			sb_json_str(o, d->cfg->cell);
+		}
+		sb_printf(o, "}");
+	}
+	sb_printf(o, "]}");
+}
+
+static void list_text(struct command_ctx *c, struct strbuf *o)
+{
+	sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", "NAME", "TYPE", "STATE", "LINK", "MEDIUM");
+	for (unsigned i = 0; i < c->ndevs; i++) {
+		struct device *d = &c->devs[i];
+		if (!d->vd)
+			continue;
+		sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", d->cfg->name,
+			  cfg_dev_type_name(d->cfg->type), vdev_phase_name(d->vd), link_text(d),
+			  d->blk ? (blk_image(d->blk)[0] ? blk_image(d->blk) : "(ejected)")
+				 : cfg_endpoint_name(d->cfg->endpoint));
+		if (d->vd->status & VIRTIO_STATUS_DRIVER_OK)
+			sb_printf(o, "%12s features 0x%llx, %u queue(s)\n", "",
+				  (unsigned long long)d->vd->guest_features, d->vd->nq);
+	}
+}
+
+static void stats_one(struct device *d, bool json, struct strbuf *o)
+{
+	struct vdev *vd = d->vd;
+	const struct blk_stats *bs = d->blk ? blk_stats(d->blk) : NULL;
+	if (json) {
+		sb_printf(o, "{\"name\":");
+		sb_json_str(o, d->cfg->name);
+		sb_printf(o, ",\"transactions\":%llu,\"resets\":%llu,\"sessions\":%llu,"
+			  "\"protocol_errors\":%llu",
+			  (unsigned long long)vd->stats.transactions,
+			  (unsigned long long)vd->stats.resets,
+			  (unsigned long long)vd->stats.peer_sessions,
+			  (unsigned long long)vd->stats.protocol_errors);
+		if (bs)
+			sb_printf(o, ",\"read\":{\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu},"
+				  "\"write\":{\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu},"
+				  "\"flushes\":%llu,\"discards\":%llu,\"write_zeroes\":%llu,"
+				  "\"unsupported\":%llu,\"inflight\":%u",
+				  (unsigned long long)bs->reqs[0], (unsigned long long)bs->bytes[0],
+				  (unsigned long long)bs->errors[0], (unsigned long long)bs->reqs[1],
+				  (unsigned long long)bs->bytes[1], (unsigned long long)bs->errors[1],
+				  (unsigned long long)bs->flushes, (unsigned long long)bs->discards,
+				  (unsigned long long)bs->write_zeroes,
+				  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
+		sb_printf(o, ",\"queues\":[");
+		for (unsigned q = 0; q < vd->nq; q++)
+			sb_printf(o, "%s{\"index\":%u,\"kicks\":%llu,\"interrupts\":%llu,\"inflight\":%u}",
+				  q ? "," : "", q, (unsigned long long)vd->q[q].kicks,
+				  (unsigned long long)vd->q[q].interrupts,
+				  d->blk ? blk_queue_inflight(d->blk, q) : 0);
+		sb_printf(o, "]}");
+		return;
+	}
+	sb_printf(o, "%s: %s, %llu transactions, %llu resets, %llu sessions, %llu protocol errors\n",
+		  d->cfg->name, vdev_phase_name(vd), (unsigned long long)vd->stats.transactions,
+		  (unsigned long long)vd->stats.resets, (unsigned long long)vd->stats.peer_sessions,
+		  (unsigned long long)vd->stats.protocol_errors);
+	if (bs) {
+		sb_printf(o, "  read:  %llu requests, %llu bytes, %llu errors\n",
+			  (unsigned long long)bs->reqs[0], (unsigned long long)bs->bytes[0],
+			  (unsigned long long)bs->errors[0]);
+		sb_printf(o, "  write: %llu requests, %llu bytes, %llu errors\n",
+			  (unsigned long long)bs->reqs[1], (unsigned long long)bs->bytes[1],
+			  (unsigned long long)bs->errors[1]);
+		sb_printf(o, "  flush %llu, discard %llu, write-zeroes %llu, unsupported %llu, "
+			  "in flight %u\n", (unsigned long long)bs->flushes,
+			  (unsigned long long)bs->discards, (unsigned long long)bs->write_zeroes,
+			  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
+	}
+	for (unsigned q = 0; q < vd->nq; q++)
+		sb_printf(o, "  queue %u: %llu kicks, %llu interrupts, %u in flight\n", q,
+			  (unsigned long long)vd->q[q].kicks, (unsigned long long)vd->q[q].interrupts,
+			  d->blk ? blk_queue_inflight(d->blk, q) : 0);
+}
+
+static int need_blk(struct command_ctx *c, const char *name, struct device **ret,
+		    struct strbuf *out)
+{
+	struct device *d = find(c, name);
+	if (!d) {
+		sb_printf(out, "no device named '%s'", name);
+		return -ENOENT;
+	}
+	if (!d->blk) {
+		sb_printf(out, "%s is not a block device", name);
+		return -EINVAL;
+	}
+	*ret = d;
+	return 0;
+}
+
+int commands_handle(void *ctx, const char *line, struct strbuf *out)
+{
+	struct command_ctx *c = ctx;
+	char buf[4096], *argv[MAX_ARGS + 1];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *save, *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (argc == MAX_ARGS + 1) {
+			sb_printf(out, "too many arguments");
+			return -E2BIG;
+		}
+		argv[argc++] = t;
+	}
+	bool json = argc && strcmp(argv[0], "json") == 0;
+	if (json) {
+		memmove(argv, argv + 1, (size_t)--argc * sizeof(*argv));
+	}
+	if (argc == 0) {
+		sb_printf(out, "empty command");
+		return -EINVAL;
+	}
+	const char *cmd = argv[0];
+	struct device *d;
+	char err[512];
+	int r;
+	if (strcmp(cmd, "list") == 0 && argc == 1) {
+		json ? list_json(c, out) : list_text(c, out);
+		return 0;
+	}
+	if (strcmp(cmd, "stats") == 0 && argc <= 2) {
+		if (argc == 2 && !find(c, argv[1])) {
+			sb_printf(out, "no device named '%s'", argv[1]);
+			return -ENOENT;
+		}
+		if (json)
+			sb_printf(out, "{\"devices\":[");
+		bool first = true;
+		for (unsigned i = 0; i < c->ndevs; i++) {
+			d = &c->devs[i];
+			if (!d->vd || (argc == 2 && strcmp(d->cfg->name, argv[1]) != 0))
+				continue;
+			if (json && !first)
+				sb_printf(out, ",");
+			first = false;
+			stats_one(d, json, out);
+		}
+		if (json)
+			sb_printf(out, "]}");
+		return 0;
+	}
+	if (strcmp(cmd, "resize") == 0 && argc == 2) {
+		if ((r = need_blk(c, argv[1], &d, out)) < 0)
+			return r;
+		if ((r = blk_resize(d->blk)) < 0) {
+			sb_printf(out, "%s: cannot read the image size: %s", argv[1], strerror(-r));
+			return r;
+		}
+		if (json)
+			sb_printf(out, "{\"capacity\":%llu}", (unsigned long long)blk_capacity(d->blk));
+		else
+			sb_printf(out, "%s: capacity %llu sectors", argv[1],
+				  (unsigned long long)blk_capacity(d->blk));
+		return 0;
+	}
+	if ((strcmp(cmd, "change") == 0 && argc == 3) || (strcmp(cmd, "eject") == 0 && argc == 2)) {
+		if ((r = need_blk(c, argv[1], &d, out)) < 0)
+			return r;
+		if ((r = blk_change(d->blk, argc == 3 ? argv[2] : NULL, err, sizeof(err))) < 0) {
+			sb_printf(out, "%s", err);
+			return r;
+		}
+		if (json)
+			sb_printf(out, "{\"capacity\":%llu}", (unsigned long long)blk_capacity(d->blk));
+		else
+			sb_printf(out, "%s: %s, capacity %llu sectors", argv[1],
+				  argc == 3 ? "medium changed" : "medium ejected",
+				  (unsigned long long)blk_capacity(d->blk));
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		sb_printf(out, "commands: list | stats [NAME] | resize NAME | change NAME IMAGE | "
+			  "eject NAME; prefix with 'json' for JSON");
+		return 0;
+	}
+	sb_printf(out, "unknown command or wrong arguments: '%s' (try 'help')", line);
+	return -EINVAL;
+}
