@@ -26,6 +26,7 @@ struct daemon {
 	unsigned ndevs;
 	unsigned running;
 	uv_signal_t sig_int, sig_term, sig_hup;
+	uv_timer_t teardown;        /* closes everything outside any device callback */
 	struct control *control;
 	struct command_ctx commands;
 	bool stopping;
@@ -56,12 +57,20 @@ static void all_closed(struct daemon *d)
 	io_engine_close(&d->eng);
 }
 
+static void teardown_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uv_close((uv_handle_t *)t, NULL);
+	all_closed(d);
+}
+
 static void device_stopped(struct device *dev)
 {
 	struct daemon *d = dev->data;
 	if (--d->running == 0) {
+		/* We may be deep inside an I/O completion: tear down from the loop. */
 		log_info("all devices stopped");
-		all_closed(d);
+		uv_timer_start(&d->teardown, teardown_cb, 0, 0);
 	}
 }
 
@@ -75,7 +84,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	notify_systemd("STOPPING=1");
 	d->running = d->ndevs;
 	if (d->ndevs == 0) {
-		all_closed(d);
+		uv_timer_start(&d->teardown, teardown_cb, 0, 0);
 		return;
 	}
 	for (unsigned i = 0; i < d->ndevs; i++)
@@ -173,6 +182,8 @@ static int run(const char *config_path, bool verbose)
 			break;
 		}
 	}
+	uv_timer_init(&d.loop, &d.teardown);
+	d.teardown.data = &d;
 	uv_signal_init(&d.loop, &d.sig_int);
 	uv_signal_init(&d.loop, &d.sig_term);
 	uv_signal_init(&d.loop, &d.sig_hup);
@@ -190,6 +201,7 @@ static int run(const char *config_path, bool verbose)
 		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
 		notify_systemd(st);
 	} else {
+		uv_close((uv_handle_t *)&d.teardown, NULL);
 		all_closed(&d);
 	}
 	uv_run(&d.loop, UV_RUN_DEFAULT);

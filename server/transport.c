@@ -77,6 +77,14 @@ struct vq *vdev_vq(struct vdev *vd, unsigned q)
 	return &vd->q[q].vq;
 }
 
+struct vq *vdev_vq_complete(struct vdev *vd, unsigned q)
+{
+	if (vd->stopping == STOP_SHUTDOWN && vd->phase == VDEV_RUNNING && !vd->broken &&
+	    (vd->status & VIRTIO_STATUS_DRIVER_OK) && q < vd->nq && vd->q[q].vq.ready)
+		return &vd->q[q].vq;
+	return vdev_vq(vd, q);
+}
+
 static void notify_driver(struct vdev *vd, unsigned offset_flag, uint16_t vector)
 {
 	shm_st8(vd->port->rw, offset_flag, 1);
@@ -86,7 +94,7 @@ static void notify_driver(struct vdev *vd, unsigned offset_flag, uint16_t vector
 
 void vdev_flush_used(struct vdev *vd, unsigned q)
 {
-	struct vq *vq = vdev_vq(vd, q);
+	struct vq *vq = vdev_vq_complete(vd, q);
 	if (!vq)
 		return;
 	if (vq_publish(vq)) {
@@ -401,6 +409,9 @@ static void finish_stop(struct vdev *vd)
 		process_state(vd);
 		break;
 	case STOP_SHUTDOWN:
+		/* The last completions are pushed but not yet published. */
+		for (unsigned i = 0; i < vd->nq; i++)
+			vdev_flush_used(vd, i);
 		reset_device_state(vd);
 		vd->phase = VDEV_STOPPED;
 		ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);

@@ -123,6 +123,11 @@ void vdev_shutdown(struct vdev *vd, void (*on_stopped)(struct vdev *vd));
  * (not enabled, device not DRIVER_OK, broken, or quiescing). */
 struct vq *vdev_vq(struct vdev *vd, unsigned q);
 
+/* The ring to complete a request on: like vdev_vq(), but also while the
+ * daemon shuts down (the driver is still there and gets its answers);
+ * NULL after a reset or when the peer left, when nothing may be written. */
+struct vq *vdev_vq_complete(struct vdev *vd, unsigned q);
+
 /* Backend: in-flight I/O reached zero. */
 void vdev_backend_idle(struct vdev *vd);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -439,6 +440,57 @@ static void test_link_full(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* SIGTERM with 64 writes in flight: the daemon finishes them, answers the
+ * driver, exits 0, and every write it acknowledged is in the image. */
+static void test_sigterm_with_writes_in_flight(void **state)
+{
+	struct fixture *fx = *state;
+	start_two(fx, "queue-size = 128\nshm-size = 16M", "");
+	struct fe_blk *b = connect_disk(fx, "disk0.sock", 0);
+	enum { N = 64, BS = 65536 };
+	struct fe_blk_req reqs[N];
+	uint8_t *data = malloc((size_t)N * BS);
+	harness_fill(data, (size_t)N * BS, 4242);
+	for (int i = 0; i < N; i++) {
+		reqs[i] = (struct fe_blk_req){ .type = VIRTIO_BLK_T_OUT, .sector = (uint64_t)i * 128,
+					       .buf = data + (size_t)i * BS, .len = BS, .status = -2 };
+		assert_int_equal(fe_blk_submit(b, 0, &reqs[i]), 0);
+	}
+	fe_blk_kick(b, 0);
+	/* Once the daemon has answered one, the rest were taken with it. */
+	while (b->inflight == N)
+		assert_true(fe_blk_poll(b, 2000) >= 0);
+	kill(fx->d.pid, SIGTERM);
+	/* Collect answers until the backend leaves READY. */
+	while (b->inflight) {
+		int r = fe_blk_poll(b, 2000);
+		if (r == -ENODEV || r == -ETIMEDOUT)
+			break;
+	}
+	/* Answers published just before the backend left READY. */
+	while (b->inflight && fe_blk_poll(b, 0) > 0)
+		;
+	int status = harness_stop(&fx->d);
+	assert_int_equal(status, 0);
+	unsigned acked = 0;
+	uint8_t *file = malloc(BS);
+	for (int i = 0; i < N; i++) {
+		/* Answered OK, or not answered at all (not taken before SIGTERM). */
+		assert_true(reqs[i].status == VIRTIO_BLK_S_OK || reqs[i].status == -2);
+		if (reqs[i].status != VIRTIO_BLK_S_OK)
+			continue;
+		acked++;
+		assert_int_equal(harness_read_file(path(fx, "a.img", 2), (uint64_t)i * BS, file, BS), 0);
+		assert_memory_equal(file, data + (size_t)i * BS, BS);
+	}
+	print_message("    %u of %d writes acknowledged before the daemon left\n", acked, N);
+	assert_true(acked >= 1);
+	assert_true(harness_log_has(&fx->d, "all devices stopped"));
+	free(file);
+	free(data);
+	fe_blk_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +504,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plain_ring_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_with_writes_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
