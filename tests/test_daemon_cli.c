@@ -99,6 +99,28 @@ static void test_clean_shutdown(void **state)
 	harness_cleanup(&d);
 }
 
+/* The example configs in config/examples are valid (image paths swapped
+ * for files that exist here). */
+static void test_example_configs(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	const char *img = harness_path(&d, "x.img", 0);
+	assert_int_equal(harness_image(img, 1 << 20, 0), 0);
+	const char *examples[] = { "jailhouse-qemu.conf", "sim-demo.conf" };
+	for (int i = 0; i < 2; i++) {
+		char cmd[1024], out[4096];
+		snprintf(cmd, sizeof(cmd), "sed -E 's|^image = .*|image = %s|' %s/config/examples/%s > %s",
+			 img, SOURCE_ROOT, examples[i], d.conf);
+		assert_int_equal(system(cmd), 0);
+		const char *args[] = { "--check-config", d.conf, NULL };
+		int st = harness_run(args, out, sizeof(out));
+		if (st != 0)
+			fail_msg("%s: %s", examples[i], out);
+	}
+	harness_cleanup(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +129,7 @@ int main(void)
 		cmocka_unit_test(test_missing_uio_node),
 		cmocka_unit_test(test_missing_image_at_start),
 		cmocka_unit_test(test_clean_shutdown),
+		cmocka_unit_test(test_example_configs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
