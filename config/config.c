@@ -339,6 +339,12 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 			BAD("must be error, warning, info or debug (got '%s')", value);
 		else
 			d->log_level = lvl;
+	} else if (strcmp(key, "threads") == 0) {
+		unsigned long long u;
+		if (!parse_uint(value, 64, &u) || u < 1)
+			BAD("must be a number from 1 to 64 (got '%s')", value);
+		else
+			d->threads = (unsigned)u;
 	} else if (strcmp(key, "control-socket") == 0) {
 		if (!value[0] || strlen(value) >= 108) {
 			BAD("needs a socket path shorter than 108 bytes, or none");
@@ -424,6 +430,7 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 		return -ENOMEM;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	cfg->daemon.log_level = LOG_INFO;
+	cfg->daemon.threads = 1;
 	snprintf(cfg->daemon.sysfs_root, sizeof(cfg->daemon.sysfs_root), "/sys");
 	snprintf(cfg->daemon.dev_root, sizeof(cfg->daemon.dev_root), "/dev");
 	snprintf(cfg->daemon.control, sizeof(cfg->daemon.control), "%s", CFG_DEFAULT_CONTROL);

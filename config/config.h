@@ -1,6 +1,6 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
- *   [daemon]          log-level, control-socket, sysfs-root, dev-root
+ *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root
  *   [block NAME]      one virtio-blk device: exactly one link key
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
@@ -64,6 +64,7 @@ struct cfg_daemon {
 	int log_level;              /* enum log_level */
 	char control[PATH_MAX];     /* control socket; "none" disables it */
 	bool control_set;           /* given in the file (failure to open is fatal) */
+	unsigned threads;           /* worker loops, each with its own io_uring */
 	char sysfs_root[PATH_MAX];
 	char dev_root[PATH_MAX];
 };

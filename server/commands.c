@@ -19,15 +19,23 @@ static const char *link_text(const struct device *d)
 	return d->port ? d->port->name : "-";
 }
 
-static void list_json(struct command_ctx *c, struct strbuf *o)
+struct dev_job {
+	struct device *dev;
+	struct strbuf *out;
+	bool json;
+	const char *arg;
+	char err[512];
+	int rc;
+};
+
+static void list_one_json(void *arg)
 {
-	sb_printf(o, "{\"devices\":[");
-	for (unsigned i = 0; i < c->ndevs; i++) {
-		struct device *d = &c->devs[i];
-		struct vdev *vd = d->vd;
-		if (!vd)
-			continue;
-		sb_printf(o, "%s{\"name\":", i ? "," : "");
+	struct dev_job *j = arg;
+	struct device *d = j->dev;
+	struct strbuf *o = j->out;
+	struct vdev *vd = d->vd;
+	{
+		sb_printf(o, "{\"name\":");
 		sb_json_str(o, d->cfg->name);
 		sb_printf(o, ",\"type\":\"%s\",\"link\":", cfg_dev_type_name(d->cfg->type));
 		sb_json_str(o, link_text(d));
@@ -50,16 +58,14 @@ static void list_json(struct command_ctx *c, struct strbuf *o)
 		}
 		sb_printf(o, "}");
 	}
-	sb_printf(o, "]}");
 }
 
-static void list_text(struct command_ctx *c, struct strbuf *o)
+static void list_one_text(void *arg)
 {
-	sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", "NAME", "TYPE", "STATE", "LINK", "MEDIUM");
-	for (unsigned i = 0; i < c->ndevs; i++) {
-		struct device *d = &c->devs[i];
-		if (!d->vd)
-			continue;
+	struct dev_job *j = arg;
+	struct device *d = j->dev;
+	struct strbuf *o = j->out;
+	{
 		sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", d->cfg->name,
 			  cfg_dev_type_name(d->cfg->type), vdev_phase_name(d->vd), link_text(d),
 			  d->blk ? (blk_image(d->blk)[0] ? blk_image(d->blk) : "(ejected)")
@@ -70,8 +76,12 @@ static void list_text(struct command_ctx *c, struct strbuf *o)
 	}
 }
 
-static void stats_one(struct device *d, bool json, struct strbuf *o)
+static void stats_one(void *arg)
 {
+	struct dev_job *j = arg;
+	struct device *d = j->dev;
+	struct strbuf *o = j->out;
+	bool json = j->json;
 	struct vdev *vd = d->vd;
 	const struct blk_stats *bs = d->blk ? blk_stats(d->blk) : NULL;
 	if (json) {
@@ -125,6 +135,18 @@ static void stats_one(struct device *d, bool json, struct strbuf *o)
 			  d->blk ? blk_queue_inflight(d->blk, q) : 0);
 }
 
+static void do_resize(void *arg)
+{
+	struct dev_job *j = arg;
+	j->rc = blk_resize(j->dev->blk);
+}
+
+static void do_change(void *arg)
+{
+	struct dev_job *j = arg;
+	j->rc = blk_change(j->dev->blk, j->arg, j->err, sizeof(j->err));
+}
+
 static int need_blk(struct command_ctx *c, const char *name, struct device **ret,
 		    struct strbuf *out)
 {
@@ -164,10 +186,26 @@ int commands_handle(void *ctx, const char *line, struct strbuf *out)
 	}
 	const char *cmd = argv[0];
 	struct device *d;
-	char err[512];
 	int r;
+	struct dev_job job = { .out = out, .json = json };
 	if (strcmp(cmd, "list") == 0 && argc == 1) {
-		json ? list_json(c, out) : list_text(c, out);
+		if (json)
+			sb_printf(out, "{\"devices\":[");
+		else
+			sb_printf(out, "%-12s %-8s %-16s %-40s %s\n", "NAME", "TYPE", "STATE", "LINK",
+				  "MEDIUM");
+		bool first = true;
+		for (unsigned i = 0; i < c->ndevs; i++) {
+			if (!c->devs[i].vd)
+				continue;
+			if (json && !first)
+				sb_printf(out, ",");
+			first = false;
+			job.dev = &c->devs[i];
+			c->call(job.dev, json ? list_one_json : list_one_text, &job);
+		}
+		if (json)
+			sb_printf(out, "]}");
 		return 0;
 	}
 	if (strcmp(cmd, "stats") == 0 && argc <= 2) {
@@ -185,7 +223,8 @@ int commands_handle(void *ctx, const char *line, struct strbuf *out)
 			if (json && !first)
 				sb_printf(out, ",");
 			first = false;
-			stats_one(d, json, out);
+			job.dev = d;
+			c->call(d, stats_one, &job);
 		}
 		if (json)
 			sb_printf(out, "]}");
@@ -194,7 +233,9 @@ int commands_handle(void *ctx, const char *line, struct strbuf *out)
 	if (strcmp(cmd, "resize") == 0 && argc == 2) {
 		if ((r = need_blk(c, argv[1], &d, out)) < 0)
 			return r;
-		if ((r = blk_resize(d->blk)) < 0) {
+		job.dev = d;
+		c->call(d, do_resize, &job);
+		if ((r = job.rc) < 0) {
 			sb_printf(out, "%s: cannot read the image size: %s", argv[1], strerror(-r));
 			return r;
 		}
@@ -208,8 +249,11 @@ int commands_handle(void *ctx, const char *line, struct strbuf *out)
 	if ((strcmp(cmd, "change") == 0 && argc == 3) || (strcmp(cmd, "eject") == 0 && argc == 2)) {
 		if ((r = need_blk(c, argv[1], &d, out)) < 0)
 			return r;
-		if ((r = blk_change(d->blk, argc == 3 ? argv[2] : NULL, err, sizeof(err))) < 0) {
-			sb_printf(out, "%s", err);
+		job.dev = d;
+		job.arg = argc == 3 ? argv[2] : NULL;
+		c->call(d, do_change, &job);
+		if ((r = job.rc) < 0) {
+			sb_printf(out, "%s", job.err);
 			return r;
 		}
 		if (json)

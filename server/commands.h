@@ -15,6 +15,8 @@
 struct command_ctx {
 	struct device *devs;
 	unsigned ndevs;
+	/* Run fn(arg) where the device lives (its worker thread) and wait. */
+	void (*call)(struct device *dev, void (*fn)(void *arg), void *arg);
 };
 
 int commands_handle(void *ctx, const char *line, struct strbuf *out);

@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "server/log.h"
+
 static void run_flush(struct io_engine *e)
 {
 	struct io_flush_item *list = e->flush_head, *again = NULL;
@@ -79,11 +81,12 @@ static void efd_cb(uv_poll_t *h, int status, int events)
 	io_engine_submit(e);
 }
 
-int io_engine_init(struct io_engine *e, uv_loop_t *loop, unsigned entries)
+int io_engine_init(struct io_engine *e, uv_loop_t *loop, unsigned entries, bool same_thread)
 {
 	memset(e, 0, sizeof(*e));
 	e->loop = loop;
-	struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER };
+	struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN |
+					      (same_thread ? IORING_SETUP_SINGLE_ISSUER : 0) };
 	int r = io_uring_queue_init_params(entries, &e->ring, &p);
 	if (r == -EINVAL) {
 		memset(&p, 0, sizeof(p));   /* kernel older than 6.0 */
@@ -123,6 +126,11 @@ void io_engine_submit(struct io_engine *e)
 		r = io_uring_submit(&e->ring);
 	} while (r == -EINTR);
 	e->submit_calls++;
+	if (r < 0) {
+		/* Nothing was taken: the SQEs stay queued for the next try. */
+		log_warn("io_uring_submit failed: %s", strerror(-r));
+		return;
+	}
 	if (r > 0) {
 		e->queued -= (unsigned)r < e->queued ? (unsigned)r : e->queued;
 	}

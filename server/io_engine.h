@@ -38,9 +38,11 @@ struct io_engine {
 	uint64_t submit_calls, sqes, cqes;
 };
 
-/* entries: SQ size (a power of two).  Negative errno on failure (io_uring
- * disabled by the kernel: -ENOSYS or -EPERM). */
-int io_engine_init(struct io_engine *e, uv_loop_t *loop, unsigned entries);
+/* entries: SQ size (a power of two).  same_thread: the ring is used only by
+ * the thread creating it (lets the kernel skip cross-thread work; a ring
+ * created for a worker thread must not set it).  Negative errno on failure
+ * (io_uring disabled by the kernel: -ENOSYS or -EPERM). */
+int io_engine_init(struct io_engine *e, uv_loop_t *loop, unsigned entries, bool same_thread);
 
 /* An SQE for op (user_data set); submits early if the SQ is full. */
 struct io_uring_sqe *io_engine_sqe(struct io_engine *e, struct io_op *op);

@@ -13,7 +13,7 @@
 #include "server/control.h"
 #include "server/device.h"
 #include "server/notify.h"
-#include "server/io_engine.h"
+#include "server/worker.h"
 #include "server/log.h"
 
 #define DEFAULT_CONFIG "/etc/virtio-ivshmemd.conf"
@@ -21,12 +21,13 @@
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
-	struct io_engine eng;
+	struct worker *workers;
+	unsigned nworkers;
 	struct device *devs;
 	unsigned ndevs;
-	unsigned running;
 	uv_signal_t sig_int, sig_term, sig_hup;
-	uv_timer_t teardown;        /* closes everything outside any device callback */
+	uv_async_t worker_done;     /* a worker finished its shutdown (any thread) */
+	unsigned workers_done;      /* atomic */
 	struct control *control;
 	struct command_ctx commands;
 	bool stopping;
@@ -45,33 +46,37 @@ static void usage(FILE *f)
 		"SIGINT/SIGTERM finish in-flight I/O, reset the links and exit 0.\n");
 }
 
-static void all_closed(struct daemon *d)
+static void close_main(struct daemon *d)
 {
-	for (unsigned i = 0; i < d->ndevs; i++)
-		device_close(&d->devs[i]);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	control_close(d->control);
 	d->control = NULL;
-	io_engine_close(&d->eng);
 }
 
-static void teardown_cb(uv_timer_t *t)
+static void worker_done_cb(uv_async_t *h)
 {
-	struct daemon *d = t->data;
-	uv_close((uv_handle_t *)t, NULL);
-	all_closed(d);
-}
-
-static void device_stopped(struct device *dev)
-{
-	struct daemon *d = dev->data;
-	if (--d->running == 0) {
-		/* We may be deep inside an I/O completion: tear down from the loop. */
+	struct daemon *d = h->data;
+	if (__atomic_load_n(&d->workers_done, __ATOMIC_ACQUIRE) == d->nworkers) {
 		log_info("all devices stopped");
-		uv_timer_start(&d->teardown, teardown_cb, 0, 0);
+		close_main(d);
 	}
+}
+
+/* Runs on the worker's thread. */
+static void worker_finished(struct worker *w)
+{
+	struct daemon *d = w->owner;
+	__atomic_add_fetch(&d->workers_done, 1, __ATOMIC_RELEASE);
+	uv_async_send(&d->worker_done);
+}
+
+static void shutdown_all(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		worker_shutdown(&d->workers[i], worker_finished);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -82,21 +87,25 @@ static void on_signal(uv_signal_t *h, int signum)
 	d->stopping = true;
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
 	notify_systemd("STOPPING=1");
-	d->running = d->ndevs;
-	if (d->ndevs == 0) {
-		uv_timer_start(&d->teardown, teardown_cb, 0, 0);
-		return;
-	}
-	for (unsigned i = 0; i < d->ndevs; i++)
-		device_stop(&d->devs[i], device_stopped);
+	shutdown_all(d);
+}
+
+static void reopen_one(void *arg)
+{
+	device_reopen(arg);
 }
 
 static void on_hup(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 	for (unsigned i = 0; i < d->ndevs; i++)
-		device_reopen(&d->devs[i]);
+		worker_call(d->devs[i].data, reopen_one, &d->devs[i]);
 	log_info("SIGHUP: log endpoints reopened");
+}
+
+static void call_on_device(struct device *dev, void (*fn)(void *arg), void *arg)
+{
+	worker_call(dev->data, fn, arg);
 }
 
 static int open_control(struct daemon *d)
@@ -109,6 +118,7 @@ static int open_control(struct daemon *d)
 		mkdir("/run/virtio-ivshmemd", 0755);
 	d->commands.devs = d->devs;
 	d->commands.ndevs = d->ndevs;
+	d->commands.call = call_on_device;
 	int r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
 			     &d->control, err, sizeof(err));
 	if (r < 0 && dc->control_set) {
@@ -147,6 +157,53 @@ static int check_config(const char *path)
 	return 0;
 }
 
+static int start_devices(struct daemon *d)
+{
+	char err[1024];
+	unsigned n = d->cfg->daemon.threads;
+	if (n > d->cfg->ndevices)
+		n = d->cfg->ndevices ? d->cfg->ndevices : 1;   /* no idle threads */
+	d->workers = calloc(n, sizeof(*d->workers));
+	d->devs = calloc(d->cfg->ndevices, sizeof(*d->devs));
+	if (!d->workers || !d->devs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned entries = 256;
+		for (unsigned k = i; k < d->cfg->ndevices; k += n)
+			entries += d->cfg->devices[k].queues * d->cfg->devices[k].queue_size;
+		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, entries > 16384 ? 16384 : entries);
+		d->workers[i].owner = d;
+		d->nworkers++;
+		if (r < 0) {
+			log_err("cannot set up io_uring: %s%s", strerror(-r),
+				r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
+			return r;
+		}
+	}
+	/* Devices go round-robin to the workers; they are opened on the
+	 * worker's loop before its thread starts. */
+	for (unsigned i = 0; i < d->cfg->ndevices; i++) {
+		struct worker *w = &d->workers[i % n];
+		int r = device_open(&d->devs[i], &d->cfg->devices[i], &d->cfg->daemon, w->loop,
+				    &w->eng, err, sizeof(err));
+		d->devs[i].data = w;
+		d->ndevs++;
+		worker_add(w, &d->devs[i]);
+		if (r < 0) {
+			log_err("%s:%d: %s", d->cfg->path, d->cfg->devices[i].line, err);
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int r = worker_start(&d->workers[i]);
+		if (r < 0) {
+			log_err("cannot start worker thread %u: %s", i, uv_strerror(r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int run(const char *config_path, bool verbose)
 {
 	struct daemon d = { 0 };
@@ -158,37 +215,14 @@ static int run(const char *config_path, bool verbose)
 	}
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
 	uv_loop_init(&d.loop);
-	unsigned entries = 256;
-	for (unsigned i = 0; i < d.cfg->ndevices; i++)
-		entries += d.cfg->devices[i].queues * d.cfg->devices[i].queue_size;
-	if (entries > 16384)
-		entries = 16384;
-	r = io_engine_init(&d.eng, &d.loop, entries);
-	if (r < 0) {
-		log_err("cannot set up io_uring: %s%s", strerror(-r),
-			r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
-		return 1;
-	}
-	d.devs = calloc(d.cfg->ndevices, sizeof(*d.devs));
-	int status = 0;
-	for (unsigned i = 0; i < d.cfg->ndevices; i++) {
-		r = device_open(&d.devs[i], &d.cfg->devices[i], &d.cfg->daemon, &d.loop, &d.eng,
-				err, sizeof(err));
-		d.devs[i].data = &d;
-		d.ndevs++;
-		if (r < 0) {
-			log_err("%s:%d: %s", d.cfg->path, d.cfg->devices[i].line, err);
-			status = 1;
-			break;
-		}
-	}
-	uv_timer_init(&d.loop, &d.teardown);
-	d.teardown.data = &d;
+	uv_async_init(&d.loop, &d.worker_done, worker_done_cb);
+	d.worker_done.data = &d;
 	uv_signal_init(&d.loop, &d.sig_int);
 	uv_signal_init(&d.loop, &d.sig_term);
 	uv_signal_init(&d.loop, &d.sig_hup);
 	d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
-	if (status == 0 && open_control(&d) < 0)
+	int status = 0;
+	if (start_devices(&d) < 0 || open_control(&d) < 0)
 		status = 1;
 	if (status == 0) {
 		uv_signal_start(&d.sig_int, on_signal, SIGINT);
@@ -196,16 +230,22 @@ static int run(const char *config_path, bool verbose)
 		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
 		/* Every device has published READY on its link (or waits for its
 		 * peer to reset first): cells may boot now. */
-		log_info("serving %u device(s)", d.ndevs);
+		log_info("serving %u device(s)%s", d.ndevs, d.nworkers > 1 ? " on worker threads" : "");
 		char st[64];
 		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
 		notify_systemd(st);
 	} else {
-		uv_close((uv_handle_t *)&d.teardown, NULL);
-		all_closed(&d);
+		/* Workers run their own teardown: give each its thread. */
+		for (unsigned i = 0; i < d.nworkers; i++)
+			worker_start(&d.workers[i]);
+		d.stopping = true;
+		shutdown_all(&d);
 	}
 	uv_run(&d.loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < d.nworkers; i++)
+		worker_join(&d.workers[i]);
 	uv_loop_close(&d.loop);
+	free(d.workers);
 	free(d.devs);
 	config_free(d.cfg);
 	return status;

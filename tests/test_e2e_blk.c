@@ -491,6 +491,71 @@ static void test_sigterm_with_writes_in_flight(void **state)
 	fe_blk_close(b);
 }
 
+/* Eight disks in one daemon spread over two worker threads, all driven at
+ * once at queue depth 8, every byte verified through the device and in the
+ * image files. */
+static void test_many_disks_two_threads(void **state)
+{
+	struct fixture *fx = *state;
+	enum { NDISK = 8, NREQ = 64, BS = 8192 };
+	assert_int_equal(harness_mkdir(&fx->d), 0);
+	char *conf = fx->conf;
+	size_t len = (size_t)snprintf(conf, sizeof(fx->conf), "[daemon]\nthreads = 2\ncontrol-socket = none\n");
+	for (int k = 0; k < NDISK; k++) {
+		char img[32];
+		snprintf(img, sizeof(img), "d%d.img", k);
+		assert_int_equal(harness_image(path(fx, img, 0), 4 * MiB, 0), 0);
+		len += (size_t)snprintf(conf + len, sizeof(fx->conf) - len,
+					"[block d%d]\nsim = %s/d%d.sock\nimage = %s/d%d.img\n", k,
+					fx->d.dir, k, fx->d.dir, k);
+	}
+	assert_int_equal(harness_start(&fx->d, conf, NDISK, NULL), 0);
+	assert_true(harness_log_has(&fx->d, "on worker threads"));
+	struct fe_blk *b[NDISK];
+	uint8_t *data[NDISK];
+	struct fe_blk_req *reqs = calloc(NDISK * NREQ, sizeof(*reqs));
+	struct io_ctx ctx = { 0 };
+	unsigned next[NDISK] = { 0 };
+	for (int k = 0; k < NDISK; k++) {
+		char sock[32];
+		snprintf(sock, sizeof(sock), "d%d.sock", k);
+		b[k] = connect_disk(fx, sock, 0);
+		data[k] = malloc(NREQ * BS);
+		harness_fill(data[k], NREQ * BS, 500 + k);
+	}
+	while (ctx.done < NDISK * NREQ) {
+		for (int k = 0; k < NDISK; k++) {
+			while (next[k] < NREQ && b[k]->inflight < 8) {
+				struct fe_blk_req *r = &reqs[k * NREQ + next[k]];
+				*r = (struct fe_blk_req){ .type = VIRTIO_BLK_T_OUT,
+							  .sector = next[k] * (BS / 512),
+							  .buf = data[k] + next[k] * BS, .len = BS,
+							  .done = count_done, .arg = &ctx };
+				assert_int_equal(fe_blk_submit(b[k], 0, r), 0);
+				next[k]++;
+			}
+			fe_blk_kick(b[k], 0);
+			int n = fe_blk_poll(b[k], 0);
+			assert_true(n >= 0 || n == -ETIMEDOUT);
+		}
+	}
+	assert_int_equal(ctx.errors, 0);
+	uint8_t *back = malloc(NREQ * BS);
+	for (int k = 0; k < NDISK; k++) {
+		assert_int_equal(fe_blk_io(b[k], 0, VIRTIO_BLK_T_IN, 0, back, NREQ * BS), 0);
+		assert_memory_equal(back, data[k], NREQ * BS);
+		char img[32];
+		snprintf(img, sizeof(img), "d%d.img", k);
+		assert_int_equal(harness_read_file(path(fx, img, 2), 0, back, NREQ * BS), 0);
+		assert_memory_equal(back, data[k], NREQ * BS);
+		fe_blk_close(b[k]);
+		free(data[k]);
+	}
+	free(back);
+	free(reqs);
+	assert_int_equal(harness_stop(&fx->d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_with_writes_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_disks_two_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
