@@ -49,7 +49,8 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, uint32
 	vd->device_id = device_id;
 	vd->config_size = config_size;
 	vd->hdr_size = (uint32_t)((VI_CONFIG + config_size + 3) & ~3ul);
-	if (vd->hdr_size > port->rw_size / 2 || nq == 0 || nq > 0xffff)
+	if (vd->hdr_size > port->rw_size / 2 || nq == 0 || nq > 0xffff ||
+	    config_size > VDEV_MAX_CONFIG)
 		return -EINVAL;
 	vd->nq = nq;
 	vd->q = calloc(nq, sizeof(*vd->q));
@@ -79,7 +80,10 @@ struct vq *vdev_vq(struct vdev *vd, unsigned q)
 
 struct vq *vdev_vq_complete(struct vdev *vd, unsigned q)
 {
-	if (vd->stopping == STOP_SHUTDOWN && vd->phase == VDEV_RUNNING && !vd->broken &&
+	/* During shutdown and a queue disable the rings stay valid until the
+	 * transaction is acknowledged: answers still go out. */
+	if ((vd->stopping == STOP_SHUTDOWN || vd->stopping == STOP_QUEUE_DISABLE) &&
+	    vd->phase == VDEV_RUNNING && !vd->broken &&
 	    (vd->status & VIRTIO_STATUS_DRIVER_OK) && q < vd->nq && vd->q[q].vq.ready)
 		return &vd->q[q].vq;
 	return vdev_vq(vd, q);
@@ -105,9 +109,7 @@ void vdev_flush_used(struct vdev *vd, unsigned q)
 
 static void write_config(struct vdev *vd)
 {
-	uint8_t cfg[256];
-	if (vd->config_size > sizeof(cfg))
-		return;
+	uint8_t cfg[VDEV_MAX_CONFIG];
 	memset(cfg, 0, sizeof(cfg));
 	vd->ops->get_config(vd->be, cfg);
 	/* Generation odd while the bytes change, so the driver retries. */
@@ -241,6 +243,9 @@ static void set_status(struct vdev *vd, uint8_t v)
 		shm_st32(vd->port->rw, VI_DEVICE_STATUS, v);
 	}
 	vd->status = v | (vd->broken ? VIRTIO_STATUS_NEEDS_RESET : 0);
+	/* The driver's store may have wiped NEEDS_RESET or kept a refused bit. */
+	if (vd->status != v)
+		shm_st32(vd->port->rw, VI_DEVICE_STATUS, vd->status);
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
 		if (!(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
 			log_warn("%s: DRIVER_OK without accepted features", vd->name);
@@ -314,7 +319,7 @@ static bool handle_transaction(struct vdev *vd, uint32_t txn)
 		} else if (!en && q->enable) {
 			if (vd->ops->inflight(vd->be)) {
 				begin_stop(vd, STOP_QUEUE_DISABLE);
-				return !vd->stopping;
+				return false;   /* acknowledged by finish_stop */
 			}
 			q->enable = 0;
 			q->vq.ready = false;
@@ -326,7 +331,7 @@ static bool handle_transaction(struct vdev *vd, uint32_t txn)
 		if (v == 0) {
 			vd->stats.resets++;
 			begin_stop(vd, STOP_RESET);
-			return !vd->stopping;
+			return false;   /* acknowledged by finish_stop, now or when idle */
 		}
 		set_status(vd, v);
 		break;
@@ -358,11 +363,10 @@ static void process_transaction(struct vdev *vd)
 	uint32_t txn = shm_ld32_acquire(vd->port->rw, VI_WRITE_TRANSACTION);
 	if (txn == 0)
 		return;
-	if (handle_transaction(vd, txn)) {
+	if (handle_transaction(vd, txn))
 		ack_transaction(vd);
-	} else {
+	else if (vd->stopping)
 		vd->pending_txn = txn;
-	}
 }
 
 static void kick_queues(struct vdev *vd, int vector)

@@ -27,6 +27,8 @@
 #include "server/virtio_ivshmem.h"
 #include "server/virtqueue.h"
 
+#define VDEV_MAX_CONFIG 256    /* bytes of device config space */
+
 struct vdev;
 
 struct vdev_backend_ops {
