@@ -5,12 +5,20 @@
  *   pty     the daemon creates a PTY and keeps a stable symlink to its slave
  *           at `path` (e.g. /run/virtio-ivshmemd/NAME.pty) for screen/minicom;
  *           window size changes of the PTY reach the cell as a config change.
- *   socket  a unix stream socket listening at `path`; clients come and go;
- *           output while nobody is connected goes to a bounded backlog that is
- *           replayed to the next client.
+ *           While nobody has the slave open, output goes to the backlog (as
+ *           for a socket without a client) and is replayed on the next open.
+ *   socket  a unix stream socket (mode 0600) listening at `path`; clients come
+ *           and go, one at a time: a second client is accepted and closed at
+ *           once (the first keeps the console) unless the first one has hung
+ *           up already.  A client that shuts down its sending side counts as
+ *           gone.  Output while nobody is connected goes to a bounded backlog
+ *           (the oldest bytes are dropped and counted) that is replayed to the
+ *           next client before anything new.
  *   log     output appended to the file at `path` (input: none); reopened by
- *           console_reopen() (SIGHUP, for logrotate).
- *   stdio   the daemon's own stdin/stdout (foreground use).
+ *           console_reopen() (SIGHUP, for logrotate).  Never holds the cell
+ *           back; bytes that cannot be written are dropped and counted.
+ *   stdio   the daemon's own stdin/stdout (foreground use); a terminal on stdin
+ *           is put in raw mode (output processing kept) and restored on close.
  *
  * Flow control, both ways, without busy loops: the endpoint is read only
  * while the cell has receive buffers posted; when the endpoint cannot take
@@ -27,21 +35,34 @@
 #include "server/io_engine.h"
 #include "server/transport.h"
 
+/* virtio-console wire constants (virtio 1.2 §5.3); port 0 only, no MULTIPORT. */
+#define VIRTIO_CONSOLE_F_SIZE       0       /* cols/rows in the config space */
+#define VCON_RX_QUEUE               0       /* receiveq: device-writable, host -> cell */
+#define VCON_TX_QUEUE               1       /* transmitq: device-readable, cell -> host */
+#define VCON_CFG_COLS               0       /* le16 */
+#define VCON_CFG_ROWS               2       /* le16 */
+#define VCON_CFG_MAX_NR_PORTS       4       /* le32, meaningful only with MULTIPORT */
+#define VCON_CFG_EMERG_WR           8       /* le32, meaningful only with EMERG_WRITE */
+#define VCON_CFG_SIZE               12
+
 enum console_endpoint { CONSOLE_PTY, CONSOLE_SOCKET, CONSOLE_LOG, CONSOLE_STDIO };
 
 struct console_params {
 	const char *name;               /* device name from the config, for logs */
 	enum console_endpoint endpoint;
 	const char *path;               /* pty symlink, socket path or log file */
-	size_t backlog;                 /* socket: bytes kept while nobody listens */
+	size_t backlog;                 /* socket, pty: bytes kept while nobody listens */
 	uint16_t cols, rows;            /* size where the endpoint has none */
 	uint16_t queue_size;            /* power of two */
 };
 
 struct console_stats {
 	uint64_t rx_bytes, tx_bytes;    /* to the cell / from the cell */
-	uint64_t dropped_backlog;       /* socket backlog overflow (oldest bytes) */
-	uint64_t clients;
+	uint64_t dropped_backlog;       /* backlog overflow (oldest bytes) */
+	uint64_t dropped_error;         /* log, stdio: output lost to write errors */
+	uint64_t clients;               /* socket clients accepted, pty attachments */
+	uint64_t refused;               /* socket: clients turned away (one at a time) */
+	uint64_t backlog_bytes;         /* bytes waiting in the backlog now */
 };
 
 struct console_dev;
@@ -53,6 +74,10 @@ int console_open(const struct console_params *params, struct ivshm_port *port, u
 
 struct vdev *console_vdev(struct console_dev *dev);
 const struct console_stats *console_stats(const struct console_dev *dev);
+
+/* Is somebody there: a socket client connected, the pty slave open; always
+ * true for log and stdio. */
+bool console_attached(const struct console_dev *dev);
 
 /* Reopen a log endpoint (SIGHUP); no-op for the others. */
 int console_reopen(struct console_dev *dev);
