@@ -1,0 +1,16 @@
+/* Small helpers for tests: temporary directories and files. */
+#pragma once
+#include <stddef.h>
+
+/* mkdtemp under $TMPDIR or /tmp; returns malloc'ed path. */
+char *tu_tmpdir(void);
+void tu_rmrf(const char *path);
+/* Create parent directories as needed.  Abort on failure (tests only). */
+void tu_mkdirs(const char *path);
+void tu_write(const char *path, const void *data, size_t len);
+void tu_write_str(const char *path, const char *s);
+void tu_symlink(const char *target, const char *path);
+/* Read a whole file (malloc'ed, NUL-terminated); NULL if missing. */
+char *tu_read(const char *path, size_t *len);
+/* printf into a static rotating buffer (for building paths). */
+const char *tu_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
