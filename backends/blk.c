@@ -73,7 +73,7 @@ static void complete(struct blk_req *req, int status)
 {
 	struct blk_queue *bq = req->bq;
 	struct blk_dev *dev = bq->dev;
-	struct vq *vq = vdev_vq(&dev->vdev, bq->idx);
+	struct vq *vq = vdev_vq_complete(&dev->vdev, bq->idx);
 	/* A reset or a departed peer: nothing more may be written. */
 	if (vq) {
 		uint32_t len = 1;
@@ -118,7 +118,8 @@ static void op_done(struct io_op *op, int res)
 		} else if (res == 0) {
 			res = -ENODATA;   /* the file ended under us */
 		}
-		if (res >= 0 && req->done < req->r.data_len && vdev_vq(&dev->vdev, req->bq->idx)) {
+		if (res >= 0 && req->done < req->r.data_len &&
+		    vdev_vq_complete(&dev->vdev, req->bq->idx)) {
 			if (submit_rw(dev, req))
 				return;     /* the rest of a short transfer */
 			res = -EIO;
