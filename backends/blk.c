@@ -171,7 +171,15 @@ static bool submit_rw(struct blk_dev *dev, struct blk_req *req)
 	if (!sqe)
 		return false;
 	uint64_t off = req->r.sector * VIRTIO_BLK_SECTOR_SIZE + req->done;
-	if (req->r.type == VIRTIO_BLK_T_IN)
+	bool in = req->r.type == VIRTIO_BLK_T_IN;
+	/* One segment (the common case): skip the kernel's iovec import. */
+	if (req->r.ndata == 1 && in)
+		io_uring_prep_read(sqe, dev->fd, req->r.data[0].iov_base,
+				   (unsigned)req->r.data[0].iov_len, off);
+	else if (req->r.ndata == 1)
+		io_uring_prep_write(sqe, dev->fd, req->r.data[0].iov_base,
+				    (unsigned)req->r.data[0].iov_len, off);
+	else if (in)
 		io_uring_prep_readv(sqe, dev->fd, req->r.data, req->r.ndata, off);
 	else
 		io_uring_prep_writev(sqe, dev->fd, req->r.data, req->r.ndata, off);

@@ -104,6 +104,18 @@ static void stats_one(void *arg)
 				  (unsigned long long)bs->flushes, (unsigned long long)bs->discards,
 				  (unsigned long long)bs->write_zeroes,
 				  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
+		if (d->con) {
+			const struct console_stats *cs = console_stats(d->con);
+			sb_printf(o, ",\"to_cell_bytes\":%llu,\"from_cell_bytes\":%llu,"
+				  "\"attached\":%s,\"dropped_backlog\":%llu,\"dropped_error\":%llu,"
+				  "\"backlog_bytes\":%llu,\"clients\":%llu,\"refused\":%llu",
+				  (unsigned long long)cs->rx_bytes, (unsigned long long)cs->tx_bytes,
+				  console_attached(d->con) ? "true" : "false",
+				  (unsigned long long)cs->dropped_backlog,
+				  (unsigned long long)cs->dropped_error,
+				  (unsigned long long)cs->backlog_bytes,
+				  (unsigned long long)cs->clients, (unsigned long long)cs->refused);
+		}
 		sb_printf(o, ",\"queues\":[");
 		for (unsigned q = 0; q < vd->nq; q++)
 			sb_printf(o, "%s{\"index\":%u,\"kicks\":%llu,\"interrupts\":%llu,\"inflight\":%u}",
@@ -128,6 +140,16 @@ static void stats_one(void *arg)
 			  "in flight %u\n", (unsigned long long)bs->flushes,
 			  (unsigned long long)bs->discards, (unsigned long long)bs->write_zeroes,
 			  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
+	}
+	if (d->con) {
+		const struct console_stats *cs = console_stats(d->con);
+		sb_printf(o, "  to the cell %llu bytes, from the cell %llu bytes, %s\n",
+			  (unsigned long long)cs->rx_bytes, (unsigned long long)cs->tx_bytes,
+			  console_attached(d->con) ? "attached" : "nobody attached");
+		sb_printf(o, "  dropped: %llu (backlog full), %llu (write errors); backlog %llu bytes; "
+			  "%llu clients, %llu refused\n", (unsigned long long)cs->dropped_backlog,
+			  (unsigned long long)cs->dropped_error, (unsigned long long)cs->backlog_bytes,
+			  (unsigned long long)cs->clients, (unsigned long long)cs->refused);
 	}
 	for (unsigned q = 0; q < vd->nq; q++)
 		sb_printf(o, "  queue %u: %llu kicks, %llu interrupts, %u in flight\n", q,

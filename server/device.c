@@ -124,10 +124,6 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 static int open_console(struct device *dev, const struct cfg_device *cfg, uv_loop_t *loop,
 			char *why, size_t why_len)
 {
-#ifndef HAVE_CONSOLE
-	snprintf(why, why_len, "console support is not built");
-	return -ENOTSUP;
-#else
 	static const enum console_endpoint eps[] = {
 		[EP_PTY] = CONSOLE_PTY, [EP_SOCKET] = CONSOLE_SOCKET,
 		[EP_LOG] = CONSOLE_LOG, [EP_STDIO] = CONSOLE_STDIO,
@@ -149,7 +145,6 @@ static int open_console(struct device *dev, const struct cfg_device *cfg, uv_loo
 		 cfg_endpoint_name(cfg->endpoint), cfg->ep_path[0] ? " " : "", cfg->ep_path,
 		 dev->port->name, dev->port->vectors);
 	return 0;
-#endif
 }
 
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
@@ -231,9 +226,7 @@ void device_close(struct device *dev)
 	dev->nwatch = 0;
 	blk_close(dev->blk);
 	dev->blk = NULL;
-#ifdef HAVE_CONSOLE
 	console_close(dev->con);
-#endif
 	dev->con = NULL;
 	dev->vd = NULL;
 	ivshm_port_destroy(dev->port);
@@ -244,10 +237,6 @@ void device_close(struct device *dev)
 
 void device_reopen(struct device *dev)
 {
-#ifdef HAVE_CONSOLE
 	if (dev->con)
 		console_reopen(dev->con);
-#else
-	(void)dev;
-#endif
 }

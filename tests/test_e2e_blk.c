@@ -18,6 +18,7 @@
 #include "server/virtio_ivshmem.h"
 #include "server/virtqueue.h"
 #include "tests/frontend/fe_blk.h"
+#include "tests/frontend/fe_console.h"
 #include "tests/harness.h"
 
 #define MiB (1u << 20)
@@ -491,13 +492,14 @@ static void test_sigterm_with_writes_in_flight(void **state)
 	fe_blk_close(b);
 }
 
-/* Eight disks in one daemon spread over two worker threads, all driven at
- * once at queue depth 8, every byte verified through the device and in the
- * image files. */
-static void test_many_disks_two_threads(void **state)
+/* Eight disks and four consoles in one daemon spread over two worker
+ * threads, all driven at once (disks at queue depth 8, consoles streaming
+ * into log files), every byte verified through the device, in the image
+ * files and in the logs. */
+static void test_many_devices_two_threads(void **state)
 {
 	struct fixture *fx = *state;
-	enum { NDISK = 8, NREQ = 64, BS = 8192 };
+	enum { NDISK = 8, NCON = 4, NREQ = 64, BS = 8192, CON_BYTES = 256 * 1024 };
 	assert_int_equal(harness_mkdir(&fx->d), 0);
 	char *conf = fx->conf;
 	size_t len = (size_t)snprintf(conf, sizeof(fx->conf), "[daemon]\nthreads = 2\ncontrol-socket = none\n");
@@ -509,8 +511,26 @@ static void test_many_disks_two_threads(void **state)
 					"[block d%d]\nsim = %s/d%d.sock\nimage = %s/d%d.img\n", k,
 					fx->d.dir, k, fx->d.dir, k);
 	}
-	assert_int_equal(harness_start(&fx->d, conf, NDISK, NULL), 0);
+	for (int k = 0; k < NCON; k++)
+		len += (size_t)snprintf(conf + len, sizeof(fx->conf) - len,
+					"[console c%d]\nsim = %s/c%d.sock\nendpoint = log\n"
+					"path = %s/c%d.log\n", k, fx->d.dir, k, fx->d.dir, k);
+	assert_int_equal(harness_start(&fx->d, conf, NDISK + NCON, NULL), 0);
 	assert_true(harness_log_has(&fx->d, "on worker threads"));
+	struct fe_console *con[NCON];
+	uint8_t *text[NCON];
+	size_t sent[NCON];
+	for (int k = 0; k < NCON; k++) {
+		char err[256], sock[16];
+		snprintf(sock, sizeof(sock), "c%d.sock", k);
+		int r = fe_console_open(path(fx, sock, 1), 64, 8, 4096, 5000, &con[k], err,
+					sizeof(err));
+		if (r < 0)
+			fail_msg("console %d: %s", k, err);
+		text[k] = malloc(CON_BYTES);
+		harness_fill(text[k], CON_BYTES, 900 + k);
+		sent[k] = 0;
+	}
 	struct fe_blk *b[NDISK];
 	uint8_t *data[NDISK];
 	struct fe_blk_req *reqs = calloc(NDISK * NREQ, sizeof(*reqs));
@@ -523,7 +543,17 @@ static void test_many_disks_two_threads(void **state)
 		data[k] = malloc(NREQ * BS);
 		harness_fill(data[k], NREQ * BS, 500 + k);
 	}
-	while (ctx.done < NDISK * NREQ) {
+	bool con_busy = true;
+	while (ctx.done < NDISK * NREQ || con_busy) {
+		con_busy = false;
+		for (int k = 0; k < NCON; k++) {
+			if (sent[k] < CON_BYTES) {
+				size_t chunk = CON_BYTES - sent[k] < 3000 ? CON_BYTES - sent[k] : 3000;
+				sent[k] += fe_console_send(con[k], text[k] + sent[k], chunk);
+				con_busy = true;
+			}
+			fe_console_poll(con[k], 0);
+		}
 		for (int k = 0; k < NDISK; k++) {
 			while (next[k] < NREQ && b[k]->inflight < 8) {
 				struct fe_blk_req *r = &reqs[k * NREQ + next[k]];
@@ -553,7 +583,20 @@ static void test_many_disks_two_threads(void **state)
 	}
 	free(back);
 	free(reqs);
+	for (int k = 0; k < NCON; k++) {
+		assert_int_equal(fe_console_drain(con[k], 5000), 0);
+		fe_console_close(con[k]);
+	}
 	assert_int_equal(harness_stop(&fx->d), 0);
+	uint8_t *log = malloc(CON_BYTES);
+	for (int k = 0; k < NCON; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "c%d.log", k);
+		assert_int_equal(harness_read_file(path(fx, name, 2), 0, log, CON_BYTES), 0);
+		assert_memory_equal(log, text[k], CON_BYTES);
+		free(text[k]);
+	}
+	free(log);
 }
 
 int main(void)
@@ -570,7 +613,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_with_writes_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_disks_two_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_devices_two_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@ static size_t pow2_up(size_t x)
 	return p;
 }
 
-uint64_t fe_alloc(struct fe_dev *fe, size_t size)
+static uint64_t pool_alloc(struct fe_dev *fe, size_t size, bool zero)
 {
 	unsigned n = (unsigned)pow2_up((size + fe->chunk - 1) / fe->chunk);
 	if (n == 0 || n > fe->nchunks)
@@ -53,11 +53,22 @@ uint64_t fe_alloc(struct fe_dev *fe, size_t size)
 		if (j == n) {
 			memset(fe->used_map + i, 1, n);
 			fe->alloc_hint = i + n;
-			memset(fe->rw + (uint64_t)i * fe->chunk, 0, size);
+			if (zero)
+				memset(fe->rw + (uint64_t)i * fe->chunk, 0, size);
 			return (uint64_t)i * fe->chunk;
 		}
 	}
 	return UINT64_MAX;
+}
+
+uint64_t fe_alloc(struct fe_dev *fe, size_t size)
+{
+	return pool_alloc(fe, size, true);
+}
+
+uint64_t fe_map(struct fe_dev *fe, size_t size)
+{
+	return pool_alloc(fe, size, false);
 }
 
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size)

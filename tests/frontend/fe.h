@@ -75,6 +75,9 @@ uint8_t fe_status(const struct fe_dev *fe);
 
 /* DMA pool: returns an offset, or UINT64_MAX when the section is full. */
 uint64_t fe_alloc(struct fe_dev *fe, size_t size);
+/* Streaming buffer (a bounce buffer the caller fills or the device writes):
+ * not zeroed, like a DMA mapping. */
+uint64_t fe_map(struct fe_dev *fe, size_t size);
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size);
 static inline void *fe_ptr(struct fe_dev *fe, uint64_t off) { return fe->rw + off; }
 

@@ -89,7 +89,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 {
 	struct fe_dev *fe = blk->fe;
 	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
-	req->data_off = req->len ? fe_alloc(fe, req->len) : 0;
+	req->data_off = req->len ? fe_map(fe, req->len) : 0;
 	req->st_off = fe_alloc(fe, 1);
 	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
 		if (req->hdr_off != UINT64_MAX)
