@@ -790,15 +790,18 @@ static void drop_chain(struct console_dev *dev, unsigned q)
 
 /* Nothing is ever asynchronous here: reads and writes finish before the
  * callback returns.  A popped chain may wait for the endpoint, though, and
- * must not outlive its ring.  Reset, peer loss and shutdown end in reset();
- * a single queue's disable does not, and it is the one quiesce that asks
- * before `stopping` is set (transport.c), for queue `queue_sel`. */
+ * must not outlive its ring: reset() and queue_disabled() drop it. */
 static unsigned con_inflight(void *be)
 {
-	struct console_dev *dev = be;
-	if (dev->vdev.stopping == STOP_NONE)
-		drop_chain(dev, dev->vdev.queue_sel);
+	(void)be;
 	return 0;
+}
+
+static void con_queue_disabled(void *be, unsigned q)
+{
+	struct console_dev *dev = be;
+	drop_chain(dev, q);
+	update_watches(dev);
 }
 
 static void con_reset(void *be)
@@ -812,6 +815,7 @@ static void con_reset(void *be)
 }
 
 static const struct vdev_backend_ops con_ops = {
+	.queue_disabled = con_queue_disabled,
 	.features = con_features,
 	.get_config = con_get_config,
 	.driver_ok = con_driver_ok,

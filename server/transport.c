@@ -323,6 +323,8 @@ static bool handle_transaction(struct vdev *vd, uint32_t txn)
 			}
 			q->enable = 0;
 			q->vq.ready = false;
+			if (vd->ops->queue_disabled)
+				vd->ops->queue_disabled(vd->be, vd->queue_sel);
 		}
 		break;
 	}
@@ -400,6 +402,8 @@ static void finish_stop(struct vdev *vd)
 		if (vd->queue_sel < vd->nq) {
 			vd->q[vd->queue_sel].enable = 0;
 			vd->q[vd->queue_sel].vq.ready = false;
+			if (vd->ops->queue_disabled)
+				vd->ops->queue_disabled(vd->be, vd->queue_sel);
 		}
 		vd->pending_txn = 0;
 		ack_transaction(vd);

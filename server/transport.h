@@ -44,6 +44,9 @@ struct vdev_backend_ops {
 	unsigned (*inflight)(void *be);
 	/* The device is reset and idle: drop per-queue state. Optional. */
 	void (*reset)(void *be);
+	/* The driver disabled queue q (the backend is idle): forget anything
+	 * held from its ring. Optional. */
+	void (*queue_disabled)(void *be, unsigned q);
 };
 
 enum vdev_phase {
