@@ -17,6 +17,7 @@
 #include "cellmgr/cellmgr.h"
 #include "cellmgr/sysfs.h"
 #include "cellmgr/system.h"
+#include "cellmgr/up.h"
 
 #define PROG "jailhouse-cellmgr"
 
@@ -44,6 +45,11 @@ static void usage(FILE *out)
 		"  linux CELL.cell KERNEL [-i INITRD] [-c CMDLINE] [-w PARAMS] [-k FACTOR]\n"
 		"        [-l LOADER]             boot x86 Linux in a non-root cell\n"
 		"  bind [--new-id] [--list]      bind ivshmem back-ends to uio_ivshmem, show /dev/uioN\n"
+		"  up CONFIG [--root ROOT.cell] [--control SOCKET] [--timeout SECONDS]\n"
+		"     [--loader LOADER] [--new-id]\n"
+		"                                enable, bind, and boot the [cell] sections of the\n"
+		"                                daemon's CONFIG once virtio-ivshmemd serves their devices\n"
+		"  down CONFIG [--disable]       shut down and destroy those cells in reverse order\n"
 		"\n"
 		"CELL is a cell name or id; use --name NAME for names that look like numbers.\n"
 		"\n"
@@ -563,6 +569,103 @@ static int cmd_bind(const struct cm_hw *hw, const struct globals *g, int argc, c
 	return rc;
 }
 
+static void print_progress(void *opaque, const char *msg)
+{
+	(void)opaque;
+	printf("%s\n", msg);
+	fflush(stdout);
+}
+
+static int cmd_up(const struct cm_hw *hw, const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "loader", required_argument, NULL, 'l' },
+		{ "new-id", no_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cm_up_opts o = { .progress = print_progress };
+	struct cm_report rep;
+	struct cm_err err = { 0 };
+	char *end;
+	double t;
+	int c, ret;
+
+	optind = 0;     /* full re-initialisation: options may follow CONFIG */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.root_config = optarg; break;
+		case 'C': o.control = optarg; break;
+		case 'l': o.loader = optarg; break;
+		case 'N': o.bind_method = CM_BIND_NEW_ID; break;
+		case 't':
+			errno = 0;
+			t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t > 0 && t <= 3600)) {
+				fprintf(stderr, PROG ": --timeout wants seconds, more than 0 and at most 3600\n");
+				return 2;
+			}
+			o.timeout_ms = (unsigned)(t * 1000 + 0.5) ? (unsigned)(t * 1000 + 0.5) : 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	o.config_path = argv[optind];
+	o.pci_dump = g->pci_dump;
+	cm_report_init(&rep);
+	ret = cm_up(hw, &o, &rep, &err);
+	print_report(NULL, &rep);
+	cm_report_free(&rep);
+	if (ret < 0) {
+		print_err(ret, &err);
+		return 1;
+	}
+	return 0;
+usage:
+	fprintf(stderr, "usage: " PROG " up CONFIG [--root ROOT.cell] [--control SOCKET] "
+		"[--timeout SECONDS] [--loader LOADER] [--new-id]\n");
+	return 2;
+}
+
+static int cmd_down(const struct cm_hw *hw, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "disable", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cm_down_opts o = { .progress = print_progress };
+	struct cm_report rep;
+	struct cm_err err = { 0 };
+	int c, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'd')
+			goto usage;
+		o.disable = true;
+	}
+	if (optind != argc - 1)
+		goto usage;
+	o.config_path = argv[optind];
+	cm_report_init(&rep);
+	ret = cm_down(hw, &o, &rep, &err);
+	print_report(NULL, &rep);
+	cm_report_free(&rep);
+	if (ret < 0) {
+		print_err(ret, &err);
+		return 1;
+	}
+	return 0;
+usage:
+	fprintf(stderr, "usage: " PROG " down CONFIG [--disable]\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option gopts[] = {
@@ -641,6 +744,10 @@ int main(int argc, char **argv)
 		rc = cmd_linux(&hw, argc, argv);
 	else if (!strcmp(cmd, "bind"))
 		rc = cmd_bind(&hw, &g, argc, argv);
+	else if (!strcmp(cmd, "up"))
+		rc = cmd_up(&hw, &g, argc, argv);
+	else if (!strcmp(cmd, "down"))
+		rc = cmd_down(&hw, argc, argv);
 	else {
 		fprintf(stderr, PROG ": unknown command \"%s\"\n", cmd);
 		usage(stderr);

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cellmgr/sysfs.h"
 #include "cellmgr/system.h"
@@ -35,15 +36,50 @@ out:
 	return ret;
 }
 
-static int boot_cell(const struct cm_hw *hw, const struct cm_up_cell *c,
+/* Everything that can be checked without the hypervisor: the config, the
+ * images and the boot layout.  The files are read again at boot time. */
+static int check_cell(const struct cm_hw *hw, const struct cm_up_cell *c,
+		      struct cm_report *rep, struct cm_err *err)
+{
+	struct cm_config *cfg;
+	int ret;
+
+	ret = cm_config_open(hw, c->config_path, CM_CFG_CELL, &cfg, rep, err);
+	if (ret < 0)
+		return ret;
+	if (c->kind == CM_UP_LINUX) {
+		struct cm_linux_plan plan;
+
+		ret = cm_linux_plan(cfg, &c->linux_opts, true, &plan, rep, err);
+		if (ret == 0)
+			cm_linux_plan_free(&plan);
+	} else {
+		for (unsigned i = 0; i < c->n_images && ret == 0; i++) {
+			if (access(c->images[i].path, R_OK) < 0) {
+				ret = -errno;
+				cm_err_set(err, "cannot read %s", c->images[i].path);
+			}
+		}
+	}
+	cm_config_free(cfg);
+	return ret;
+}
+
+static int boot_cell(const struct cm_hw *hw, const struct cm_up_plan *up, unsigned i,
 		     struct cm_report *rep, struct cm_err *err)
 {
+	const struct cm_up_cell *c = &up->cells[i];
 	struct cm_config *cfg;
 	int ret, id;
 
 	ret = cm_config_open(hw, c->config_path, CM_CFG_CELL, &cfg, rep, err);
 	if (ret < 0)
 		return ret;
+	if (up->before_boot) {
+		ret = up->before_boot(up->opaque, i, cfg, err);
+		if (ret < 0)
+			goto out;
+	}
 	if (c->kind == CM_UP_LINUX) {
 		struct cm_linux_plan plan;
 
@@ -62,6 +98,9 @@ static int boot_cell(const struct cm_hw *hw, const struct cm_up_cell *c,
 		if (ret == 0)
 			ret = cm_cell_start(hw, &ref, err);
 	}
+	if (ret == 0 && up->after_boot)
+		up->after_boot(up->opaque, i, cfg);
+out:
 	cm_config_free(cfg);
 	return ret;
 }
@@ -73,6 +112,11 @@ int cm_system_up(const struct cm_hw *hw, const struct cm_up_plan *plan,
 	size_t n = 0;
 	int ret;
 
+	for (unsigned i = 0; i < plan->n_cells; i++) {
+		ret = check_cell(hw, &plan->cells[i], rep, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (cm_sysfs_enabled(hw->sysfs_root) == 1) {
 		cm_report_add(rep, CM_SEV_WARN, "Jailhouse is enabled already; not enabling again");
 	} else {
@@ -97,7 +141,7 @@ int cm_system_up(const struct cm_hw *hw, const struct cm_up_plan *plan,
 			goto out;
 	}
 	for (unsigned i = 0; i < plan->n_cells; i++) {
-		ret = boot_cell(hw, &plan->cells[i], rep, err);
+		ret = boot_cell(hw, plan, i, rep, err);
 		if (ret < 0)
 			goto out;
 	}
@@ -108,7 +152,7 @@ out:
 }
 
 int cm_system_down(const struct cm_hw *hw, const char *const *names, unsigned n,
-		   struct cm_err *err)
+		   bool disable, struct cm_err *err)
 {
 	for (unsigned i = n; i-- > 0;) {
 		struct cm_cell_ref ref;
@@ -118,11 +162,15 @@ int cm_system_down(const struct cm_hw *hw, const char *const *names, unsigned n,
 			cm_err_set(err, "bad cell name \"%s\"", names[i]);
 			return ret;
 		}
-		ret = cm_cell_destroy(hw, &ref, err);
-		/* A cell that is gone already is what we want. */
+		/* Park the CPUs first (there is no shutdown ioctl: a load
+		 * without images), then destroy.  A cell that is gone already
+		 * is what we want. */
+		ret = cm_cell_shutdown(hw, &ref, err);
+		if (ret == 0)
+			ret = cm_cell_destroy(hw, &ref, err);
 		if (ret < 0 && ret != -ENOENT)
 			return ret;
 		cm_err_clear(err);
 	}
-	return cm_disable(hw, err);
+	return disable ? cm_disable(hw, err) : 0;
 }

@@ -24,12 +24,13 @@ struct parser {
 	int cur_line;
 	int section_kind;
 	struct cfg_device *cur_dev;
+	struct cfg_cell *cur_cell;
 	char err[512];
 	int err_line;
 	bool failed;
 };
 
-enum { SEC_NONE, SEC_DAEMON, SEC_DEVICE, SEC_BAD };
+enum { SEC_NONE, SEC_DAEMON, SEC_DEVICE, SEC_CELL, SEC_BAD };
 
 static void fail_at(struct parser *ps, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -59,15 +60,49 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+static void begin_cell(struct parser *ps, const char *text, int line, const char *name)
+{
+	ps->section_kind = SEC_BAD;
+	if (!name || !valid_name(name)) {
+		fail_at(ps, line, "[%s]: a cell section needs one name of letters, digits, "
+			"'-', '_' or '.' (e.g. [cell linux-1])", text);
+		return;
+	}
+	for (unsigned i = 0; i < ps->cfg->ncells; i++) {
+		if (strcmp(ps->cfg->cells[i].name, name) == 0) {
+			fail_at(ps, line, "[%s]: duplicate cell name '%s' (first at line %d)",
+				text, name, ps->cfg->cells[i].line);
+			return;
+		}
+	}
+	struct cfg_cell *nc = realloc(ps->cfg->cells, (ps->cfg->ncells + 1) * sizeof(*nc));
+	if (!nc) {
+		fail_at(ps, line, "out of memory");
+		return;
+	}
+	ps->cfg->cells = nc;
+	struct cfg_cell *c = &nc[ps->cfg->ncells++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->line = line;
+	ps->cur_cell = c;
+	ps->section_kind = SEC_CELL;
+}
+
 static void begin_section(struct parser *ps, const char *text, int line)
 {
 	char type[32] = "", name[CFG_NAME_MAX + 8] = "", extra[8] = "";
 	snprintf(ps->cur_section, sizeof(ps->cur_section), "%s", text);
 	ps->cur_line = line;
 	ps->cur_dev = NULL;
+	ps->cur_cell = NULL;
 	int n = sscanf(text, "%31s %71s %7s", type, name, extra);
 	if (n == 1 && strcmp(type, "daemon") == 0) {
 		ps->section_kind = SEC_DAEMON;
+		return;
+	}
+	if (n >= 1 && strcmp(type, "cell") == 0) {
+		begin_cell(ps, text, line, n == 2 ? name : NULL);
 		return;
 	}
 	bool is_block = strcmp(type, "block") == 0, is_console = strcmp(type, "console") == 0;
@@ -214,6 +249,9 @@ static void set_link(struct parser *ps, struct cfg_device *b, enum cfg_link_kind
 
 #define BAD(fmt, ...) fail_at(ps, ps->line, "[%s] %s: " fmt, ps->cur_section, key, ##__VA_ARGS__)
 
+static bool set_file(struct parser *ps, const char *key, const char *value, char *dst,
+		     size_t dst_len);
+
 static bool console_key(struct parser *ps, struct cfg_device *b, const char *key,
 			const char *value)
 {
@@ -321,10 +359,12 @@ static void device_key(struct parser *ps, struct cfg_device *b, const char *key,
 		else
 			b->link.vectors = (uint32_t)u;
 	} else if (strcmp(key, "cell") == 0) {
-		if (!valid_name(value))
+		if (!valid_name(value)) {
 			BAD("'%s' is not a valid cell name", value);
-		else
+		} else {
 			snprintf(b->cell, sizeof(b->cell), "%s", value);
+			b->cell_line = ps->line;
+		}
 	} else {
 		BAD("unknown key");
 	}
@@ -356,6 +396,62 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 		snprintf(d->sysfs_root, sizeof(d->sysfs_root), "%s", value);
 	} else if (strcmp(key, "dev-root") == 0) {
 		snprintf(d->dev_root, sizeof(d->dev_root), "%s", value);
+	} else if (strcmp(key, "root-cell") == 0) {
+		if (set_file(ps, key, value, d->root_cell, sizeof(d->root_cell)))
+			d->root_cell_line = ps->line;
+	} else {
+		BAD("unknown key");
+	}
+}
+
+/* A file the cell manager reads later: it must be readable now, so that a
+ * typo is reported with its line rather than half-way through `up`. */
+static bool set_file(struct parser *ps, const char *key, const char *value, char *dst,
+		     size_t dst_len)
+{
+	if (!value[0] || strlen(value) >= dst_len) {
+		BAD("needs a file name");
+		return false;
+	}
+	if (access(value, R_OK) != 0) {
+		BAD("%s: %s", value, strerror(errno));
+		return false;
+	}
+	snprintf(dst, dst_len, "%s", value);
+	return true;
+}
+
+static void cell_key(struct parser *ps, struct cfg_cell *c, const char *key, const char *value)
+{
+	if (strcmp(key, "config") == 0) {
+		if (set_file(ps, key, value, c->config, sizeof(c->config)))
+			c->config_line = ps->line;
+	} else if (strcmp(key, "kernel") == 0) {
+		if (set_file(ps, key, value, c->kernel, sizeof(c->kernel)))
+			c->kernel_line = ps->line;
+	} else if (strcmp(key, "initrd") == 0) {
+		if (set_file(ps, key, value, c->initrd, sizeof(c->initrd)))
+			c->initrd_line = ps->line;
+	} else if (strcmp(key, "cmdline") == 0) {
+		/* Repeated (or continued) lines are joined: inih limits a line. */
+		size_t len = strlen(c->cmdline);
+		size_t add = strlen(value) + (c->cmdline_set && len && value[0] ? 1 : 0);
+		if (len + add >= sizeof(c->cmdline)) {
+			BAD("longer than %zu bytes in total", sizeof(c->cmdline) - 1);
+			return;
+		}
+		if (c->cmdline_set && len && value[0])
+			c->cmdline[len++] = ' ';
+		memcpy(c->cmdline + len, value, strlen(value) + 1);
+		c->cmdline_set = true;
+	} else if (strcmp(key, "order") == 0) {
+		unsigned long long u;
+		if (!parse_uint(value, 9999, &u)) {
+			BAD("must be a number from 0 to 9999 (got '%s')", value);
+		} else {
+			c->order = (unsigned)u;
+			c->order_set = true;
+		}
 	} else {
 		BAD("unknown key");
 	}
@@ -371,6 +467,9 @@ static int on_key(void *user, const char *section, const char *key, const char *
 		break;
 	case SEC_DEVICE:
 		device_key(ps, ps->cur_dev, key, value);
+		break;
+	case SEC_CELL:
+		cell_key(ps, ps->cur_cell, key, value);
 		break;
 	case SEC_NONE:
 		fail_at(ps, ps->line, "%s: key outside of any section", key);
@@ -423,6 +522,34 @@ static void check_device(struct parser *ps, const struct cfg_device *b)
 	}
 }
 
+static void check_cells(struct parser *ps)
+{
+	struct config *cfg = ps->cfg;
+	for (unsigned i = 0; i < cfg->ncells && !ps->failed; i++) {
+		const struct cfg_cell *c = &cfg->cells[i];
+		if (!c->config[0])
+			fail_at(ps, c->line, "[cell %s]: missing key 'config' (the cell's .cell file)",
+				c->name);
+		else if (!c->kernel[0])
+			fail_at(ps, c->line, "[cell %s]: missing key 'kernel' (the x86 bzImage to boot)",
+				c->name);
+	}
+	if (cfg->ncells == 0)
+		return;     /* the daemon alone: `cell =` is only a label */
+	for (unsigned i = 0; i < cfg->ndevices && !ps->failed; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		if (!b->cell[0] || config_find_cell(cfg, b->cell))
+			continue;
+		char names[256] = "";
+		size_t len = 0;
+		for (unsigned k = 0; k < cfg->ncells && len < sizeof(names); k++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						k ? ", " : "", cfg->cells[k].name);
+		fail_at(ps, b->cell_line, "[%s %s] cell: there is no [cell %s] section (cells: %s)",
+			cfg_dev_type_name(b->type), b->name, b->cell, names);
+	}
+}
+
 int config_load(const char *path, struct config **ret, char *err, size_t err_len)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -462,6 +589,8 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 	if (!ps.failed && cfg->ndevices == 0)
 		fail_at(&ps, ps.line, "no device configured (add a [block NAME] or [console NAME] "
 			"section)");
+	if (!ps.failed)
+		check_cells(&ps);
 	if (ps.failed) {
 		snprintf(err, err_len, "%s", ps.err);
 		config_free(cfg);
@@ -481,7 +610,29 @@ void config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->devices);
+	free(cfg->cells);
 	free(cfg);
+}
+
+const struct cfg_cell *config_find_cell(const struct config *cfg, const char *name)
+{
+	for (unsigned i = 0; i < cfg->ncells; i++)
+		if (strcmp(cfg->cells[i].name, name) == 0)
+			return &cfg->cells[i];
+	return NULL;
+}
+
+void config_cell_boot_order(const struct config *cfg, unsigned *idx)
+{
+	/* Insertion sort: stable, and there are only a few cells. */
+	for (unsigned i = 0; i < cfg->ncells; i++) {
+		unsigned k = i;
+		while (k > 0 && cfg->cells[idx[k - 1]].order > cfg->cells[i].order) {
+			idx[k] = idx[k - 1];
+			k--;
+		}
+		idx[k] = i;
+	}
 }
 
 const char *cfg_link_kind_name(enum cfg_link_kind kind)

@@ -1,6 +1,7 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
- *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root
+ *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root,
+ *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up)
  *   [block NAME]      one virtio-blk device: exactly one link key
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
@@ -10,6 +11,15 @@
  *   [console NAME]    one virtio-console device: a link key as above, and
  *                     endpoint = pty | socket | log | stdio, path, backlog,
  *                     cols, rows, queue-size, shm-size, vectors, cell
+ *   [cell NAME]       one Jailhouse cell that `jailhouse-cellmgr up/down` boots and
+ *                     stops (the daemon itself ignores it): config (the .cell file),
+ *                     kernel (x86 bzImage), initrd, cmdline, order.  config, kernel
+ *                     and initrd must be readable.  cmdline may be given on several
+ *                     lines (repeated keys or indented continuation lines are joined
+ *                     with a space: inih limits a line to 199 characters).  Cells boot
+ *                     by ascending order (a cell without one counts as 0), equal
+ *                     orders in file order.  When at least one [cell] section exists,
+ *                     every device's `cell =` must name one of them.
  *
  * Every error names the file, the line and the key, e.g.
  *   "demo.conf:7: [block disk0] queue-size: must be a power of two from 2 to 32768 (got '100')".
@@ -50,6 +60,7 @@ struct cfg_device {
 	unsigned seg_max;
 	unsigned block_size;        /* 0: automatic */
 	char cell[CFG_NAME_MAX];
+	int cell_line;              /* of the `cell` key, 0 if not given */
 	/* console */
 	enum cfg_endpoint endpoint;
 	bool endpoint_set;
@@ -67,6 +78,23 @@ struct cfg_daemon {
 	unsigned threads;           /* worker loops, each with its own io_uring */
 	char sysfs_root[PATH_MAX];
 	char dev_root[PATH_MAX];
+	char root_cell[PATH_MAX];   /* "" if not given */
+	int root_cell_line;
+};
+
+#define CFG_CMDLINE_MAX 8192
+
+struct cfg_cell {
+	char name[CFG_NAME_MAX];
+	int line;                   /* of the section header */
+	char config[PATH_MAX];      /* the Jailhouse .cell file */
+	char kernel[PATH_MAX];
+	char initrd[PATH_MAX];      /* "" if none */
+	char cmdline[CFG_CMDLINE_MAX];
+	bool cmdline_set;
+	unsigned order;             /* 0 unless given */
+	bool order_set;
+	int config_line, kernel_line, initrd_line;   /* of the keys, 0 if not given */
 };
 
 struct config {
@@ -74,6 +102,8 @@ struct config {
 	struct cfg_daemon daemon;
 	struct cfg_device *devices;
 	unsigned ndevices;
+	struct cfg_cell *cells;     /* [cell NAME] sections in file order */
+	unsigned ncells;
 };
 
 /* Parse and validate path.  On error returns a negative errno with the
@@ -84,5 +114,10 @@ void config_free(struct config *cfg);
 const char *cfg_link_kind_name(enum cfg_link_kind kind);
 const char *cfg_dev_type_name(enum cfg_dev_type type);
 const char *cfg_endpoint_name(enum cfg_endpoint ep);
+/* The [cell] section of that name, or NULL. */
+const struct cfg_cell *config_find_cell(const struct config *cfg, const char *name);
+/* Boot order: idx[0..ncells) gets the cell indices sorted by ascending
+ * order, equal orders in file order. */
+void config_cell_boot_order(const struct config *cfg, unsigned *idx);
 /* Number of devices of one type. */
 unsigned config_count(const struct config *cfg, enum cfg_dev_type type);

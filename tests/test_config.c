@@ -193,6 +193,143 @@ static void test_image_missing(void **state)
 	expect_error(text, want);
 }
 
+/* [cell NAME] sections and [daemon] root-cell (for jailhouse-cellmgr up/down). */
+
+/* Parse text as is (no %s substitution). */
+static int load_text(const char *text, char *err, size_t err_len, struct config **cfg)
+{
+	FILE *f = fopen(conf, "w");
+	fputs(text, f);
+	fclose(f);
+	*cfg = NULL;
+	return config_load(conf, cfg, err, err_len);
+}
+
+static void expect_text_error(const char *text, const char *msg)
+{
+	char err[1024], want[1024];
+	struct config *cfg;
+	assert_true(load_text(text, err, sizeof(err), &cfg) < 0);
+	snprintf(want, sizeof(want), "%s:%s", conf, msg);
+	assert_string_equal(err, want);
+	assert_null(cfg);
+}
+
+static void test_cells_valid(void **state)
+{
+	char text[4096], err[1024];
+	struct config *cfg;
+	snprintf(text, sizeof(text),
+		 "[daemon]\nroot-cell = %s\n"                                  /* 1-2 */
+		 "[block d0]\nsim = /s0\nimage = %s\ncell = late\n"            /* 3-6 */
+		 "[console c0]\nsim = /s1\nendpoint = stdio\ncell = early\n"   /* 7-10 */
+		 "[block d1]\nsim = /s2\nimage = %s\n"                         /* 11-13 */
+		 "[cell late]\nconfig = %s\nkernel = %s\ninitrd = %s\n"        /* 14-17 */
+		 "cmdline = console=ttyS2,115200\ncmdline = earlyprintk\n"
+		 "  quiet\norder = 5\n"
+		 "[cell early]\nconfig = %s\nkernel = %s\norder = 1\n"
+		 "[cell dflt]\nconfig = %s\nkernel = %s\n",
+		 img, img, img, img, img, img, img, img, img, img);
+	if (load_text(text, err, sizeof(err), &cfg) < 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->daemon.root_cell, img);
+	assert_int_equal(cfg->daemon.root_cell_line, 2);
+	assert_int_equal(cfg->ncells, 3);
+	const struct cfg_cell *c = &cfg->cells[0];
+	assert_string_equal(c->name, "late");
+	assert_int_equal(c->line, 14);
+	assert_string_equal(c->config, img);
+	assert_string_equal(c->kernel, img);
+	assert_string_equal(c->initrd, img);
+	assert_int_equal(c->config_line, 15);
+	assert_int_equal(c->initrd_line, 17);
+	assert_true(c->cmdline_set);
+	/* repeated keys and continuation lines are joined with a space */
+	assert_string_equal(c->cmdline, "console=ttyS2,115200 earlyprintk quiet");
+	assert_true(c->order_set);
+	assert_int_equal(c->order, 5);
+	assert_string_equal(cfg->cells[2].initrd, "");
+	assert_false(cfg->cells[2].cmdline_set);
+	assert_false(cfg->cells[2].order_set);
+	assert_ptr_equal(config_find_cell(cfg, "early"), &cfg->cells[1]);
+	assert_null(config_find_cell(cfg, "nope"));
+	assert_int_equal(cfg->devices[0].cell_line, 6);
+	assert_int_equal(cfg->devices[2].cell_line, 0);
+	unsigned idx[3];
+	config_cell_boot_order(cfg, idx);
+	/* dflt counts as 0, then early (1), then late (5) */
+	assert_int_equal(idx[0], 2);
+	assert_int_equal(idx[1], 1);
+	assert_int_equal(idx[2], 0);
+	config_free(cfg);
+
+	/* Without order keys the file order is the boot order. */
+	snprintf(text, sizeof(text),
+		 "[block d]\nsim = /s\nimage = %s\n[cell b]\nconfig = %s\nkernel = %s\n"
+		 "[cell a]\nconfig = %s\nkernel = %s\n[cell c]\nconfig = %s\nkernel = %s\norder = 0\n",
+		 img, img, img, img, img, img, img);
+	if (load_text(text, err, sizeof(err), &cfg) < 0)
+		fail_msg("%s", err);
+	config_cell_boot_order(cfg, idx);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[1], 1);
+	assert_int_equal(idx[2], 2);
+	config_free(cfg);
+}
+
+static void test_cell_errors(void **state)
+{
+	char text[2048], msg[1024];
+	const char *dev = "[block d]\nsim = /s\nimage = /dev/null\n";   /* lines 1-3 */
+
+	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\n", dev, img);
+	expect_text_error(text, "4: [cell a]: missing key 'config' (the cell's .cell file)");
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\ncmdline = x\n", dev, img);
+	expect_text_error(text, "4: [cell a]: missing key 'kernel' (the x86 bzImage to boot)");
+
+	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\nconfig = %s/none.cell\n", dev, img, dir);
+	snprintf(msg, sizeof(msg), "6: [cell a] config: %s/none.cell: No such file or directory", dir);
+	expect_text_error(text, msg);
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s/bz\n", dev, img, dir);
+	snprintf(msg, sizeof(msg), "6: [cell a] kernel: %s/bz: No such file or directory", dir);
+	expect_text_error(text, msg);
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\ninitrd = %s/rd\n", dev,
+		 img, img, dir);
+	snprintf(msg, sizeof(msg), "7: [cell a] initrd: %s/rd: No such file or directory", dir);
+	expect_text_error(text, msg);
+	snprintf(text, sizeof(text), "[daemon]\nroot-cell = %s/root.cell\n%s", dir, dev);
+	snprintf(msg, sizeof(msg), "2: [daemon] root-cell: %s/root.cell: No such file or directory",
+		 dir);
+	expect_text_error(text, msg);
+
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\norder = first\n", dev,
+		 img, img);
+	expect_text_error(text, "7: [cell a] order: must be a number from 0 to 9999 (got 'first')");
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\norder = 10000\n", dev,
+		 img, img);
+	expect_text_error(text, "7: [cell a] order: must be a number from 0 to 9999 (got '10000')");
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nimage = %s\n", dev, img, img);
+	expect_text_error(text, "6: [cell a] image: unknown key");
+	expect_text_error("[cell]\n", "1: [cell]: a cell section needs one name of letters, digits, "
+			  "'-', '_' or '.' (e.g. [cell linux-1])");
+	expect_text_error("[cell a b]\n", "1: [cell a b]: a cell section needs one name of letters, "
+			  "digits, '-', '_' or '.' (e.g. [cell linux-1])");
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\n[cell a]\n", dev, img, img);
+	expect_text_error(text, "7: [cell a]: duplicate cell name 'a' (first at line 4)");
+
+	/* With [cell] sections, `cell =` must name one of them (the error is at the key). */
+	snprintf(text, sizeof(text),
+		 "[block d]\nsim = /s\ncell = linux-2\nimage = /dev/null\n"
+		 "[cell linux-1]\nconfig = %s\nkernel = %s\n[cell linux-3]\nconfig = %s\nkernel = %s\n",
+		 img, img, img, img);
+	expect_text_error(text, "3: [block d] cell: there is no [cell linux-2] section "
+			  "(cells: linux-1, linux-3)");
+	snprintf(text, sizeof(text),
+		 "[console c]\nsim = /s\nendpoint = stdio\n\ncell = x\n"
+		 "[cell y]\nconfig = %s\nkernel = %s\n", img, img);
+	expect_text_error(text, "5: [console c] cell: there is no [cell x] section (cells: y)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +341,8 @@ int main(void)
 		cmocka_unit_test(test_image_missing),
 		cmocka_unit_test(test_console_errors),
 		cmocka_unit_test(test_console_valid),
+		cmocka_unit_test(test_cells_valid),
+		cmocka_unit_test(test_cell_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,23 +6,39 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cellmgr/sysfs.h"
 #include "fake_hw.h"
 #include "testutil.h"
+
+static void vrecord(struct fake_hw *f, const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	if (f->ncalls < FAKE_MAX_CALLS)
+		f->calls[f->ncalls++] = s;
+	else
+		free(s);
+}
 
 static void record(struct fake_hw *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void record(struct fake_hw *f, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+	vrecord(f, fmt, ap);
 	va_end(ap);
-	if (f->ncalls < FAKE_MAX_CALLS)
-		f->calls[f->ncalls++] = s;
-	else
-		free(s);
+}
+
+void fake_hw_record(struct fake_hw *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vrecord(f, fmt, ap);
+	va_end(ap);
 }
 
 static const char *ref_str(const struct cm_cell_ref *r)
@@ -62,6 +78,8 @@ static int f_create(void *ctx, const void *cfg, size_t len)
 	struct fake_hw *f = ctx;
 
 	record(f, "create len=%zu name=%s", len, (const char *)cfg + 8);
+	if (f->create_hook)
+		f->create_hook(f, (const char *)cfg + 8);
 	if (!f->ret_create && f->sysfs_root) {
 		int id = f->next_cell_id++;
 
@@ -112,6 +130,19 @@ static int f_destroy(void *ctx, const struct cm_cell_ref *cell)
 	struct fake_hw *f = ctx;
 
 	record(f, "destroy %s", ref_str(cell));
+	/* Like the driver: the cell disappears from sysfs. */
+	if (!f->ret_destroy && f->sysfs_root) {
+		int id = cell->id;
+		char name[40];
+
+		if (id < 0) {
+			snprintf(name, sizeof(name), "%.32s", cell->name);
+			if (cm_sysfs_cell_id(f->sysfs_root, name, &id) < 0)
+				id = -1;
+		}
+		if (id > 0)
+			tu_rmrf(tu_fmt("%s/devices/jailhouse/cells/%d", f->sysfs_root, id));
+	}
 	return f->ret_destroy;
 }
 
@@ -168,7 +199,12 @@ void fake_hw_reset(struct fake_hw *f)
 
 int fake_hw_find(const struct fake_hw *f, const char *prefix)
 {
-	for (unsigned i = 0; i < f->ncalls; i++)
+	return fake_hw_find_from(f, 0, prefix);
+}
+
+int fake_hw_find_from(const struct fake_hw *f, unsigned from, const char *prefix)
+{
+	for (unsigned i = from; i < f->ncalls; i++)
 		if (!strncmp(f->calls[i], prefix, strlen(prefix)))
 			return (int)i;
 	return -1;

@@ -32,6 +32,9 @@ struct fake_hw {
 	/* sysfs_write: hook may create files; returns the result to report.
 	 * Without a hook writes go to the file if it exists (else -ENOENT). */
 	int (*write_hook)(struct fake_hw *f, const char *path, const char *value);
+	/* cell_create: called after the call is recorded, before the result
+	 * (e.g. to record what the back-ends look like at that moment). */
+	void (*create_hook)(struct fake_hw *f, const char *name);
 	void *hook_data;
 };
 
@@ -40,3 +43,7 @@ void fake_hw_init(struct fake_hw *f, const char *sysfs_root);
 void fake_hw_reset(struct fake_hw *f);   /* frees calls and images */
 /* Is "line" among the recorded calls? index or -1 */
 int fake_hw_find(const struct fake_hw *f, const char *prefix);
+/* Index of the first call at or after from that starts with prefix, or -1. */
+int fake_hw_find_from(const struct fake_hw *f, unsigned from, const char *prefix);
+/* Append a line of one's own to the calls (hooks, callbacks). */
+void fake_hw_record(struct fake_hw *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -330,9 +330,26 @@ static void system_up_down(void **state)
 	fake_hw_reset(&e->f);
 
 	e->f.ret_destroy = -ENOENT;   /* gone already: fine */
-	assert_int_equal(cm_system_down(&e->hw, names, 1, &e->err), 0);
-	assert_string_equal(e->f.calls[0], "destroy name=agl-linux-x86-demo");
-	assert_string_equal(e->f.calls[1], "disable");
+	assert_int_equal(cm_system_down(&e->hw, names, 1, true, &e->err), 0);
+	/* shutdown (a load without images), destroy, then disable */
+	assert_string_equal(e->f.calls[0], "load name=agl-linux-x86-demo n=0");
+	assert_string_equal(e->f.calls[1], "destroy name=agl-linux-x86-demo");
+	assert_string_equal(e->f.calls[2], "disable");
+	assert_int_equal(e->f.ncalls, 3);
+	fake_hw_reset(&e->f);
+
+	/* without disable the root cell stays as it is */
+	e->f.ret_destroy = 0;
+	assert_int_equal(cm_system_down(&e->hw, names, 1, false, &e->err), 0);
+	assert_int_equal(e->f.ncalls, 2);
+	assert_string_equal(e->f.calls[1], "destroy name=agl-linux-x86-demo");
+	fake_hw_reset(&e->f);
+
+	/* a cell that refuses: the error is reported, nothing is disabled */
+	e->f.ret_load = -EPERM;
+	assert_int_equal(cm_system_down(&e->hw, names, 1, true, &e->err), -EPERM);
+	assert_int_equal(e->f.ncalls, 1);
+	assert_non_null(strstr(e->err.what, "JAILHOUSE_CELL_LOAD (shutdown) cell \"agl-linux-x86-demo\" failed"));
 }
 
 static void real_ops_without_hardware(void **state)
