@@ -34,30 +34,28 @@ static void list_one_json(void *arg)
 	struct device *d = j->dev;
 	struct strbuf *o = j->out;
 	struct vdev *vd = d->vd;
-	{
-		sb_printf(o, "{\"name\":");
-		sb_json_str(o, d->cfg->name);
-		sb_printf(o, ",\"type\":\"%s\",\"link\":", cfg_dev_type_name(d->cfg->type));
-		sb_json_str(o, link_text(d));
-		sb_printf(o, ",\"state\":\"%s\",\"status\":%u,\"features\":\"0x%llx\",\"queues\":[",
-			  vdev_phase_name(vd), vd->status, (unsigned long long)vd->guest_features);
-		for (unsigned q = 0; q < vd->nq; q++)
-			sb_printf(o, "%s{\"index\":%u,\"size\":%u,\"enabled\":%s}", q ? "," : "", q,
-				  vd->q[q].size, vd->q[q].enable ? "true" : "false");
-		sb_printf(o, "]");
-		if (d->blk) {
-			sb_printf(o, ",\"image\":");
-			sb_json_str(o, blk_image(d->blk));
-			sb_printf(o, ",\"capacity\":%llu,\"read_only\":%s",
-				  (unsigned long long)blk_capacity(d->blk),
-				  blk_read_only(d->blk) ? "true" : "false");
-		}
-		if (d->cfg->cell[0]) {
-			sb_printf(o, ",\"cell\":");
-			sb_json_str(o, d->cfg->cell);
-		}
-		sb_printf(o, "}");
+	sb_printf(o, "{\"name\":");
+	sb_json_str(o, d->cfg->name);
+	sb_printf(o, ",\"type\":\"%s\",\"link\":", cfg_dev_type_name(d->cfg->type));
+	sb_json_str(o, link_text(d));
+	sb_printf(o, ",\"state\":\"%s\",\"status\":%u,\"features\":\"0x%llx\",\"queues\":[",
+		  vdev_phase_name(vd), vd->status, (unsigned long long)vd->guest_features);
+	for (unsigned q = 0; q < vd->nq; q++)
+		sb_printf(o, "%s{\"index\":%u,\"size\":%u,\"enabled\":%s}", q ? "," : "", q,
+			  vd->q[q].size, vd->q[q].enable ? "true" : "false");
+	sb_printf(o, "]");
+	if (d->blk) {
+		sb_printf(o, ",\"image\":");
+		sb_json_str(o, blk_image(d->blk));
+		sb_printf(o, ",\"capacity\":%llu,\"read_only\":%s",
+			  (unsigned long long)blk_capacity(d->blk),
+			  blk_read_only(d->blk) ? "true" : "false");
 	}
+	if (d->cfg->cell[0]) {
+		sb_printf(o, ",\"cell\":");
+		sb_json_str(o, d->cfg->cell);
+	}
+	sb_printf(o, "}");
 }
 
 static void list_one_text(void *arg)
@@ -65,15 +63,13 @@ static void list_one_text(void *arg)
 	struct dev_job *j = arg;
 	struct device *d = j->dev;
 	struct strbuf *o = j->out;
-	{
-		sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", d->cfg->name,
-			  cfg_dev_type_name(d->cfg->type), vdev_phase_name(d->vd), link_text(d),
-			  d->blk ? (blk_image(d->blk)[0] ? blk_image(d->blk) : "(ejected)")
-				 : cfg_endpoint_name(d->cfg->endpoint));
-		if (d->vd->status & VIRTIO_STATUS_DRIVER_OK)
-			sb_printf(o, "%12s features 0x%llx, %u queue(s)\n", "",
-				  (unsigned long long)d->vd->guest_features, d->vd->nq);
-	}
+	sb_printf(o, "%-12s %-8s %-16s %-40s %s\n", d->cfg->name,
+		  cfg_dev_type_name(d->cfg->type), vdev_phase_name(d->vd), link_text(d),
+		  d->blk ? (blk_image(d->blk)[0] ? blk_image(d->blk) : "(ejected)")
+			 : cfg_endpoint_name(d->cfg->endpoint));
+	if (d->vd->status & VIRTIO_STATUS_DRIVER_OK)
+		sb_printf(o, "%12s features 0x%llx, %u queue(s)\n", "",
+			  (unsigned long long)d->vd->guest_features, d->vd->nq);
 }
 
 static void stats_one(void *arg)

@@ -88,14 +88,6 @@ static inline void shm_rmb(void)
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 }
 
-/* Copy out of shared memory into private memory (for descriptors, request
- * headers): after this the peer can no longer change what we check. */
-static inline void shm_copy_from(void *dst, const volatile void *src, size_t len)
-{
-	memcpy(dst, (const void *)src, len);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-}
-
 /* Does [off, off+len) lie inside [lo, hi)?  Safe against 64-bit wrap. */
 static inline int shm_range_ok(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 {
