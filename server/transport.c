@@ -48,7 +48,7 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, uint32
 	vd->be = be;
 	vd->device_id = device_id;
 	vd->config_size = config_size;
-	vd->hdr_size = (uint32_t)((VI_CONFIG + config_size + 3) & ~3ul);
+	vd->hdr_size = vdev_header_size(config_size);
 	if (vd->hdr_size > port->rw_size / 2 || nq == 0 || nq > 0xffff ||
 	    config_size > VDEV_MAX_CONFIG)
 		return -EINVAL;
@@ -169,14 +169,18 @@ static void reset_device_state(struct vdev *vd)
 		vd->ops->reset(vd->be);
 }
 
-/* Fresh header for a new peer session (the peer is in reset, not reading). */
+/* Fresh header for a new peer session.  revision and size are stored
+ * first and never pass through zero: a driver probing while we rewrite
+ * (a rebind right after an unbind) reads either the old or the new value,
+ * both valid. */
 static void write_header(struct vdev *vd)
 {
 	uint8_t *rw = vd->port->rw;
 	reset_device_state(vd);
-	memset(rw, 0, vd->hdr_size);
 	shm_st32(rw, VI_REVISION, VI_HEADER_REVISION);
 	shm_st32(rw, VI_SIZE, vd->hdr_size);
+	for (uint32_t off = VI_WRITE_TRANSACTION; off < vd->hdr_size; off += 4)
+		shm_st32(rw, off, 0);
 	shm_st32(rw, VI_DEVICE_FEATURES, (uint32_t)vd->host_features);
 	load_window(vd);
 	write_config(vd);
@@ -410,9 +414,14 @@ static void finish_stop(struct vdev *vd)
 		kick_queues(vd, -1);
 		break;
 	case STOP_PEER_LEFT:
-		reset_device_state(vd);
-		vd->phase = VDEV_WAIT_PEER_RESET;
-		ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);
+		/* We stay READY: the Linux driver writes its STATE 0 first on
+		 * remove and then still resets the device and disables each
+		 * queue through transactions, spinning on each one for as long
+		 * as we show READY.  A fresh header answers them all (a pending
+		 * one is cleared with it) and is what the next driver finds. */
+		write_header(vd);
+		vd->pending_txn = 0;
+		vd->phase = VDEV_WAIT_PEER_READY;
 		log_info("%s: peer left; waiting for a new one", vd->name);
 		process_state(vd);
 		break;
@@ -465,6 +474,9 @@ static void process_state(struct vdev *vd)
 		vd->phase = VDEV_RUNNING;
 		vd->stats.peer_sessions++;
 		log_info("%s: peer connected on %s", vd->name, vd->port->name);
+		/* The driver may have set DRIVER_OK and kicked before we saw its
+		 * STATE change (we read the state before the transaction). */
+		kick_queues(vd, -1);
 		return;
 	case VDEV_RUNNING:
 		if (peer != VIRTIO_STATE_READY)
@@ -491,9 +503,14 @@ void vdev_process(struct vdev *vd, int vector)
 		return;
 	if (vector <= 0) {
 		process_state(vd);
-		if (vd->phase != VDEV_RUNNING)
+		/* Once our header is out and we show READY, every transaction
+		 * is answered whatever the peer's state: the driver spins on it
+		 * with no timeout while we are READY. */
+		if (vd->phase != VDEV_WAIT_PEER_READY && vd->phase != VDEV_RUNNING)
 			return;
 		process_transaction(vd);
+		if (vd->phase != VDEV_RUNNING)
+			return;
 	}
 	kick_queues(vd, vector);
 }

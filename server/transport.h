@@ -1,11 +1,16 @@
 /* The virtio-over-IVSHMEM device side ("vdev"): one virtio device on one
  * IVSHMEM link.
  *
- * It owns the transport header in the R/W section and runs the life cycle of
- * protocol.md §3.11: publish RESET, wait for the peer to reset, write the
- * header, publish READY, wait for the peer to be READY, serve; when the peer
- * leaves, quiesce and start over.  While serving it handles every register
- * write transaction (§3.4), negotiates features (VERSION_1 and
+ * It owns the transport header in the R/W section and runs the life cycle:
+ * publish RESET, wait for the peer to reset, write the header, publish
+ * READY, wait for the peer to be READY, serve.  When the peer leaves READY
+ * (driver unbound, cell reset or destroyed) it quiesces, writes a fresh
+ * header and stays READY for the next driver: the Linux driver still resets
+ * the device and disables its queues through transactions after writing its
+ * own STATE 0, and spins on each one while we show READY.  So every
+ * transaction is answered whenever we show READY, whatever the peer's state
+ * (see docs/protocol.md, "Life cycle").  It handles every register write
+ * transaction, negotiates features (VERSION_1 and
  * ACCESS_PLATFORM are required), keeps a window per queue behind queue_sel,
  * sets up validated virtqueues and signals the driver (event flag, then
  * doorbell).  A driver that breaks the rules gets DEVICE_NEEDS_RESET and a
@@ -51,8 +56,8 @@ struct vdev_backend_ops {
 
 enum vdev_phase {
 	VDEV_WAIT_PEER_RESET,   /* our state RESET, waiting for the peer's */
-	VDEV_WAIT_PEER_READY,   /* header written, our state READY */
-	VDEV_RUNNING,           /* peer READY: transactions and queues served */
+	VDEV_WAIT_PEER_READY,   /* header written, our state READY: transactions served */
+	VDEV_RUNNING,           /* peer READY too: transactions and queues served */
 	VDEV_STOPPED,           /* shut down, or the link is gone */
 };
 
@@ -103,6 +108,14 @@ struct vdev {
 	struct vdev_queue *q;
 	struct vdev_stats stats;
 };
+
+/* Bytes of the transport header with config_size bytes of device config:
+ * what the header's `size` field says, and what the driver's DMA pool
+ * reserves at its start (server/dma_pool.h). */
+static inline uint32_t vdev_header_size(size_t config_size)
+{
+	return (uint32_t)((VI_CONFIG + config_size + 3) & ~(size_t)3);
+}
 
 /* Prepare a device on port with nq queues of at most queue_size entries.
  * Returns -EINVAL when the link cannot carry the header. */

@@ -294,11 +294,11 @@ static void test_start_waits_for_peer_reset(void **state)
 	/* no interrupt towards a peer that is not up */
 	assert_int_equal(fp->n_doorbells, 0);
 
-	/* transactions are not served before the peer is READY */
-	wr32(VI_DEVICE_FEATURES_SEL, 1);
-	post(VI_DEVICE_FEATURES_SEL);
-	assert_int_equal(rd32(VI_WRITE_TRANSACTION), VI_DEVICE_FEATURES_SEL);
-	wr32(VI_WRITE_TRANSACTION, 0);
+	/* once we show READY, transactions are answered even before the peer
+	 * is READY (a driver spins on them while we are READY) */
+	reg32(VI_DEVICE_FEATURES_SEL, 1);
+	assert_int_equal(rd32(VI_DEVICE_FEATURES), (uint32_t)((BE_FEATURES >> 32) | TRANSPORT_HI));
+	reg32(VI_DEVICE_FEATURES_SEL, 0);
 
 	fake_port_set_peer_state(fp, VIRTIO_STATE_READY);
 	vdev_process(&vd, 0);
@@ -334,9 +334,8 @@ static void test_peer_leaves_and_returns(void **state)
 
 	fake_port_set_peer_state(fp, VIRTIO_STATE_RESET);
 	vdev_process(&vd, 0);
-	assert_int_equal(fp->n_states, 2);
-	assert_int_equal(fp->states[0], VIRTIO_STATE_RESET);
-	assert_int_equal(fp->states[1], VIRTIO_STATE_READY);
+	/* we stay READY throughout: no state change at all */
+	assert_int_equal(fp->n_states, 0);
 	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_READY);
 	assert_int_equal(vd.phase, VDEV_WAIT_PEER_READY);
 	assert_null(vdev_vq(&vd, 0));
@@ -371,17 +370,64 @@ static void test_peer_leaves_and_returns(void **state)
 
 static void test_peer_leaves_with_other_state(void **state)
 {
-	/* anything but READY counts as gone; RESET is awaited before the header */
+	/* anything but READY counts as gone */
 	full_bringup(3, NQ);
 	fake_port_set_peer_state(fp, 7);
 	vdev_process(&vd, 0);
-	assert_int_equal(fp->n_states, 1);
-	assert_int_equal(fp->states[0], VIRTIO_STATE_RESET);
-	assert_int_equal(vd.phase, VDEV_WAIT_PEER_RESET);
+	assert_int_equal(fp->n_states, 0);
+	assert_int_equal(vd.phase, VDEV_WAIT_PEER_READY);
 	assert_null(vdev_vq(&vd, 0));
+	assert_int_equal(rd32(VI_DEVICE_STATUS), 0);
+	fake_port_set_peer_state(fp, VIRTIO_STATE_READY);
+	vdev_process(&vd, 0);
+	assert_int_equal(vd.phase, VDEV_RUNNING);
+	assert_int_equal(vd.stats.peer_sessions, 2);
+}
+
+/* What the Linux virtio_ivshmem driver does on unbind (virtio_ivshmem_remove):
+ * its STATE goes to 0 first, then the virtio driver still resets the device
+ * and disables every queue through transactions, each spinning for as long
+ * as the back-end shows READY.  Every one must be answered, then a rebind
+ * starts a normal session.  (Before the fix the kernel hung in
+ * vi_synchronize_reg_write: soft lockup.) */
+static void test_linux_unbind_sequence(void **state)
+{
+	full_bringup(3, NQ);
+	fake_port_set_peer_state(fp, VIRTIO_STATE_RESET);
+	vdev_process(&vd, 0);           /* the STATE change interrupt */
+	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_READY);
+	reg32(VI_DEVICE_STATUS, 0);     /* virtio_reset_device() */
+	for (unsigned i = 0; i < NQ; i++) {     /* vi_del_vqs() */
+		reg32(VI_QUEUE_SEL, i);
+		reg16(VI_QUEUE_ENABLE, 0);
+	}
+	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_READY);
+	assert_int_equal(fp->n_states, 0);
+}
+
+/* The same, with the reset transaction seen together with the STATE change,
+ * then a rebind. */
+static void test_linux_unbind_then_rebind(void **state)
+{
+	full_bringup(3, NQ);
+	wr32(VI_DEVICE_STATUS, 0);
+	wr32(VI_WRITE_TRANSACTION, VI_DEVICE_STATUS);
 	fake_port_set_peer_state(fp, VIRTIO_STATE_RESET);
 	vdev_process(&vd, 0);
-	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_READY);
+	assert_acked();
+	reg32(VI_QUEUE_SEL, 0);
+	reg16(VI_QUEUE_ENABLE, 0);
+	/* rebind: probe needs READY and a valid header, then a new session */
+	assert_int_equal(rd32(VI_REVISION), 1);
+	assert_int_equal(rd32(VI_SIZE), HDR_SIZE);
+	fake_port_set_peer_state(fp, VIRTIO_STATE_READY);
+	vdev_process(&vd, 0);
+	assert_int_equal(vd.phase, VDEV_RUNNING);
+	reg32(VI_DEVICE_STATUS, 0);
+	negotiate();
+	setup_queue(0, 1);
+	driver_ok();
+	assert_non_null(vdev_vq(&vd, 0));
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -889,9 +935,8 @@ static void test_quiesce_peer_left(void **state)
 	assert_int_equal(rd32(VI_DEVICE_STATUS), 0x0f);
 	be.inflight = 0;
 	vdev_backend_idle(&vd);
-	assert_int_equal(fp->n_states, 2);
-	assert_int_equal(fp->states[0], VIRTIO_STATE_RESET);
-	assert_int_equal(fp->states[1], VIRTIO_STATE_READY);
+	assert_int_equal(fp->n_states, 0);
+	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_READY);
 	assert_int_equal(vd.phase, VDEV_WAIT_PEER_READY);
 	assert_int_equal(rd32(VI_DEVICE_STATUS), 0);
 	assert_int_equal(rd16(VI_QUEUE_ENABLE), 0);
@@ -910,9 +955,7 @@ static void test_quiesce_peer_left_during_reset(void **state)
 	assert_int_equal(fp->n_states, 0);
 	be.inflight = 0;
 	vdev_backend_idle(&vd);
-	assert_int_equal(fp->n_states, 2);
-	assert_int_equal(fp->states[0], VIRTIO_STATE_RESET);
-	assert_int_equal(fp->states[1], VIRTIO_STATE_READY);
+	assert_int_equal(fp->n_states, 0);
 	assert_int_equal(vd.phase, VDEV_WAIT_PEER_READY);
 	assert_acked();     /* fresh header */
 	assert_int_equal(vd.stopping, STOP_NONE);
@@ -1160,6 +1203,8 @@ int main(void)
 		T(test_start_with_peer_already_reset),
 		T(test_peer_leaves_and_returns),
 		T(test_peer_leaves_with_other_state),
+		T(test_linux_unbind_sequence),
+		T(test_linux_unbind_then_rebind),
 		T(test_txn_device_features_sel),
 		T(test_txn_driver_features),
 		T(test_txn_queue_sel_window),
