@@ -96,3 +96,10 @@ void ivshm_port_destroy(struct ivshm_port *p);
 /* Checks common to both implementations once a port is mapped: two peers,
  * IDs in range, state table large enough.  Returns 0 or -EPROTO. */
 int ivshm_port_check_virtio(const struct ivshm_port *p, char *why, size_t why_len);
+
+/* Is this link the virtio back-end of device_id (protocol 0xc000 | id)?  The
+ * same rule for every kind of link: the protocol comes from the device (PCI
+ * class through uio, the INIT message on a software link).  Returns 0 or
+ * -EPROTO with the reason in why. */
+int ivshm_port_check_role(const struct ivshm_port *p, uint16_t device_id, char *why,
+			  size_t why_len);

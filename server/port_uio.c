@@ -151,6 +151,58 @@ static int find_maps(const char *uio_dir, struct uio_map *regs, struct uio_map *
 	return 0;
 }
 
+static int read_hex_attr(const char *dir, const char *name, uint32_t *out, char *err,
+			 size_t err_len)
+{
+	char path[PATH_MAX], text[32];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int r = read_attr(path, text, sizeof(text));
+	if (r < 0) {
+		snprintf(err, err_len, "cannot read %s: %s", path, strerror(-r));
+		return r;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(text, &end, 16);
+	if (errno || end == text || *end || v > UINT32_MAX) {
+		snprintf(err, err_len, "%s: bad value '%s'", path, text);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* The PCI function behind the node must be an IVSHMEM v2 device; its class
+ * code carries the protocol: base class 0xff, sub-class = protocol bits
+ * 15..8, prog-if = bits 7..0 (so class ffc002 is a virtio-blk back-end).
+ * This is the only place the role and the device type can be learnt from. */
+static int read_protocol(const char *uio_dir, const char *dev_path, uint16_t *protocol,
+			 char *err, size_t err_len)
+{
+	char dev[PATH_MAX];
+	uint32_t vendor, device, cls;
+	snprintf(dev, sizeof(dev), "%s/device", uio_dir);
+	int r = read_hex_attr(dev, "vendor", &vendor, err, err_len);
+	if (r == 0)
+		r = read_hex_attr(dev, "device", &device, err, err_len);
+	if (r == 0)
+		r = read_hex_attr(dev, "class", &cls, err, err_len);
+	if (r < 0)
+		return r;
+	if (vendor != IVSHM_VENDOR_ID || device != IVSHM_DEVICE_ID) {
+		snprintf(err, err_len, "%s is PCI device %04x:%04x, not an IVSHMEM v2 device "
+			 "(%04x:%04x)", dev_path, vendor, device, IVSHM_VENDOR_ID, IVSHM_DEVICE_ID);
+		return -ENODEV;
+	}
+	if ((cls >> 16) != 0xff) {
+		snprintf(err, err_len, "%s has PCI class %06x; an IVSHMEM v2 device has class "
+			 "ffXXXX (XXXX: the protocol)", dev_path, cls);
+		return -EPROTO;
+	}
+	*protocol = (uint16_t)(cls & 0xffff);
+	return 0;
+}
+
 static unsigned count_msi_vectors(const char *uio_dir)
 {
 	char path[PATH_MAX];
@@ -190,6 +242,10 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 	int r = find_maps(uio_dir, &mregs, &mstate, &mrw, err, err_len);
 	if (r < 0)
 		return r;
+	uint16_t protocol;
+	r = read_protocol(uio_dir, dev_path, &protocol, err, err_len);
+	if (r < 0)
+		return r;
 	if (mregs.size < 0x14 || mstate.size < 8 || mrw.size == 0) {
 		snprintf(err, err_len, "%s: implausible map sizes", uio_dir);
 		return -EINVAL;
@@ -223,7 +279,7 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 	u->port.max_peers = reg_read(u, IVSHM_REG_MAX_PEERS);
 	u->port.peer_id = !u->port.id;
 	u->port.vectors = count_msi_vectors(uio_dir);
-	u->port.protocol = IVSHM_PROTO_VIRTIO_BACK;  /* binding chose the back-end class */
+	u->port.protocol = protocol;
 	u->port.state_table = u->state_map;
 	u->port.state_table_size = u->state_size;
 	u->port.rw = u->rw_map;

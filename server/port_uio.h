@@ -1,7 +1,11 @@
 /* IVSHMEM link through a /dev/uioN node bound to the uio_ivshmem driver.
  *
- * Maps are found by name under <sysfs>/class/uio/uioN/maps/ (their indices
- * shift when a section is empty).  The node stays open while the port exists:
+ * The PCI function behind it (<sysfs>/class/uio/uioN/device/) must be an
+ * IVSHMEM v2 device (110a:4106); the protocol, and with it our role and the
+ * virtio device type, is read from its class code (ffc002: virtio-blk
+ * back-end).  Maps are found by name under <sysfs>/class/uio/uioN/maps/
+ * (their indices shift when a section is empty).  The node stays open while
+ * the port exists:
  * closing it makes the driver write STATE=0, which the peer sees as
  * "backend failed".  The vector count comes from the PCI device's msi_irqs
  * directory (absent: INTx, one vector).

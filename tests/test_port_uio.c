@@ -1,5 +1,7 @@
-/* The uio port against a fake sysfs tree and a regular file standing in for
- * /dev/uioN (mmap of map K at offset K * page size works the same way). */
+/* The uio port against fake sysfs trees laid out as the real kernel shows a
+ * device bound to uio_ivshmem (tests/fake_sysfs.h), and a regular file
+ * standing in for /dev/uioN (mmap of map K at offset K * page size works the
+ * same way). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,61 +16,10 @@
 #include <unistd.h>
 
 #include "server/port_uio.h"
+#include "tests/fake_sysfs.h"
 
 static char root[64];
 static long page;
-
-static void put(const char *rel, const char *text)
-{
-	char p[512], cmd[600];
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
-	assert_int_equal(system(cmd), 0);
-	FILE *f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void add_map(int k, const char *name, unsigned long size)
-{
-	char rel[128], val[64];
-	snprintf(rel, sizeof(rel), "sys/class/uio/uio0/maps/map%d/name", k);
-	snprintf(val, sizeof(val), "%s\n", name);
-	put(rel, val);
-	snprintf(rel, sizeof(rel), "sys/class/uio/uio0/maps/map%d/size", k);
-	snprintf(val, sizeof(val), "0x%016lx\n", size);
-	put(rel, val);
-}
-
-/* The fake device node: pages for maps 0..n-1; registers in map 0. */
-static void make_node(uint32_t id, uint32_t peers, int pages)
-{
-	char p[256];
-	snprintf(p, sizeof(p), "%s/dev/uio0", root);
-	mkdir(p, 0755);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/dev", root);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/dev/uio0", root);
-	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, pages * page), 0);
-	uint32_t regs[2] = { id, peers };
-	assert_int_equal(pwrite(fd, regs, sizeof(regs), 0), (ssize_t)sizeof(regs));
-	close(fd);
-}
-
-static uint32_t reg_at(unsigned off)
-{
-	char p[256];
-	uint32_t v = 0;
-	snprintf(p, sizeof(p), "%s/dev/uio0", root);
-	int fd = open(p, O_RDONLY);
-	assert_int_equal(pread(fd, &v, 4, off), 4);
-	close(fd);
-	return v;
-}
 
 static int setup(void **state)
 {
@@ -84,121 +35,241 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static int open_port(struct ivshm_port **p, char *err)
-{
-	char dev[256], sys[256];
-	snprintf(dev, sizeof(dev), "%s/dev/uio0", root);
-	snprintf(sys, sizeof(sys), "%s/sys", root);
-	return port_uio_open(dev, sys, p, err, 512);
-}
-
-static void test_maps_by_name_and_registers(void **state)
+/* A fresh tree for each test. */
+static void fresh(void **state)
 {
 	teardown(state);
 	setup(state);
-	/* An extra map before the R/W section shifts its index: found by name. */
-	add_map(0, "registers", 0x1000);
-	add_map(1, "state_table", 0x1000);
-	add_map(2, "something_else", 0x1000);
-	add_map(3, "rw_section", 4 * page);
-	put("sys/class/uio/uio0/device/msi_irqs/40", "msix\n");
-	put("sys/class/uio/uio0/device/msi_irqs/41", "msix\n");
-	put("sys/class/uio/uio0/device/msi_irqs/42", "msix\n");
-	make_node(0, 2, 3 + 4);
+}
+
+static void add(const struct fake_uio *u)
+{
+	assert_int_equal(fake_sysfs_add_uio(root, u), 0);
+}
+
+static const char *node(unsigned n)
+{
+	static char p[256];
+	snprintf(p, sizeof(p), "%s/dev/uio%u", root, n);
+	return p;
+}
+
+static int open_port(unsigned n, struct ivshm_port **p, char *err)
+{
+	char sys[256];
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	return port_uio_open(node(n), sys, p, err, 512);
+}
+
+static uint32_t reg_at(unsigned off)
+{
+	uint32_t v = 0;
+	int fd = open(node(0), O_RDONLY);
+	assert_int_equal(pread(fd, &v, 4, off), 4);
+	close(fd);
+	return v;
+}
+
+/* Regression: the protocol comes from the PCI class (ffc002 -> 0xc002), not
+ * a constant 0xc000, which made the daemon refuse every real device. */
+static void test_real_block_backend(void **state)
+{
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	add(&u);
 	char err[512];
 	struct ivshm_port *p;
-	int r = open_port(&p, err);
+	int r = open_port(0, &p, err);
 	if (r < 0)
 		fail_msg("%s", err);
+	assert_int_equal(p->protocol, 0xc002);
 	assert_int_equal(p->id, 0);
 	assert_int_equal(p->peer_id, 1);
-	assert_int_equal(p->vectors, 3);
-	assert_int_equal(p->rw_size, 4 * page);
+	assert_int_equal(p->max_peers, 2);
+	assert_int_equal(p->vectors, 2);
+	assert_int_equal(p->rw_size, 0x3ff000);
+	assert_int_equal(p->state_table_size, 0x1000);
 	assert_int_equal(p->n_watch, 1);
-	/* R/W section is map 3: writes land at 3 pages into the node. */
+	char want[300];
+	snprintf(want, sizeof(want), "uio:%s", node(0));
+	assert_string_equal(p->name, want);
+	/* The R/W section is map 2: writes land 2 pages into the node. */
 	p->rw[0] = 0x7e;
-	ivshm_port_notify(p, 2);
+	ivshm_port_notify(p, 1);
 	ivshm_port_set_state(p, 1);
 	ivshm_port_rearm(p);
 	ivshm_port_destroy(p);
-	assert_int_equal(reg_at(0x0c), (1u << 16) | 2);
+	assert_int_equal(reg_at(0x0c), (1u << 16) | 1);
 	assert_int_equal(reg_at(0x10), 1);
 	assert_int_equal(reg_at(0x08), 1);
 	uint8_t b = 0;
-	char node[256];
-	snprintf(node, sizeof(node), "%s/dev/uio0", root);
-	int fd = open(node, O_RDONLY);
-	assert_int_equal(pread(fd, &b, 1, 3 * page), 1);
+	int fd = open(node(0), O_RDONLY);
+	assert_int_equal(pread(fd, &b, 1, 2 * page), 1);
 	close(fd);
 	assert_int_equal(b, 0x7e);
 }
 
-static void test_intx_single_vector(void **state)
+static void test_console_backend_intx(void **state)
 {
-	teardown(state);
-	setup(state);
-	add_map(0, "registers", 0x1000);
-	add_map(1, "state_table", 0x1000);
-	add_map(2, "rw_section", 2 * page);
-	make_node(1, 2, 4);
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	u.class_code = 0xffc003;
+	u.msix = 0;                 /* INTx: no msi_irqs directory, one vector */
+	u.id = 1;
+	u.rw_size = 0xf000;         /* a Jailhouse console link */
+	add(&u);
 	char err[512];
 	struct ivshm_port *p;
-	assert_int_equal(open_port(&p, err), 0);
-	assert_int_equal(p->vectors, 1);    /* no msi_irqs: INTx */
+	int r = open_port(0, &p, err);
+	if (r < 0)
+		fail_msg("%s", err);
+	assert_int_equal(p->protocol, 0xc003);
+	assert_int_equal(p->vectors, 1);
 	assert_int_equal(p->id, 1);
 	assert_int_equal(p->peer_id, 0);
+	assert_int_equal(p->rw_size, 0xf000);
 	ivshm_port_destroy(p);
+}
+
+/* A front-end device (class ff8002) reports the front-end protocol; the
+ * daemon refuses it by its role (tests/test_daemon_cli.c). */
+static void test_frontend_class(void **state)
+{
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	u.class_code = 0xff8002;
+	add(&u);
+	char err[512];
+	struct ivshm_port *p;
+	assert_int_equal(open_port(0, &p, err), 0);
+	assert_int_equal(p->protocol, 0x8002);
+	ivshm_port_destroy(p);
+}
+
+/* Output sections shift nothing before the R/W section; with RW size 0 the
+ * input sections take map 2 and the port refuses the link. */
+static void test_output_sections_and_no_rw(void **state)
+{
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	u.output_size = 0x2000;
+	add(&u);
+	char err[512], want[512];
+	struct ivshm_port *p;
+	assert_int_equal(open_port(0, &p, err), 0);
+	assert_int_equal(p->rw_size, 0x3ff000);
+	ivshm_port_destroy(p);
+
+	fresh(state);
+	u.rw_size = 0;
+	add(&u);
+	assert_int_equal(open_port(0, &p, err), -ENODEV);
+	snprintf(want, sizeof(want), "%s/sys/class/uio/uio0/maps has no 'rw_section' map: is the "
+		 "device bound to uio_ivshmem, and does the link have a R/W section?", root);
+	assert_string_equal(err, want);
+}
+
+static void test_not_ivshmem(void **state)
+{
+	char err[512], want[512];
+	struct ivshm_port *p;
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	u.vendor = 0x1af4;          /* an ivshmem v1 device bound to some uio driver */
+	u.device = 0x1110;
+	add(&u);
+	assert_int_equal(open_port(0, &p, err), -ENODEV);
+	snprintf(want, sizeof(want), "%s is PCI device 1af4:1110, not an IVSHMEM v2 device "
+		 "(110a:4106)", node(0));
+	assert_string_equal(err, want);
+
+	fresh(state);
+	u = fake_uio_default();
+	u.class_code = 0x050000;
+	add(&u);
+	assert_int_equal(open_port(0, &p, err), -EPROTO);
+	snprintf(want, sizeof(want), "%s has PCI class 050000; an IVSHMEM v2 device has class "
+		 "ffXXXX (XXXX: the protocol)", node(0));
+	assert_string_equal(err, want);
 }
 
 static void test_errors(void **state)
 {
-	teardown(state);
-	setup(state);
+	fresh(state);
 	char err[512], want[512];
 	struct ivshm_port *p;
-	/* No R/W section (RW size 0: the input sections take map 2). */
-	add_map(0, "registers", 0x1000);
-	add_map(1, "state_table", 0x1000);
-	add_map(2, "input_sections", 0x2000);
-	make_node(0, 2, 4);
-	assert_int_equal(open_port(&p, err), -ENODEV);
-	snprintf(want, sizeof(want), "%s/sys/class/uio/uio0/maps has no 'rw_section' map: is the "
-		 "device bound to uio_ivshmem, and does the link have a R/W section?", root);
-	assert_string_equal(err, want);
 	/* Three peers: not a virtio link. */
-	add_map(2, "rw_section", 2 * page);
-	make_node(0, 3, 4);
-	assert_int_equal(open_port(&p, err), -EPROTO);
-	snprintf(want, sizeof(want), "%s/dev/uio0: link has 3 peers, virtio needs exactly 2", root);
+	struct fake_uio u = fake_uio_default();
+	u.max_peers = 3;
+	add(&u);
+	assert_int_equal(open_port(0, &p, err), -EPROTO);
+	snprintf(want, sizeof(want), "%s: link has 3 peers, virtio needs exactly 2", node(0));
 	assert_string_equal(err, want);
-	/* A missing node. */
+	/* No such uio device in sysfs. */
 	char sys[256];
 	snprintf(sys, sizeof(sys), "%s/sys", root);
 	assert_int_equal(port_uio_open("/nonexistent/uio7", sys, &p, err, sizeof(err)), -ENODEV);
 	snprintf(want, sizeof(want), "%s/sys/class/uio/uio7/maps has no 'registers' map: is the "
 		 "device bound to uio_ivshmem, and does the link have a R/W section?", root);
 	assert_string_equal(err, want);
-	add_map(0, "registers", 0x1000);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "cp -r %s/sys/class/uio/uio0 %s/sys/class/uio/uio7", root, root);
-	assert_int_equal(system(cmd), 0);
+	/* In sysfs, but the node is missing. */
+	u = fake_uio_default();
+	u.uio = 7;
+	u.bdf = "0000:00:07.0";
+	add(&u);
 	assert_int_equal(port_uio_open("/nonexistent/uio7", sys, &p, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, "cannot open /nonexistent/uio7: No such file or directory");
 	assert_int_equal(port_uio_open("/dev/sda", sys, &p, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "/dev/sda is not a /dev/uioN node");
 }
 
+/* The role rule is the same for every kind of link. */
+static void test_role(void **state)
+{
+	struct ivshm_port p = { .id = 0 };
+	char why[512];
+	snprintf(p.name, sizeof(p.name), "uio:/dev/uio0");
+	p.protocol = 0xc002;
+	assert_int_equal(ivshm_port_check_role(&p, 2, why, sizeof(why)), 0);
+	assert_int_equal(ivshm_port_check_role(&p, 3, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "link uio:/dev/uio0 carries protocol 0xc002, not a virtio-console "
+			    "back-end (0xc003)");
+	p.protocol = 0x8002;
+	assert_int_equal(ivshm_port_check_role(&p, 2, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "link uio:/dev/uio0 is the virtio front-end side (class ff8002); "
+			    "bind the back-end device (class ffc002) to uio_ivshmem instead");
+	snprintf(p.name, sizeof(p.name), "sim:/run/a.sock");
+	p.id = 1;
+	assert_int_equal(ivshm_port_check_role(&p, 2, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "link sim:/run/a.sock gave us the front-end role (peer 1): start "
+			    "the daemon before the front-end");
+	p.protocol = 0xc003;
+	assert_int_equal(ivshm_port_check_role(&p, 3, why, sizeof(why)), 0);
+	p.protocol = 0x0000;
+	assert_int_equal(ivshm_port_check_role(&p, 3, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "link sim:/run/a.sock carries protocol 0x0000, not a "
+			    "virtio-console back-end (0xc003)");
+}
+
 static void test_resolve_pci(void **state)
 {
-	teardown(state);
-	setup(state);
+	fresh(state);
 	char sys[256], out[256], err[512], want[512];
 	snprintf(sys, sizeof(sys), "%s/sys", root);
-	put("sys/bus/pci/devices/0000:00:0c.0/uio/uio3/name", "uio_ivshmem\n");
-	put("sys/bus/pci/devices/0000:00:0d.0/vendor", "0x110a\n");
+	struct fake_uio u = fake_uio_default();
+	u.bdf = "0000:00:0c.0";
+	u.uio = 3;
+	add(&u);
 	assert_int_equal(port_uio_resolve_pci("0000:00:0c.0", sys, "/dev", out, sizeof(out), err,
 					      sizeof(err)), 0);
 	assert_string_equal(out, "/dev/uio3");
+	/* A device present but bound elsewhere (no uio directory). */
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/devices/pci0000:00/0000:00:0d.0", sys);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	char lnk[300];
+	snprintf(lnk, sizeof(lnk), "%s/bus/pci/devices/0000:00:0d.0", sys);
+	assert_int_equal(symlink("../../../devices/pci0000:00/0000:00:0d.0", lnk), 0);
 	assert_int_equal(port_uio_resolve_pci("0000:00:0d.0", sys, "/dev", out, sizeof(out), err,
 					      sizeof(err)), -ENODEV);
 	assert_string_equal(err, "PCI device 0000:00:0d.0 is not bound to uio_ivshmem "
@@ -213,9 +284,13 @@ static void test_resolve_pci(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_maps_by_name_and_registers),
-		cmocka_unit_test(test_intx_single_vector),
+		cmocka_unit_test(test_real_block_backend),
+		cmocka_unit_test(test_console_backend_intx),
+		cmocka_unit_test(test_frontend_class),
+		cmocka_unit_test(test_output_sections_and_no_rw),
+		cmocka_unit_test(test_not_ivshmem),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_resolve_pci),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
