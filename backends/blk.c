@@ -13,6 +13,7 @@
 
 #include "backends/blk_req.h"
 #include "backends/virtio_blk.h"
+#include "server/dma_pool.h"
 #include "server/log.h"
 #include "server/shm.h"
 
@@ -407,6 +408,57 @@ static const struct vdev_backend_ops blk_ops = {
 	.reset = blk_reset,
 };
 
+uint32_t blk_seg_max(uint64_t rw_size, uint32_t want)
+{
+	if (want)
+		return want;
+	uint64_t pages = rw_size / 4 / 4096;
+	return pages >= 126 ? 126 : pages ? (uint32_t)pages : 1;
+}
+
+uint32_t blk_size_max(uint64_t rw_size, uint32_t seg_max)
+{
+	/* The driver bounces every request through the R/W section: keep the
+	 * largest request (seg_max * size_max) to a quarter of it. */
+	uint64_t seg = rw_size / 4 / (seg_max ? seg_max : 1);
+	seg &= ~4095ull;
+	return seg < 4096 ? 4096 : seg > (1u << 20) ? (1u << 20) : (uint32_t)seg;
+}
+
+int blk_layout_check(uint64_t rw_size, unsigned queues, uint16_t queue_size, uint32_t seg_max,
+		     char *why, size_t why_len)
+{
+	struct dma_pool pool;
+	seg_max = blk_seg_max(rw_size, seg_max);
+	uint32_t size_max = blk_size_max(rw_size, seg_max);
+	int r = dma_pool_init(&pool, rw_size, vdev_header_size(VBLK_CFG_SIZE));
+	if (r < 0) {
+		snprintf(why, why_len, "the link's R/W section (%llu bytes) cannot hold the header",
+			 (unsigned long long)rw_size);
+		return -ENOSPC;
+	}
+	bool ok = true;
+	for (unsigned q = 0; ok && q < queues; q++)
+		ok = dma_pool_alloc(&pool, dma_vring_bytes(queue_size)) != DMA_POOL_FULL;
+	uint64_t rings = (uint64_t)pool.used * dma_pool_chunk(&pool);
+	ok = ok && dma_pool_alloc(&pool, 16) != DMA_POOL_FULL &&
+	     dma_pool_alloc(&pool, 16ull * (seg_max + 2)) != DMA_POOL_FULL &&
+	     dma_pool_alloc(&pool, 1) != DMA_POOL_FULL;
+	for (uint32_t i = 0; ok && i < seg_max; i++)
+		ok = dma_pool_alloc(&pool, size_max) != DMA_POOL_FULL;
+	dma_pool_destroy(&pool);
+	if (ok)
+		return 0;
+	uint64_t req = 16ull * (seg_max + 2) + 2 * 64 + (uint64_t)seg_max * size_max;
+	snprintf(why, why_len, "the cell's driver cannot work in the link's R/W section of %llu KiB: "
+		 "%u ring(s) of %u entries take %llu KiB and one largest request (seg-max %u x "
+		 "size-max %u KiB) needs %llu KiB more; lower queues, queue-size or seg-max, or give "
+		 "the link more memory", (unsigned long long)(rw_size >> 10), queues, queue_size,
+		 (unsigned long long)(rings >> 10), seg_max, size_max >> 10,
+		 (unsigned long long)((req + 1023) >> 10));
+	return -ENOSPC;
+}
+
 static int image_size(struct blk_dev *dev, uint64_t *bytes)
 {
 	struct stat st;
@@ -477,11 +529,12 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 	dev->lim.read_only = params->read_only;
 	dev->lim.max_segments = BLK_MAX_SEGMENTS;
 	dev->lim.max_range_sectors = MAX_RANGE_SECTORS & ~(dev->lim.blk_size / 512 - 1);
-	/* The driver bounces every request through the R/W section: keep the
-	 * largest request (seg_max * size_max) to a quarter of it. */
-	uint64_t seg = port->rw_size / 4 / (params->seg_max ? params->seg_max : 1);
-	seg &= ~4095ull;
-	dev->size_max = seg < 4096 ? 4096 : seg > (1u << 20) ? (1u << 20) : (uint32_t)seg;
+	dev->p.seg_max = blk_seg_max(port->rw_size, params->seg_max);
+	dev->size_max = blk_size_max(port->rw_size, dev->p.seg_max);
+	r = blk_layout_check(port->rw_size, params->queues, params->queue_size, params->seg_max,
+			     err, err_len);
+	if (r < 0)
+		goto fail;
 
 	dev->q = calloc(params->queues, sizeof(*dev->q));
 	if (!dev->q) {

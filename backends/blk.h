@@ -22,7 +22,7 @@ struct blk_params {
 	char serial[21];            /* GET_ID answer, up to 20 bytes */
 	unsigned queues;            /* 1..64 */
 	uint16_t queue_size;        /* power of two */
-	uint32_t seg_max;           /* data segments per request */
+	uint32_t seg_max;           /* data segments per request; 0: automatic */
 	uint32_t blk_size;          /* 0: from the block device, else 512 */
 };
 
@@ -32,6 +32,27 @@ struct blk_stats {
 };
 
 struct blk_dev;
+
+/* seg_max offered for a configured one (0: automatic): 126 (what QEMU
+ * offers), fewer on a section too small for 126 pages in a quarter of it. */
+uint32_t blk_seg_max(uint64_t rw_size, uint32_t want);
+
+/* size_max offered on a R/W section of rw_size bytes: a page multiple from
+ * 4 KiB to 1 MiB, so that the largest request (seg_max segments of
+ * size_max) takes about a quarter of the section. */
+uint32_t blk_size_max(uint64_t rw_size, uint32_t seg_max);
+
+/* Can the Linux virtio_blk driver work in this R/W section?  It allocates a
+ * ring of queue_size entries per queue, then bounces every request through
+ * the section: a 16-byte header, an indirect table (16 bytes per
+ * descriptor), each data segment and the status byte, each rounded up to a
+ * power-of-two number of chunks (server/dma_pool.h).  A request that cannot
+ * be allocated is retried until it can; one that can never be allocated
+ * hangs the cell's I/O.  So the rings and one request of seg_max segments
+ * of size_max must fit (seg_max 0: automatic, as blk_seg_max()).  Returns
+ * 0, or -ENOSPC with the numbers in why. */
+int blk_layout_check(uint64_t rw_size, unsigned queues, uint16_t queue_size, uint32_t seg_max,
+		     char *why, size_t why_len);
 
 /* Open the image and set the device up on port.  Negative errno with a
  * reason in err (e.g. the image is missing or cannot be opened for writing). */

@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "server/dma_pool.h"
 #include "server/log.h"
 #include "server/virtio_ivshmem.h"
 
@@ -1055,14 +1056,59 @@ static int open_stdio(struct console_dev *dev, char *err, size_t err_len)
 
 /* ---- public ----------------------------------------------------------- */
 
+static bool console_fits(uint64_t rw_size, unsigned n)
+{
+	struct dma_pool pool;
+	if (dma_pool_init(&pool, rw_size, vdev_header_size(VCON_CFG_SIZE)) < 0)
+		return false;
+	bool ok = dma_pool_alloc(&pool, dma_vring_bytes(n)) != DMA_POOL_FULL &&
+		  dma_pool_alloc(&pool, dma_vring_bytes(n)) != DMA_POOL_FULL;
+	for (unsigned i = 0; ok && i <= n; i++)     /* n receive buffers, one to transmit */
+		ok = dma_pool_alloc(&pool, DMA_POOL_PAGE) != DMA_POOL_FULL;
+	dma_pool_destroy(&pool);
+	return ok;
+}
+
+uint16_t console_queue_fit(uint64_t rw_size, uint16_t max)
+{
+	for (unsigned n = max; n >= 1; n /= 2)
+		if (!(n & (n - 1)) && console_fits(rw_size, n))
+			return (uint16_t)n;
+	return 0;
+}
+
+int console_queue_size(uint64_t rw_size, uint16_t want, uint16_t *out, char *why, size_t why_len)
+{
+	uint16_t fit = console_queue_fit(rw_size, want ? want : CONSOLE_AUTO_QUEUE_MAX);
+	if (!fit) {
+		snprintf(why, why_len, "the link's R/W section (%llu KiB) is too small for a console: "
+			 "the cell's driver takes two rings, a 4 KiB buffer per receive queue entry "
+			 "and one to transmit from it", (unsigned long long)(rw_size >> 10));
+		return -ENOSPC;
+	}
+	if (want && fit < want) {
+		snprintf(why, why_len, "queue-size %u does not fit the link's R/W section (%llu KiB): "
+			 "the cell's driver fills the whole receive queue with 4 KiB buffers from it, "
+			 "and at most %u fit with the rings and a buffer to transmit; leave queue-size "
+			 "out to get the largest that fits, or give the link more memory", want,
+			 (unsigned long long)(rw_size >> 10), fit);
+		return -ENOSPC;
+	}
+	*out = fit;
+	return 0;
+}
+
 int console_open(const struct console_params *params, struct ivshm_port *port, uv_loop_t *loop,
 		 struct console_dev **ret, char *err, size_t err_len)
 {
 	uint16_t qs = params->queue_size;
-	if (!qs || (qs & (qs - 1))) {
+	if (qs & (qs - 1)) {
 		snprintf(err, err_len, "queue size %u is not a power of two", qs);
 		return -EINVAL;
 	}
+	int r = console_queue_size(port->rw_size, qs, &qs, err, err_len);
+	if (r < 0)
+		return r;
 	if (params->endpoint != CONSOLE_STDIO && (!params->path || !params->path[0])) {
 		snprintf(err, err_len, "no path for the endpoint");
 		return -EINVAL;
@@ -1071,6 +1117,7 @@ int console_open(const struct console_params *params, struct ivshm_port *port, u
 	if (!dev)
 		return -ENOMEM;
 	dev->p = *params;
+	dev->p.queue_size = qs;
 	snprintf(dev->name, sizeof(dev->name), "%s", params->name ? params->name : "console");
 	snprintf(dev->path, sizeof(dev->path), "%s", params->path ? params->path : "");
 	dev->p.name = dev->name;
@@ -1094,7 +1141,7 @@ int console_open(const struct console_params *params, struct ivshm_port *port, u
 		return -ENOMEM;
 	}
 	/* vdev first: reset() may run from here on and looks at it. */
-	int r = vdev_init(&dev->vdev, dev->name, port, VIRTIO_ID_CONSOLE, &con_ops, dev,
+	r = vdev_init(&dev->vdev, dev->name, port, VIRTIO_ID_CONSOLE, &con_ops, dev,
 			  VCON_CFG_SIZE, 2, qs);
 	if (r < 0) {
 		snprintf(err, err_len, "link %s is too small for the device header", port->name);

@@ -53,7 +53,7 @@ struct console_params {
 	const char *path;               /* pty symlink, socket path or log file */
 	size_t backlog;                 /* socket, pty: bytes kept while nobody listens */
 	uint16_t cols, rows;            /* size where the endpoint has none */
-	uint16_t queue_size;            /* power of two */
+	uint16_t queue_size;            /* power of two; 0: the largest that fits */
 };
 
 struct console_stats {
@@ -66,6 +66,21 @@ struct console_stats {
 };
 
 struct console_dev;
+
+/* The largest receive queue, a power of two up to max, that the Linux
+ * virtio_console driver can use in a R/W section of rw_size bytes; 0 if not
+ * even one fits.  Without MULTIPORT the driver allocates both rings at the
+ * offered size, then fills the whole receive queue with page-sized buffers
+ * from the section and gives up on the port if one allocation fails
+ * ("Error allocating inbufs": no /dev/hvc0); every transmit then bounces
+ * through one more buffer of up to a page.  See server/dma_pool.h. */
+uint16_t console_queue_fit(uint64_t rw_size, uint16_t max);
+#define CONSOLE_AUTO_QUEUE_MAX 64
+
+/* The queue size to offer for a configured one (0: the largest that fits,
+ * up to CONSOLE_AUTO_QUEUE_MAX).  Returns 0 with *out set, or -ENOSPC with
+ * the numbers in why when the section is too small or want does not fit. */
+int console_queue_size(uint64_t rw_size, uint16_t want, uint16_t *out, char *why, size_t why_len);
 
 /* Create the endpoint and the device on port.  Negative errno with the
  * reason in err. */

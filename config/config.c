@@ -138,8 +138,8 @@ static void begin_section(struct parser *ps, const char *text, int line)
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	b->line = line;
 	b->queues = 1;
-	b->queue_size = is_block ? 256 : 64;
-	b->seg_max = 126;
+	b->queue_size = is_block ? 256 : 0;   /* console: the largest that fits */
+	b->seg_max = 0;        /* automatic: 126, fewer on small links */
 	b->link.shm_size = is_block ? 4u << 20 : 256u << 10;
 	b->backlog = 64u << 10;
 	b->cols = 80;
@@ -349,8 +349,10 @@ static void device_key(struct parser *ps, struct cfg_device *b, const char *key,
 		else
 			b->block_size = (unsigned)u;
 	} else if (strcmp(key, "shm-size") == 0) {
-		if (!parse_size(value, &sz) || sz < (64u << 10) || sz > (1ull << 32))
-			BAD("must be a size from 64K to 4G, like 4M (got '%s')", value);
+		if (!parse_size(value, &sz) || sz < (64u << 10) || sz > (1ull << 32) ||
+		    (sz & (sz - 1)))
+			BAD("must be a power of two from 64K to 4G, like 4M: the link's whole shared "
+			    "memory, mapped as one PCI BAR (got '%s')", value);
 		else
 			b->link.shm_size = sz;
 	} else if (strcmp(key, "vectors") == 0) {

@@ -39,7 +39,8 @@ struct cfg_link {
 	enum cfg_link_kind kind;
 	char target[PATH_MAX];      /* /dev/uioN, the BDF, or the socket path */
 	int line;
-	uint64_t shm_size;          /* hosted sim link: size of the R/W section */
+	uint64_t shm_size;          /* hosted sim link: its whole shared memory (a power of
+				     * two); the R/W section is that minus the 4K state table */
 	uint32_t vectors;           /* hosted sim link: vectors per peer (0: auto) */
 };
 
@@ -56,8 +57,8 @@ struct cfg_device {
 	char serial[21];
 	bool serial_set;
 	unsigned queues;
-	unsigned queue_size;
-	unsigned seg_max;
+	unsigned queue_size;        /* console: 0 = the largest the link can carry */
+	unsigned seg_max;           /* 0: automatic (blk_seg_max) */
 	unsigned block_size;        /* 0: automatic */
 	char cell[CFG_NAME_MAX];
 	int cell_line;              /* of the `cell` key, 0 if not given */

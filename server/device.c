@@ -57,7 +57,7 @@ static int open_port(struct device *dev, const struct cfg_device *cfg,
 		return port_sim_connect(cfg->link.target, SIM_HANDSHAKE_MS, &dev->port, err, err_len);
 	case LINK_SIM_HOST: {
 		struct sim_link_params lp = {
-			.rw_size = cfg->link.shm_size,
+			.shm_size = cfg->link.shm_size,
 			.max_peers = 2,
 			.vectors = cfg->link.vectors ? cfg->link.vectors
 				 : 1 + (cfg->type == DEV_BLOCK ? cfg->queues : 2),
@@ -80,21 +80,6 @@ static int open_port(struct device *dev, const struct cfg_device *cfg,
 		snprintf(err, err_len, "no link configured");
 		return -EINVAL;
 	}
-}
-
-static int check_role(const struct ivshm_port *p, const struct cfg_device *cfg, char *err,
-		      size_t err_len)
-{
-	uint16_t want = IVSHM_PROTO_VIRTIO_BACK | device_id(cfg);
-	if (p->protocol == want)
-		return 0;
-	if ((p->protocol & IVSHM_PROTO_VIRTIO_ROLE_MASK) == IVSHM_PROTO_VIRTIO_FRONT)
-		snprintf(err, err_len, "link %s gave us the front-end role (peer %u): start the "
-			 "daemon before the front-end", p->name, p->id);
-	else
-		snprintf(err, err_len, "link %s carries protocol 0x%04x, not a virtio-%s back-end "
-			 "(0x%04x)", p->name, p->protocol, cfg_dev_type_name(cfg->type), want);
-	return -EPROTO;
 }
 
 static int open_block(struct device *dev, const struct cfg_device *cfg, struct io_engine *eng,
@@ -141,9 +126,9 @@ static int open_console(struct device *dev, const struct cfg_device *cfg, uv_loo
 	if (r < 0)
 		return r;
 	dev->vd = console_vdev(dev->con);
-	log_info("%s: console on %s%s%s, link %s, %u vector(s)", cfg->name,
+	log_info("%s: console on %s%s%s, link %s, queues of %u, %u vector(s)", cfg->name,
 		 cfg_endpoint_name(cfg->endpoint), cfg->ep_path[0] ? " " : "", cfg->ep_path,
-		 dev->port->name, dev->port->vectors);
+		 dev->port->name, dev->vd->q[0].max_size, dev->port->vectors);
 	return 0;
 }
 
@@ -155,7 +140,7 @@ int device_open(struct device *dev, const struct cfg_device *cfg, const struct c
 	dev->cfg = cfg;
 	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
 	if (r == 0)
-		r = check_role(dev->port, cfg, why, sizeof(why));
+		r = ivshm_port_check_role(dev->port, device_id(cfg), why, sizeof(why));
 	if (r == 0)
 		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, why, sizeof(why))
 					   : open_console(dev, cfg, loop, why, sizeof(why));
@@ -171,10 +156,15 @@ int device_open(struct device *dev, const struct cfg_device *cfg, const struct c
 		struct device_watch *w = &dev->watch[i];
 		w->dev = dev;
 		w->idx = i;
-		uv_poll_init(loop, &w->poll, dev->port->watch_fd[i]);
+		r = uv_poll_init(loop, &w->poll, dev->port->watch_fd[i]);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "cannot watch %s for interrupts: %s",
+				 dev->port->name, uv_strerror(r));
+			goto fail;
+		}
 		w->poll.data = w;
-		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
 		dev->nwatch++;
+		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
 	}
 	vdev_start(dev->vd);
 	return 0;

@@ -13,6 +13,7 @@
 #include "server/control.h"
 #include "server/device.h"
 #include "server/notify.h"
+#include "server/sim_proto.h"
 #include "server/worker.h"
 #include "server/log.h"
 
@@ -139,19 +140,40 @@ static int check_config(const char *path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* Links the daemon hosts have a known size: check now what the cell's
+	 * driver will allocate in them (other links are checked when opened). */
+	uint16_t qs[cfg->ndevices ? cfg->ndevices : 1];
+	for (unsigned i = 0; i < cfg->ndevices; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		qs[i] = (uint16_t)b->queue_size;
+		if (b->link.kind != LINK_SIM_HOST)
+			continue;
+		uint64_t rw = b->link.shm_size - SIM_STATE_TABLE_SIZE;
+		r = b->type == DEV_BLOCK
+		    ? blk_layout_check(rw, b->queues, qs[i], b->seg_max, err, sizeof(err))
+		    : console_queue_size(rw, qs[i], &qs[i], err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "%s:%d: [%s %s]: %s\n", path, b->line,
+				cfg_dev_type_name(b->type), b->name, err);
+			config_free(cfg);
+			return 1;
+		}
+	}
 	printf("%s: OK, %u block device(s), %u console(s)\n", path, config_count(cfg, DEV_BLOCK),
 	       config_count(cfg, DEV_CONSOLE));
 	for (unsigned i = 0; i < cfg->ndevices; i++) {
 		const struct cfg_device *b = &cfg->devices[i];
+		char qsz[32];
+		snprintf(qsz, sizeof(qsz), qs[i] ? "%u" : "auto", qs[i]);
 		if (b->type == DEV_BLOCK)
-			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%u\n", b->name,
+			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%s\n", b->name,
 			       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
-			       b->read_only ? " (read-only)" : "", b->queues, b->queue_size);
+			       b->read_only ? " (read-only)" : "", b->queues, qsz);
 		else
-			printf("  console %-12s %s=%s endpoint=%s%s%s\n", b->name,
+			printf("  console %-12s %s=%s endpoint=%s%s%s queue-size=%s\n", b->name,
 			       cfg_link_kind_name(b->link.kind), b->link.target,
 			       cfg_endpoint_name(b->endpoint), b->ep_path[0] ? " path=" : "",
-			       b->ep_path);
+			       b->ep_path, qsz);
 	}
 	config_free(cfg);
 	return 0;
@@ -170,7 +192,8 @@ static int start_devices(struct daemon *d)
 	for (unsigned i = 0; i < n; i++) {
 		unsigned entries = 256;
 		for (unsigned k = i; k < d->cfg->ndevices; k += n)
-			entries += d->cfg->devices[k].queues * d->cfg->devices[k].queue_size;
+			entries += d->cfg->devices[k].queues * (d->cfg->devices[k].queue_size ?
+				   d->cfg->devices[k].queue_size : 64);
 		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, entries > 16384 ? 16384 : entries);
 		d->workers[i].owner = d;
 		d->nworkers++;

@@ -210,6 +210,11 @@ int sim_link_connect_local(struct sim_link *l, int *client_fd)
 	return 0;
 }
 
+uint64_t sim_link_rw_size(const struct sim_link *l)
+{
+	return l->params.shm_size - SIM_STATE_TABLE_SIZE - l->params.output_size * l->params.max_peers;
+}
+
 unsigned sim_link_peers(const struct sim_link *l)
 {
 	unsigned n = 0;
@@ -220,8 +225,7 @@ unsigned sim_link_peers(const struct sim_link *l)
 
 static int create_shm(struct sim_link *l, char *err, size_t err_len)
 {
-	const struct sim_link_params *pp = &l->params;
-	uint64_t total = SIM_STATE_TABLE_SIZE + pp->rw_size + pp->output_size * pp->max_peers;
+	uint64_t total = l->params.shm_size;
 	l->shm_fd = memfd_create("ivshmem-sim", MFD_CLOEXEC);
 	if (l->shm_fd < 0 || ftruncate(l->shm_fd, (off_t)total) < 0) {
 		snprintf(err, err_len, "cannot create %llu bytes of shared memory: %s",
@@ -275,8 +279,17 @@ int sim_link_create(uv_loop_t *loop, const char *path, const struct sim_link_par
 		return -ENOMEM;
 	l->loop = loop;
 	l->params = *params;
-	l->params.rw_size = (params->rw_size + page - 1) / page * page;
 	l->params.output_size = (params->output_size + page - 1) / page * page;
+	uint64_t fixed = SIM_STATE_TABLE_SIZE + l->params.output_size * params->max_peers;
+	if (params->shm_size <= fixed || params->shm_size > SIM_MAX_SHM_SIZE) {
+		snprintf(err, err_len, "bad link size %llu (the state table and the output sections "
+			 "take %llu, at most %llu)", (unsigned long long)params->shm_size,
+			 (unsigned long long)fixed, (unsigned long long)SIM_MAX_SHM_SIZE);
+		free(l);
+		return -EINVAL;
+	}
+	/* Next power of two at or above the request (size > 4096 here). */
+	l->params.shm_size = 1ull << (64 - __builtin_clzll(params->shm_size - 1));
 	l->listen_fd = l->shm_fd = -1;
 	snprintf(l->path, sizeof(l->path), "%s", path);
 	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {

@@ -1,7 +1,7 @@
 /* Software IVSHMEM v2 link host: the equivalent of QEMU's ivshmem2-server.
  *
- * It owns the shared memory (a memfd: 4 KiB state table, R/W section, one
- * output section per peer) and one eventfd per peer and vector, and hands
+ * It owns the shared memory (a memfd whose size is a power of two: 4 KiB
+ * state table, R/W section, one output section per peer) and one eventfd per peer and vector, and hands
  * them to peers over a unix socket with the protocol of sim_proto.h.  Peer
  * IDs are the lowest free ones; a peer leaves on EOF or any data from it, and
  * then its state entry is zeroed and the others get PEER_GONE.
@@ -16,7 +16,12 @@
 #include <uv.h>
 
 struct sim_link_params {
-	uint64_t rw_size;        /* R/W section, rounded up to pages */
+	/* The whole shared memory: 4 KiB state table, R/W section, output
+	 * sections.  Rounded up to a power of two, as ivshmem2-server does:
+	 * an IVSHMEM v2 device maps it as one PCI BAR, and BAR sizes are
+	 * powers of two (QEMU's device aborts otherwise).  The R/W section
+	 * gets what the state table and the output sections leave. */
+	uint64_t shm_size;
 	uint64_t output_size;    /* per-peer output section, may be 0 */
 	uint32_t max_peers;      /* 2..SIM_MAX_PEERS */
 	uint32_t vectors;        /* 1..SIM_MAX_VECTORS */
@@ -33,6 +38,9 @@ int sim_link_create(uv_loop_t *loop, const char *path, const struct sim_link_par
 /* Add an in-process peer: returns the client end of a socketpair on which
  * the INIT/EVENT_FD sequence is already queued (feed it to port_sim). */
 int sim_link_connect_local(struct sim_link *link, int *client_fd);
+
+/* Size of the R/W section peers see. */
+uint64_t sim_link_rw_size(const struct sim_link *link);
 
 /* Number of peers connected now. */
 unsigned sim_link_peers(const struct sim_link *link);

@@ -21,6 +21,7 @@
 #define SIM_STATE_TABLE_SIZE   4096
 #define SIM_MAX_VECTORS        64
 #define SIM_MAX_PEERS          16
+#define SIM_MAX_SHM_SIZE       (1ull << 32)
 
 struct sim_init {
 	uint32_t version, compatible_version, id, max_peers, vectors, protocol;

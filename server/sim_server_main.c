@@ -17,7 +17,9 @@ static void usage(FILE *f)
 		"Usage: ivshmem-sim-server [-v] [-S SOCKET] [-l SIZE] [-o SIZE] [-n PEERS] [-V VECTORS] [-P PROTOCOL]\n"
 		"Host a software IVSHMEM v2 link (ivshmem2-server protocol) in the foreground.\n\n"
 		"  -S SOCKET    unix socket path (default /tmp/ivshmem_socket)\n"
-		"  -l SIZE      R/W section size, K/M/G suffixes (default 4M)\n"
+		"  -l SIZE      shared memory size, K/M/G suffixes, rounded up to a power of two\n"
+		"               (default 4M; the R/W section is what the 4K state table and\n"
+		"               the output sections leave)\n"
 		"  -o SIZE      output section size per peer (default 0)\n"
 		"  -n PEERS     maximum peers (default 2; virtio protocols need 2)\n"
 		"  -V VECTORS   interrupt vectors per peer (default 2, max 64)\n"
@@ -52,14 +54,14 @@ static void on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
 	const char *path = "/tmp/ivshmem_socket";
-	struct sim_link_params p = { .rw_size = 4u << 20, .max_peers = 2, .vectors = 2,
+	struct sim_link_params p = { .shm_size = 4u << 20, .max_peers = 2, .vectors = 2,
 				     .protocol = 0x8002 };
 	int c;
 	while ((c = getopt(argc, argv, "hvS:l:o:n:V:P:F")) != -1) {
 		unsigned long v;
 		switch (c) {
 		case 'S': path = optarg; break;
-		case 'l': if (parse_size(optarg, &p.rw_size)) goto bad; break;
+		case 'l': if (parse_size(optarg, &p.shm_size)) goto bad; break;
 		case 'o': if (parse_size(optarg, &p.output_size)) goto bad; break;
 		case 'n': p.max_peers = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'V': p.vectors = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&sint, on_signal, SIGINT);
 	uv_signal_start(&sterm, on_signal, SIGTERM);
 	log_info("ivshmem-sim-server: link on %s (R/W %llu bytes, %u peers, %u vectors, protocol 0x%04x)",
-		 path, (unsigned long long)p.rw_size, p.max_peers, p.vectors, p.protocol);
+		 path, (unsigned long long)sim_link_rw_size(link), p.max_peers, p.vectors, p.protocol);
 	uv_run(loop, UV_RUN_DEFAULT);
 	return 0;
 bad:

@@ -120,7 +120,11 @@ static void test_bad_values(void **state)
 	expect_error("[block d]\nsim = /s\nserial = 123456789012345678901\nimage = %s\n",
 		     "3: [block d] serial: at most 20 characters (got 21)");
 	expect_error("[block d]\nsim = /s\nshm-size = 1K\nimage = %s\n",
-		     "3: [block d] shm-size: must be a size from 64K to 4G, like 4M (got '1K')");
+		     "3: [block d] shm-size: must be a power of two from 64K to 4G, like 4M: the link's "
+		     "whole shared memory, mapped as one PCI BAR (got '1K')");
+	expect_error("[block d]\nsim = /s\nshm-size = 5M\nimage = %s\n",
+		     "3: [block d] shm-size: must be a power of two from 64K to 4G, like 4M: the link's "
+		     "whole shared memory, mapped as one PCI BAR (got '5M')");
 	expect_error("[block d]\npci = 00:0c\nimage = %s\n",
 		     "2: [block d] pci: '00:0c' is not a PCI address like 0000:00:0c.0");
 	expect_error("[daemon]\nlog-level = loud\n[block d]\nsim = /s\nimage = %s\n",
@@ -180,7 +184,7 @@ static void test_console_valid(void **state)
 	assert_int_equal(c->backlog, 16 << 10);
 	assert_int_equal(c->cols, 132);
 	assert_int_equal(c->rows, 50);
-	assert_int_equal(c->queue_size, 64);
+	assert_int_equal(c->queue_size, 0);      /* the largest the link carries */
 	config_free(cfg);
 }
 

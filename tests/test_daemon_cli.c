@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/fake_sysfs.h"
 #include "tests/harness.h"
 
 static void test_version_and_help(void **state)
@@ -51,6 +52,49 @@ static void test_check_config(void **state)
 	harness_cleanup(&d);
 }
 
+/* Sizes the real drivers cannot use are refused before anything starts,
+ * with the numbers. */
+static void test_check_config_sizes(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	char text[1024], out[4096], want[1024];
+	const char *args[] = { "--check-config", d.conf, NULL };
+	snprintf(text, sizeof(text), "[console c]\nsim = %s/c.sock\nendpoint = log\n"
+		 "path = %s/c.log\nqueue-size = 64\n", d.dir, d.dir);
+	FILE *f = fopen(d.conf, "w");
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(harness_run(args, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "%s:1: [console c]: queue-size 64 does not fit the link's R/W "
+		 "section (252 KiB): the cell's driver fills the whole receive queue with 4 KiB "
+		 "buffers from it, and at most 32 fit with the rings and a buffer to transmit; leave "
+		 "queue-size out to get the largest that fits, or give the link more memory\n", d.conf);
+	assert_string_equal(out, want);
+	/* left out: the largest that fits */
+	snprintf(text, sizeof(text), "[console c]\nsim = %s/c.sock\nendpoint = log\n"
+		 "path = %s/c.log\n[block a]\nsim = %s/a.sock\nimage = %s/a.img\n"
+		 "shm-size = 256K\n", d.dir, d.dir, d.dir, d.dir);
+	f = fopen(d.conf, "w");
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(harness_run(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "endpoint=log path="));
+	assert_non_null(strstr(out, "queue-size=32\n"));
+	/* a block request that could never be allocated in 252 KiB */
+	f = fopen(d.conf, "a");
+	fputs("seg-max = 126\n", f);
+	fclose(f);
+	assert_int_equal(harness_run(args, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "%s:5: [block a]: the cell's driver cannot work in the link's "
+		 "R/W section of 252 KiB: 1 ring(s) of 256 entries take 8 KiB and one largest request "
+		 "(seg-max 126 x size-max 4 KiB) needs 507 KiB more; lower queues, queue-size or "
+		 "seg-max, or give the link more memory\n", d.conf);
+	assert_string_equal(out, want);
+	harness_cleanup(&d);
+}
+
 static void test_missing_uio_node(void **state)
 {
 	struct daemon_proc d;
@@ -63,6 +107,29 @@ static void test_missing_uio_node(void **state)
 	assert_int_equal(harness_start(&d, text, 1, &status), -1);
 	assert_int_equal(status, 1);
 	snprintf(want, sizeof(want), "[block a]: %s/class/uio/uio9/maps has no 'registers' map", d.dir);
+	assert_true(harness_log_has(&d, want));
+	harness_cleanup(&d);
+}
+
+/* The role comes from the device's PCI class: a front-end device bound to
+ * uio_ivshmem by mistake is refused with what to do instead. */
+static void test_uio_front_end_refused(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	struct fake_uio u = fake_uio_default();
+	u.class_code = 0xff8002;
+	assert_int_equal(fake_sysfs_add_uio(d.dir, &u), 0);
+	char text[1024], want[512];
+	snprintf(text, sizeof(text), "[daemon]\nsysfs-root = %s/sys\n[block a]\nuio = %s/dev/uio0\n"
+		 "image = %s/a.img\n", d.dir, d.dir, d.dir);
+	int status = -1;
+	assert_int_equal(harness_start(&d, text, 1, &status), -1);
+	assert_int_equal(status, 1);
+	snprintf(want, sizeof(want), "[block a]: link uio:%s/dev/uio0 is the virtio front-end side "
+		 "(class ff8002); bind the back-end device (class ffc002) to uio_ivshmem instead",
+		 d.dir);
 	assert_true(harness_log_has(&d, want));
 	harness_cleanup(&d);
 }
@@ -126,7 +193,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_and_help),
 		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_check_config_sizes),
 		cmocka_unit_test(test_missing_uio_node),
+		cmocka_unit_test(test_uio_front_end_refused),
 		cmocka_unit_test(test_missing_image_at_start),
 		cmocka_unit_test(test_clean_shutdown),
 		cmocka_unit_test(test_example_configs),

@@ -427,6 +427,23 @@ static void test_hostile_frontend(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* A hosted link is as big as shm-size says, a power of two (an IVSHMEM v2
+ * device maps it as one PCI BAR, and QEMU's device aborts on anything
+ * else); the R/W section is what the 4 KiB state table leaves.  Before the
+ * fix the link was 4 KiB + shm-size (0x401000 by default). */
+static void test_hosted_link_is_power_of_two(void **state)
+{
+	struct fixture *fx = *state;
+	start_two(fx, "", "shm-size = 256K");
+	struct fe_blk *b0 = connect_disk(fx, "disk0.sock", 0);
+	struct fe_blk *b1 = connect_disk(fx, "disk1.sock", 0);
+	assert_int_equal(b0->fe->rw_size, (4u << 20) - 4096);
+	assert_int_equal(b1->fe->rw_size, (256u << 10) - 4096);
+	fe_blk_close(b0);
+	fe_blk_close(b1);
+	assert_int_equal(harness_stop(&fx->d), 0);
+}
+
 /* A link carries exactly two peers: a third is turned away. */
 static void test_link_full(void **state)
 {
@@ -611,6 +628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_ring_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosted_link_is_power_of_two, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_with_writes_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_devices_two_threads, setup, teardown),

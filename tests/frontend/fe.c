@@ -30,35 +30,12 @@ uint8_t fe_status(const struct fe_dev *fe)
 	return (uint8_t)shm_ld32(fe->rw, VI_DEVICE_STATUS);
 }
 
-static size_t pow2_up(size_t x)
-{
-	size_t p = 1;
-	while (p < x)
-		p <<= 1;
-	return p;
-}
-
 static uint64_t pool_alloc(struct fe_dev *fe, size_t size, bool zero)
 {
-	unsigned n = (unsigned)pow2_up((size + fe->chunk - 1) / fe->chunk);
-	if (n == 0 || n > fe->nchunks)
-		return UINT64_MAX;
-	/* Power-of-two runs, naturally aligned, first fit from a rotating hint. */
-	unsigned start = fe->alloc_hint & ~(n - 1);
-	for (unsigned k = 0; k < fe->nchunks; k += n) {
-		unsigned i = (start + k) % fe->nchunks;
-		unsigned j;
-		for (j = 0; j < n && !fe->used_map[i + j]; j++)
-			;
-		if (j == n) {
-			memset(fe->used_map + i, 1, n);
-			fe->alloc_hint = i + n;
-			if (zero)
-				memset(fe->rw + (uint64_t)i * fe->chunk, 0, size);
-			return (uint64_t)i * fe->chunk;
-		}
-	}
-	return UINT64_MAX;
+	uint64_t off = dma_pool_alloc(&fe->pool, size);
+	if (off != DMA_POOL_FULL && zero)
+		memset(fe->rw + off, 0, size);
+	return off == DMA_POOL_FULL ? UINT64_MAX : off;
 }
 
 uint64_t fe_alloc(struct fe_dev *fe, size_t size)
@@ -73,8 +50,7 @@ uint64_t fe_map(struct fe_dev *fe, size_t size)
 
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size)
 {
-	unsigned n = (unsigned)pow2_up((size + fe->chunk - 1) / fe->chunk);
-	memset(fe->used_map + off / fe->chunk, 0, n);
+	dma_pool_free(&fe->pool, off, size);
 }
 
 static int wait_ack(struct fe_dev *fe)
@@ -211,17 +187,9 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 		r = -EPROTO;
 		goto fail;
 	}
-	size_t chunk = fe->rw_size / 4096;
-	chunk = chunk < 64 ? 64 : chunk > 4096 ? 4096 : chunk;
-	fe->chunk = pow2_up(chunk);
-	fe->nchunks = (unsigned)(fe->rw_size / fe->chunk);
-	fe->used_map = calloc(fe->nchunks, 1);
-	if (!fe->used_map) {
-		r = -ENOMEM;
+	r = dma_pool_init(&fe->pool, fe->rw_size, fe->hdr_size);
+	if (r < 0)
 		goto fail;
-	}
-	size_t hdr_chunks = pow2_up((fe->hdr_size + fe->chunk - 1) / fe->chunk);
-	memset(fe->used_map, 1, hdr_chunks);
 	ivshm_port_set_state(p, VIRTIO_STATE_READY);
 	*ret = fe;
 	return 0;
@@ -343,7 +311,7 @@ void fe_close(struct fe_dev *fe)
 		free(fe->vq[i].token);
 	}
 	free(fe->vq);
-	free(fe->used_map);
+	dma_pool_destroy(&fe->pool);
 	free(fe);
 }
 

@@ -2,7 +2,8 @@
  *
  * It does what the Linux virtio_ivshmem driver does (protocol.md §3.4-3.10):
  * refuses a backend that is not READY, allocates rings and bounce buffers
- * from a chunk pool in the R/W section (DMA address = section offset),
+ * from the same chunk pool in the R/W section (server/dma_pool.h: first
+ * fit, power-of-two runs; DMA address = section offset),
  * writes registers through write transactions on vector 0 and waits for
  * their acknowledgement, negotiates features, sets queues up in the same
  * order, kicks on each queue's device vector with event-idx suppression, and
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/dma_pool.h"
 #include "server/port.h"
 
 struct fe_sg {
@@ -43,10 +45,7 @@ struct fe_dev {
 	size_t rw_size;
 	uint32_t hdr_size;
 	uint32_t device_id;
-	size_t chunk;
-	unsigned nchunks;
-	uint8_t *used_map;      /* one byte per chunk, 1 = allocated */
-	unsigned alloc_hint;
+	struct dma_pool pool;   /* the Linux driver's allocator, modelled */
 	uint64_t features;      /* negotiated */
 	unsigned nq;
 	struct fe_vq *vq;
