@@ -22,6 +22,7 @@
 #include "server/virtio_ivshmem.h"
 
 #define CHECK_MS            500             /* pty attach and window size, socket liveness */
+#define TX_IRQ_DELAY_MS 1       /* see tx_pump */
 #define BYTES_BUDGET        (4u << 20)      /* per wakeup and direction */
 #define ACCEPT_BUDGET       16              /* connections taken per wakeup */
 #define MAX_LOGGED_ERRORS   10
@@ -89,6 +90,7 @@ struct console_dev {
 
 	uint16_t cols, rows;
 	uv_timer_t timer;
+	uv_timer_t tx_irq;          /* the transmit interrupt, decided late (see tx_pump) */
 	uv_idle_t resume;           /* tx out of budget: go on next iteration */
 	unsigned handles;           /* uv handles not closed yet */
 	bool closing;
@@ -503,6 +505,12 @@ static int tx_deliver(struct console_dev *dev, uint64_t bytes0)
 	return 0;
 }
 
+static void tx_irq_cb(uv_timer_t *t)
+{
+	struct console_dev *dev = t->data;
+	vdev_interrupt_used(&dev->vdev, VCON_TX_QUEUE);
+}
+
 static void tx_pump(struct console_dev *dev)
 {
 	unsigned chains = 0;
@@ -560,8 +568,15 @@ static void tx_pump(struct console_dev *dev)
 		dev->tx_held = false;
 		pushed = true;
 	}
-	if (pushed)
-		vdev_flush_used(&dev->vdev, VCON_TX_QUEUE);
+	if (pushed) {
+		/* hvc spins for its buffer to be used and takes it itself: an
+		 * interrupt sent now would find nothing (Linux disables an IRQ
+		 * after 100,000 such).  Decide a little later, when a polling
+		 * driver has moved used_event on and wants none. */
+		vdev_publish_used(&dev->vdev, VCON_TX_QUEUE);
+		if (!uv_is_active((uv_handle_t *)&dev->tx_irq))
+			uv_timer_start(&dev->tx_irq, tx_irq_cb, TX_IRQ_DELAY_MS, 0);
+	}
 	update_watches(dev);
 }
 
@@ -1150,9 +1165,11 @@ int console_open(const struct console_params *params, struct ivshm_port *port, u
 	}
 	uv_timer_init(loop, &dev->timer);
 	dev->timer.data = dev;
+	uv_timer_init(loop, &dev->tx_irq);
+	dev->tx_irq.data = dev;
 	uv_idle_init(loop, &dev->resume);
 	dev->resume.data = dev;
-	dev->handles += 2;
+	dev->handles += 3;
 	switch (params->endpoint) {
 	case CONSOLE_PTY:
 		r = open_pty(dev, err, err_len);
@@ -1273,6 +1290,7 @@ void console_close(struct console_dev *dev)
 			 (unsigned long long)dev->stats.dropped_backlog,
 			 (unsigned long long)dev->stats.dropped_error);
 	uv_close((uv_handle_t *)&dev->timer, plain_closed);
+	uv_close((uv_handle_t *)&dev->tx_irq, plain_closed);
 	uv_close((uv_handle_t *)&dev->resume, plain_closed);
 	vdev_destroy(&dev->vdev);
 }

@@ -98,10 +98,21 @@ static void notify_driver(struct vdev *vd, unsigned offset_flag, uint16_t vector
 
 void vdev_flush_used(struct vdev *vd, unsigned q)
 {
+	vdev_publish_used(vd, q);
+	vdev_interrupt_used(vd, q);
+}
+
+void vdev_publish_used(struct vdev *vd, unsigned q)
+{
 	struct vq *vq = vdev_vq_complete(vd, q);
-	if (!vq)
-		return;
-	if (vq_publish(vq)) {
+	if (vq)
+		vq_publish_idx(vq);
+}
+
+void vdev_interrupt_used(struct vdev *vd, unsigned q)
+{
+	struct vq *vq = vdev_vq_complete(vd, q);
+	if (vq && vq_want_interrupt(vq)) {
 		vd->q[q].interrupts++;
 		notify_driver(vd, VI_QUEUE_EVENT, vd->q[q].driver_vector);
 	}

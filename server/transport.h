@@ -152,6 +152,16 @@ void vdev_backend_idle(struct vdev *vd);
 /* Backend: publish used entries of queue q and interrupt if wanted. */
 void vdev_flush_used(struct vdev *vd, unsigned q);
 
+/* The same in two steps, for a queue whose driver polls for completions
+ * (virtio_console's transmit queue: hvc spins until its buffer is used):
+ * publish now, and decide on the interrupt a little later, when the driver
+ * has usually taken the entries already.  An interrupt for entries already
+ * taken finds nothing to do; 100,000 of them make Linux disable the IRQ
+ * ("nobody cared"), which on a shared or INTx vector silences the whole
+ * device. */
+void vdev_publish_used(struct vdev *vd, unsigned q);
+void vdev_interrupt_used(struct vdev *vd, unsigned q);
+
 /* The driver broke the rules on queue q (err from vq_pop): needs reset. */
 void vdev_fail(struct vdev *vd, unsigned q, int err);
 

@@ -165,6 +165,7 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 	shm_st32(vq->base, slot, head);
 	shm_st32(vq->base, slot + 4, len);
 	vq->used_idx++;
+	vq->unsignalled++;
 }
 
 static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
@@ -172,19 +173,32 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
-bool vq_publish(struct vq *vq)
+void vq_publish_idx(struct vq *vq)
 {
 	shm_st16_release(vq->base, vq->used + USED_IDX, vq->used_idx);
-	/* The driver's used_event / flags must be read after our index store. */
-	shm_mb();
-	if (!vq->event_idx)
-		return !(shm_ld16(vq->base, vq->avail + AVAIL_FLAGS) & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+bool vq_want_interrupt(struct vq *vq)
+{
 	uint16_t old = vq->signalled_used;
 	bool valid = vq->signalled_valid;
-	uint16_t used_event = shm_ld16(vq->base, vq->avail + AVAIL_RING + 2ull * vq->num);
+	if (vq->unsignalled == 0)
+		return false;       /* nothing new since the last decision */
+	vq->unsignalled = 0;
+	/* The driver's used_event / flags must be read after our index store. */
+	shm_mb();
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = true;
+	if (!vq->event_idx)
+		return !(shm_ld16(vq->base, vq->avail + AVAIL_FLAGS) & VRING_AVAIL_F_NO_INTERRUPT);
+	uint16_t used_event = shm_ld16(vq->base, vq->avail + AVAIL_RING + 2ull * vq->num);
 	return !valid || need_event(used_event, vq->used_idx, old);
+}
+
+bool vq_publish(struct vq *vq)
+{
+	vq_publish_idx(vq);
+	return vq_want_interrupt(vq);
 }
 
 bool vq_enable_notify(struct vq *vq)

@@ -39,6 +39,7 @@ struct vq {
 	uint16_t used_idx;      /* shadow of used->idx, published by vq_publish */
 	uint16_t signalled_used;
 	bool signalled_valid;
+	uint32_t unsignalled;   /* entries pushed since the last interrupt decision */
 	bool ready;
 };
 
@@ -75,8 +76,19 @@ bool vq_has_work(struct vq *vq);
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
 
 /* Make the pushed entries visible.  Returns true when the driver wants an
- * interrupt for them (event-idx / NO_INTERRUPT rules). */
+ * interrupt for them (event-idx / NO_INTERRUPT rules): vq_publish_idx()
+ * then vq_want_interrupt(). */
 bool vq_publish(struct vq *vq);
+
+/* Make the pushed entries visible, deciding nothing about an interrupt. */
+void vq_publish_idx(struct vq *vq);
+
+/* Does the driver want an interrupt for the entries published since the
+ * last time this said yes?  Never for nothing new.  With event-idx this may
+ * run well after vq_publish_idx(): a driver that has meanwhile taken the
+ * entries by polling has moved used_event past them and gets no (spurious)
+ * interrupt. */
+bool vq_want_interrupt(struct vq *vq);
 
 /* Ask the driver for a kick when more buffers arrive (event-idx: publish
  * last_avail as avail_event).  Returns true if buffers arrived meanwhile, in

@@ -668,6 +668,30 @@ static void test_publish_no_interrupt_flag(void **state)
 	shm_st16(r, AVAIL + 4 + 2 * NUM, 100);
 	vq_push(&vq, 3, 1);
 	assert_true(vq_publish(&vq));
+	/* nothing new pushed: no interrupt (it would be a spurious one) */
+	assert_false(vq_publish(&vq));
+	assert_false(vq_want_interrupt(&vq));
+}
+
+/* A driver that polls for completions (virtio_console's hvc transmit) has
+ * taken the entries and moved used_event on before the late decision:
+ * no interrupt, where deciding at publish time would have sent one that
+ * finds nothing. */
+static void test_late_interrupt_decision(void **state)
+{
+	std_setup(true, false);
+	vq_push(&vq, 0, 1);
+	assert_true(vq_publish(&vq));                  /* the first, always */
+	shm_st16(r, AVAIL + 4 + 2 * NUM, 1);           /* driver: wake me after entry 1 */
+	vq_push(&vq, 1, 1);
+	vq_publish_idx(&vq);
+	assert_int_equal(shm_ld16(r, USED + 2), 2);
+	shm_st16(r, AVAIL + 4 + 2 * NUM, 2);           /* it polled entry 1 itself */
+	assert_false(vq_want_interrupt(&vq));
+	vq_push(&vq, 2, 1);
+	vq_publish_idx(&vq);                           /* not taken this time */
+	assert_true(vq_want_interrupt(&vq));
+	assert_false(vq_want_interrupt(&vq));          /* decided once */
 }
 
 static void set_used_event(uint16_t v)
@@ -800,6 +824,7 @@ int main(void)
 		T(test_pop_too_many_buffers),
 		T(test_push_publish),
 		T(test_publish_no_interrupt_flag),
+		T(test_late_interrupt_decision),
 		T(test_publish_event_idx),
 		T(test_publish_event_idx_wrap),
 		T(test_enable_notify),

@@ -1,0 +1,586 @@
+#!/usr/bin/env python3
+"""The daemon against the real Linux drivers, in QEMU guests.
+
+The kit (../shared/realdriver, or $VIVD_REALDRIVER_KIT) has a QEMU with the
+IVSHMEM v2 device, the ivshmem2-server link server and a Debian 6.1 guest
+kernel with the out-of-tree virtio_ivshmem (front-end) and uio_ivshmem
+(back-end) drivers.  This program builds small initramfs images (static
+busybox, the kit's modules, a few host tools with their libraries, the guest
+scripts in guest/ and test data), boots guests under TCG and checks what they
+report on their serial console and what lands in the images on the host.
+
+Scenarios (all by default; --only NAME to pick):
+  hosted  the daemon on the host hosts the links (sim =): two writable
+          disks, a read-only disk and a console, default sizes
+  joined  the same, but the daemon joins links hosted by ivshmem2-server
+          (sim-connect =), as on Jailhouse where the link outlives it
+  uio     a back-end guest binds uio_ivshmem and runs the daemon with
+          uio = /dev/uioN; a front-end guest uses its disks; the links
+          come from ivshmem2-server
+
+Exit status: 0 all passed, 1 a check failed, 77 the kit is missing (meson
+counts that as skipped).
+"""
+import argparse
+import gzip
+import hashlib
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+KERNEL = "guest/vmlinuz-6.1.0-57-amd64"
+MiB = 1 << 20
+# Linux disables an IRQ when 99,900 of 100,000 interrupts find nothing to do.
+FLOOD_WRITES = 110000
+
+# Host tools copied into the guests, with the Debian package that has them.
+TOOLS = {
+    "busybox": ("/bin/busybox", "busybox-static"),
+    "mkfs.ext4": ("/sbin/mke2fs", "e2fsprogs"),
+    "e2fsck": ("/sbin/e2fsck", "e2fsprogs"),
+    "blkdiscard-util": ("/sbin/blkdiscard", "util-linux"),
+}
+
+
+class Failed(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- initramfs
+
+class Initramfs:
+    """A newc cpio archive, built in memory (no cpio tool needed)."""
+
+    def __init__(self):
+        self.entries = {}      # path -> (mode, data or link target)
+        self.ino = 1
+
+    def dir(self, path):
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            self.entries.setdefault("/".join(parts[:i]), (0o040755, b""))
+
+    def file(self, path, data, mode=0o644):
+        self.dir(os.path.dirname(path.strip("/")) or ".")
+        self.entries[path.strip("/")] = (0o100000 | mode, data)
+
+    def symlink(self, path, target):
+        self.dir(os.path.dirname(path.strip("/")) or ".")
+        self.entries[path.strip("/")] = (0o120777, target.encode())
+
+    def host_file(self, path, host_path, mode=0o755):
+        with open(host_path, "rb") as f:
+            self.file(path, f.read(), mode)
+
+    def binary(self, path, host_path):
+        """A dynamically linked host binary and every library it needs."""
+        self.host_file(path, host_path)
+        out = subprocess.run(["ldd", host_path], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.search(r"(/\S+)\s+\(0x", line)
+            if m and os.path.exists(m.group(1)):
+                lib = m.group(1)
+                self.host_file(lib, os.path.realpath(lib))
+
+    def write(self, out_path):
+        blob = bytearray()
+
+        def put(name, mode, data):
+            name_b = name.encode() + b"\0"
+            hdr = "070701" + "".join("%08X" % v for v in (
+                self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+            self.ino += 1
+            blob.extend(hdr.encode() + name_b)
+            blob.extend(b"\0" * (-len(blob) % 4))
+            blob.extend(data)
+            blob.extend(b"\0" * (-len(blob) % 4))
+
+        self.entries.pop(".", None)
+        for name in sorted(self.entries):
+            mode, data = self.entries[name]
+            put(name, mode, data)
+        put("TRAILER!!!", 0, b"")
+        with open(out_path, "wb") as f:
+            f.write(gzip.compress(bytes(blob), compresslevel=1))
+
+
+def base_initramfs(kit, init_script):
+    rd = Initramfs()
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "mnt", "data", "lib/modules"):
+        rd.dir(d)
+    rd.host_file("bin/busybox", TOOLS["busybox"][0])
+    applets = subprocess.run([TOOLS["busybox"][0], "--list"], capture_output=True,
+                             text=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            rd.symlink("bin/" + a, "busybox")
+    for ko in os.listdir(os.path.join(kit, "guest/modules")):
+        rd.host_file("lib/modules/" + ko, os.path.join(kit, "guest/modules", ko), 0o644)
+    rd.host_file("common.sh", os.path.join(HERE, "guest/common.sh"), 0o644)
+    rd.host_file("init", os.path.join(HERE, "guest", init_script))
+    return rd
+
+
+# ---------------------------------------------------------------- processes
+
+class Guest:
+    """A QEMU guest whose serial console is our stdin/stdout pipe."""
+
+    def __init__(self, name, kit, workdir, initrd, links, cmdline=""):
+        self.name = name
+        self.lines = queue.Queue()
+        self.all = []
+        self.log_path = os.path.join(workdir, name + ".console.log")
+        args = [os.path.join(kit, "bin/qemu-system-x86_64"), "-machine", "pc", "-accel", "tcg",
+                "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults", "-display", "none",
+                "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
+                "-kernel", os.path.join(kit, KERNEL), "-initrd", initrd,
+                "-append", "console=ttyS0 panic=-1 quiet " + cmdline,
+                "-serial", "stdio", "-monitor", "none"]
+        for i, sock in enumerate(links):
+            args += ["-chardev", "socket,path=%s,id=iv%d" % (sock, i),
+                     "-device", "ivshmem,chardev=iv%d" % i]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        with open(self.log_path, "wb") as log:
+            for raw in self.proc.stdout:
+                log.write(raw)
+                log.flush()
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                self.all.append(line)
+                self.lines.put(line)
+        self.lines.put(None)
+
+    def expect(self, pattern, timeout):
+        """The first VIVD line matching pattern; fails on timeout or exit."""
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                raise Failed("%s: no '%s' within %d s (guest hung?)" % (self.name, pattern, timeout))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise Failed("%s: guest ended before '%s'" % (self.name, pattern))
+            if rx.search(line):
+                return line
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def results(self):
+        return [l for l in self.all if l.startswith("VIVD ")]
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise Failed("%s: did not power off within %d s" % (self.name, timeout))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Daemon:
+    def __init__(self, binary, workdir, conf_text, devices):
+        self.conf = os.path.join(workdir, "vivd.conf")
+        self.log_path = os.path.join(workdir, "daemon.log")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([binary, "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        want = "serving %d device(s)" % devices
+        while want not in self.text():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise Failed("daemon did not start:\n" + self.text())
+            time.sleep(0.05)
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise Failed("daemon did not exit within %d s of SIGTERM" % timeout)
+
+
+class LinkServer:
+    """The kit's ivshmem2-server hosting one link."""
+
+    def __init__(self, kit, sock, size, vectors, protocol):
+        # -m: memory from an unlinked file in our directory.  The default
+        # (-M ivshmem, one POSIX shm name) would give every link the same
+        # memory.
+        self.proc = subprocess.Popen(
+            [os.path.join(kit, "bin/ivshmem2-server"), "-F", "-S", sock, "-m",
+             os.path.dirname(sock), "-l", size, "-n", "2", "-V", str(vectors), "-P", protocol],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not os.path.exists(sock):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise Failed("ivshmem2-server did not start on " + sock)
+            time.sleep(0.02)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------- checks
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.kit = args.kit
+        self.failures = []
+        self.notes = []
+
+    def check(self, cond, what):
+        print("  %s %s" % ("ok  " if cond else "FAIL", what), flush=True)
+        if not cond:
+            self.failures.append(what)
+
+    def note(self, text):
+        print("  note " + text, flush=True)
+        self.notes.append(text)
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_range(path, off, length):
+    with open(path, "rb") as f:
+        f.seek(off)
+        return f.read(length)
+
+
+def test_data(seed):
+    rnd = random.Random(seed)
+    return {name: rnd.randbytes(size) for name, size in
+            (("d1", MiB), ("d2", MiB), ("d3", MiB), ("d4", MiB),
+             ("cin", 256 << 10), ("cout", 256 << 10))}
+
+
+def frontend_initramfs(kit, workdir, data):
+    rd = base_initramfs(kit, "frontend.sh")
+    for name, blob in data.items():
+        rd.file("data/" + name, blob)
+    rd.binary("bin/mkfs.ext4", TOOLS["mkfs.ext4"][0])
+    rd.binary("bin/blkdiscard-util", TOOLS["blkdiscard-util"][0])
+    if os.path.exists("/etc/mke2fs.conf"):
+        rd.host_file("etc/mke2fs.conf", "/etc/mke2fs.conf", 0o644)
+    path = os.path.join(workdir, "frontend.cpio.gz")
+    rd.write(path)
+    return path
+
+
+def vivd_results(guest):
+    """PASS/FAIL/INFO lines of a guest as {word: [rest...]}."""
+    res = {}
+    for line in guest.results():
+        parts = line.split(" ", 2)
+        if len(parts) >= 2:
+            res.setdefault(parts[1], []).append(parts[2] if len(parts) > 2 else "")
+    return res
+
+
+def expect_passes(run, guest, names):
+    res = vivd_results(guest)
+    passed = " ".join(res.get("PASS", []))
+    for f in res.get("FAIL", []):
+        run.check(False, "%s: guest reports FAIL %s" % (guest.name, f))
+    for n in names:
+        run.check(re.search(r"(^| )%s( |$)" % re.escape(n), passed) is not None,
+                  "%s: %s" % (guest.name, n))
+
+
+def info(guest, key):
+    for line in guest.results():
+        m = re.match(r"VIVD INFO %s (.*)" % re.escape(key), line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def console_exchange(guest, sock_path, data):
+    """After the guest's WAIT console: connect, send cin, read cout."""
+    guest.expect(r"^VIVD WAIT console", 60)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)
+    s.settimeout(60)
+    guest.send("go")
+    s.sendall(data["cin"])
+    got = bytearray()
+    while len(got) < len(data["cout"]):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got.extend(chunk)
+    s.close()
+    return bytes(got)
+
+
+def frontend_checks(run, guest, data, images, console_out):
+    """What every front-end scenario checks in the guest and on the host."""
+    expect_passes(run, guest, ["dd-direct", "dd-buffered", "blkdiscard", "write-zeroes",
+                               "ro-refused", "ext4", "ext4-remount", "console-hvc0",
+                               "unbind", "rebind", "rebind-data", "rebind-io"])
+    run.check(info(guest, "serial") == "VIVD-DISK0", "GET_ID: /sys/block/vdX/serial is the "
+              "configured serial (got %s)" % info(guest, "serial"))
+    run.check(info(guest, "ro-flag") == "1", "read-only disk shows ro=1 in the guest")
+    if console_out is not None:
+        run.check(console_out == data["cout"], "console: cell -> host bytes complete and in "
+                  "order (%d of %d)" % (len(console_out), len(data["cout"])))
+        run.check(info(guest, "console-in-sha") == sha(data["cin"]),
+                  "console: host -> cell bytes complete and in order")
+    if images:
+        raw, fs, ro = images["raw"], images["fs"], images["ro"]
+        run.check(read_range(raw, 0, MiB) == data["d1"], "host image: direct write at 0")
+        run.check(read_range(raw, 4 * MiB, MiB) == data["d2"], "host image: buffered write at 4M")
+        run.check(read_range(raw, 8 * MiB, MiB) == bytes(MiB), "host image: discarded range "
+                  "reads zeroes")
+        run.check(read_range(raw, 12 * MiB, MiB) == bytes(MiB), "host image: write-zeroes range "
+                  "reads zeroes")
+        run.check(read_range(raw, 16 * MiB, MiB) == data["d4"], "host image: write after rebind")
+        run.check(info(guest, "ro-sha") == sha(read_range(ro, 0, MiB)),
+                  "read-only disk reads as the host image")
+        fsck = subprocess.run(["e2fsck", "-fn", fs], capture_output=True, text=True)
+        run.check(fsck.returncode == 0, "host: e2fsck -fn clean on the ext4 image (%d)%s" %
+                  (fsck.returncode, "" if fsck.returncode == 0 else "\n" + fsck.stdout))
+        for path, want in (("/f1", data["d1"]), ("/sub/f2", data["d2"])):
+            got = subprocess.run(["debugfs", "-R", "cat " + path, fs], capture_output=True).stdout
+            run.check(got == want, "host: %s in the ext4 image as written" % path)
+        big = subprocess.run(["debugfs", "-R", "cat /big", fs], capture_output=True).stdout
+        run.check(sha(big) == info(guest, "big-sha"), "host: /big in the ext4 image as written")
+
+
+def host_images(workdir):
+    imgs = {k: os.path.join(workdir, k + ".img") for k in ("raw", "fs", "ro")}
+    for k in ("raw", "fs"):
+        with open(imgs[k], "wb") as f:
+            f.truncate(64 * MiB)
+    with open(imgs["ro"], "wb") as f:
+        f.write(random.Random(99).randbytes(16 * MiB))
+    return imgs
+
+
+def scenario_frontend(run, workdir, joined):
+    """Front-end guest against the daemon on the host."""
+    data = test_data(1 if joined else 2)
+    initrd = frontend_initramfs(run.kit, workdir, data)
+    imgs = host_images(workdir)
+    devs = [("block", "disk0", imgs["raw"], "serial = VIVD-DISK0\n", "0x8002", 2),
+            ("block", "disk1", imgs["fs"], "serial = VIVD-FS\n", "0x8002", 2),
+            ("block", "ro", imgs["ro"], "serial = VIVD-RO\nread-only = yes\n", "0x8002", 2),
+            ("console", "con0", None, "endpoint = socket\npath = %s/con0.sock\n" % workdir,
+             "0x8003", 3)]
+    conf = "[daemon]\ncontrol-socket = %s/ctl.sock\n" % workdir
+    servers, links = [], []
+    try:
+        for kind, name, img, extra, proto, vectors in devs:
+            sock = os.path.join(workdir, name + ".link")
+            links.append(sock)
+            if joined:
+                size = "4M" if kind == "block" else "256K"
+                servers.append(LinkServer(run.kit, sock, size, vectors, proto))
+                conf += "[%s %s]\nsim-connect = %s\n" % (kind, name, sock)
+            else:
+                conf += "[%s %s]\nsim = %s\n" % (kind, name, sock)
+            conf += ("image = %s\n" % img if img else "") + extra
+        daemon = Daemon(run.args.daemon, workdir, conf, len(devs))
+        # The console flood takes ~15 s under TCG: once is enough.
+        flood = "" if joined else " vivd.flood=%d" % FLOOD_WRITES
+        guest = Guest("frontend", run.kit, workdir, initrd, links,
+                      "vivd.disks=VIVD-DISK0,VIVD-FS vivd.ro=VIVD-RO vivd.console=1 "
+                      "vivd.sigterm=1" + flood)
+        try:
+            console_out = console_exchange(guest, os.path.join(workdir, "con0.sock"), data)
+            guest.expect(r"^VIVD WAIT sigterm", 120)
+            status = daemon.stop()
+            run.check(status == 0, "daemon: SIGTERM with the guest idle exits 0 (%s)" % status)
+            guest.send("go")
+            guest.wait(60)
+        finally:
+            guest.kill()
+            daemon.stop()
+        run.check(any(l == "VIVD DONE" for l in guest.results()), "guest ran to the end")
+        frontend_checks(run, guest, data, imgs, console_out)
+        fails = info(guest, "backend-failed")
+        rc = info(guest, "io-after-stop")
+        run.note("%s: after SIGTERM the guest logged 'backend failed!' %s time(s); a read "
+                 "then ended with status %s (%s)" % (
+                     "joined" if joined else "hosted", fails, rc,
+                     "failed at once" if rc not in (None, "0", "124", "143") else
+                     "hung until the guest's timeout" if rc in ("124", "143") else "succeeded"))
+        run.check(fails is not None and int(fails) >= 1, "guest sees the back-end go away "
+                  "('backend failed!')")
+        run.check(rc is not None and rc not in ("124", "143"),
+                  "I/O after the daemon stopped does not hang the guest (dd status %s)" % rc)
+        if not joined:
+            run.check(info(guest, "flood-nobody-cared") == "0",
+                      "console: %d small writes do not get an IRQ disabled ('nobody cared')" %
+                      FLOOD_WRITES)
+            irqs = [l for l in guest.results() if l.startswith("VIVD INFO flood-irq ")]
+            run.note("console flood of %d writes: %s" % (FLOOD_WRITES, "; ".join(
+                " ".join(l.split()[3:6]) for l in irqs)))
+        dmesg = [l[len("VIVD DMESG "):] for l in guest.results() if l.startswith("VIVD DMESG ")]
+        run.check(not any("shared memory is full" in l or "Error allocating" in l for l in dmesg),
+                  "no allocation failure in the guest's driver log")
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def scenario_uio(run, workdir):
+    """Back-end guest (uio_ivshmem + daemon) and front-end guest, linked by
+    ivshmem2-server: the block checks."""
+    data = test_data(3)
+    be = base_initramfs(run.kit, "backend.sh")
+    be.binary("bin/virtio-ivshmemd", run.args.daemon)
+    if run.args.cellmgr and os.path.exists(run.args.cellmgr):
+        be.binary("bin/jailhouse-cellmgr", run.args.cellmgr)
+    be.binary("bin/e2fsck", TOOLS["e2fsck"][0])
+    be_initrd = os.path.join(workdir, "backend.cpio.gz")
+    be.write(be_initrd)
+    fe_initrd = frontend_initramfs(run.kit, workdir, data)
+    socks = [os.path.join(workdir, "blk%d.link" % i) for i in range(2)]
+    servers = [LinkServer(run.kit, s, "4M", 2, "0x8002") for s in socks]
+    backend = frontend = None
+    try:
+        # The back-end joins first: it gets peer ID 0, the back-end role.
+        backend = Guest("backend", run.kit, workdir, be_initrd, socks,
+                        "vivd.serial0=VIVD-DISK0 vivd.serial1=VIVD-FS")
+        backend.expect(r"^VIVD (READY|FAIL)", 120)
+        frontend = Guest("frontend", run.kit, workdir, fe_initrd, socks,
+                         "vivd.disks=VIVD-DISK0,VIVD-FS")
+        frontend.wait(300)
+        backend.send("check disk0 0:%d %d:%d %d:%d %d:%d %d:%d" % (
+            MiB, 4 * MiB, MiB, 8 * MiB, MiB, 12 * MiB, MiB, 16 * MiB, MiB))
+        backend.expect(r"^VIVD CHECKED", 60)
+        backend.send("fsck disk1")
+        backend.expect(r"^VIVD FSCK ", 120)
+        backend.send("stop")
+        backend.expect(r"^VIVD STOPPED", 60)
+        backend.wait(60)
+    finally:
+        for g in (frontend, backend):
+            if g:
+                g.kill()
+        for s in servers:
+            s.stop()
+    res = vivd_results(backend)
+    run.check("bind-cellmgr" in res.get("PASS", []) or "bind-new-id" in res.get("PASS", []),
+              "back-end guest: devices bound to uio_ivshmem")
+    if "bind-cellmgr" in res.get("PASS", []):
+        run.note("uio: jailhouse-cellmgr bind bound the back-end devices in the guest")
+    else:
+        run.note("uio: bound with new_id (cellmgr: %s)" % info(backend, "bind-cellmgr-failed"))
+    run.check(info(backend, "uio-devices") == "2", "back-end guest: two /dev/uioN")
+    run.check(any(l == "VIVD READY" for l in backend.results()),
+              "back-end guest: the daemon serves both uio devices")
+    expect_passes(run, frontend, ["dd-direct", "dd-buffered", "blkdiscard", "write-zeroes",
+                                  "ext4", "ext4-remount", "unbind", "rebind", "rebind-data",
+                                  "rebind-io"])
+    run.check(info(frontend, "serial") == "VIVD-DISK0", "uio: GET_ID through the uio path")
+    shas = {}
+    for line in backend.results():
+        m = re.match(r"VIVD SHA (\S+) (\d+):(\d+) (\S+)", line)
+        if m:
+            shas[(m.group(1), int(m.group(2)))] = m.group(4)
+    for off, want, what in ((0, data["d1"], "direct write"), (4 * MiB, data["d2"], "buffered write"),
+                            (8 * MiB, bytes(MiB), "discard"), (12 * MiB, bytes(MiB), "write-zeroes"),
+                            (16 * MiB, data["d4"], "write after rebind")):
+        run.check(shas.get(("disk0", off)) == sha(want), "uio: back-end image holds the %s" % what)
+    fsck = [l for l in backend.results() if l.startswith("VIVD FSCK ")]
+    run.check(fsck and fsck[0].endswith(" 0"), "uio: e2fsck -fn clean in the back-end guest (%s)" %
+              (fsck[0] if fsck else "none"))
+    stopped = [l for l in backend.results() if l.startswith("VIVD STOPPED ")]
+    run.check(stopped and stopped[0].endswith(" 0"), "uio: the daemon exits 0 on SIGTERM")
+    errors = [l for l in backend.results() if l.startswith("VIVD DAEMON ") and
+              re.search(r"error|broke|refus", l, re.I)]
+    run.check(not errors, "uio: no error in the daemon's log%s" % ("\n" + "\n".join(errors)
+                                                                   if errors else ""))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kit", default=os.environ.get("VIVD_REALDRIVER_KIT",
+                                                    os.path.join(SRC, "..", "shared", "realdriver")))
+    ap.add_argument("--daemon", required=True, help="the virtio-ivshmemd binary")
+    ap.add_argument("--cellmgr", help="the jailhouse-cellmgr binary (for bind in the guest)")
+    ap.add_argument("--only", choices=("hosted", "joined", "uio"), action="append")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    args.kit = os.path.abspath(args.kit)
+    if not os.path.exists(os.path.join(args.kit, "bin/qemu-system-x86_64")):
+        print("SKIP: the real-driver kit is not at %s (set VIVD_REALDRIVER_KIT)" % args.kit)
+        return 77
+    missing = sorted({pkg for tool, (path, pkg) in TOOLS.items() if not os.path.exists(path)} |
+                     ({"e2fsprogs"} if not shutil.which("debugfs") else set()) |
+                     ({"seabios"} if not os.path.exists("/usr/share/seabios/bios.bin") else set()) |
+                     ({"qemu-system-data"} if not os.path.isdir("/usr/share/qemu") else set()))
+    if missing:
+        print("missing Debian packages for the guests: " + " ".join(missing))
+        return 1
+    run = Run(args)
+    scenarios = args.only or ["hosted", "joined", "uio"]
+    workroot = tempfile.mkdtemp(prefix="vivd-realdriver-")
+    for name in scenarios:
+        workdir = os.path.join(workroot, name)
+        os.makedirs(workdir)
+        start = time.time()
+        print("=== %s (%s)" % (name, workdir), flush=True)
+        try:
+            if name == "uio":
+                scenario_uio(run, workdir)
+            else:
+                scenario_frontend(run, workdir, joined=(name == "joined"))
+        except Failed as e:
+            run.check(False, "%s: %s" % (name, e))
+        print("=== %s took %.1f s" % (name, time.time() - start), flush=True)
+    if run.failures:
+        print("\n%d check(s) failed; logs in %s" % (len(run.failures), workroot))
+        for f in run.failures:
+            print("  " + f.splitlines()[0])
+        return 1
+    print("\nall checks passed")
+    for n in run.notes:
+        print("note: " + n)
+    if not args.keep:
+        shutil.rmtree(workroot, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
