@@ -105,6 +105,13 @@ static const char *shq(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* A cell name made of digits alone would be taken for an id: printed
+ * commands that address the cell by name need --name in front of it. */
+static const char *name_opt(const char *name)
+{
+	return strspn(name, "0123456789") == strlen(name) ? "--name " : "";
+}
+
 static int parse_u64(const char *s, uint64_t *v)
 {
 	char *end;
@@ -478,14 +485,14 @@ static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 				printf("Boot parameters written to %s. Start Linux with these commands "
 				       "(adjust paths as needed):\n\n", wparams);
 				printf(PROG " create %s\n", shq(cellp, q1, sizeof(q1)));
-				printf(PROG " load %s%s", strspn(cfg->cell.name, "0123456789") ==
-				       strlen(cfg->cell.name) ? "--name " : "",
+				printf(PROG " load %s%s", name_opt(cfg->cell.name),
 				       shq(cfg->cell.name, q1, sizeof(q1)));
 				for (unsigned k = 0; k < plan.n; k++)
 					printf(" %s -a 0x%" PRIx64,
 					       k == 0 && !lo.loader_path ? "linux-loader.bin" :
 					       shq(plan.files[k], q2, sizeof(q2)), plan.imgs[k].addr);
-				printf("\n" PROG " start %s\n", shq(cfg->cell.name, q1, sizeof(q1)));
+				printf("\n" PROG " start %s%s\n", name_opt(cfg->cell.name),
+				       shq(cfg->cell.name, q1, sizeof(q1)));
 				rc = 0;
 			}
 			cm_linux_plan_free(&plan);

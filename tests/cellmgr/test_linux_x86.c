@@ -324,6 +324,52 @@ static void cli_write_params(void **state)
 	free(dir);
 }
 
+/* Run a shell command, return its output (stdout and stderr) and exit code. */
+static char *run(const char *cmd, int *code)
+{
+	FILE *p = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0, r;
+	char *out = calloc(1, cap);
+	int st;
+
+	assert_non_null(p);
+	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
+		n += r;
+	st = pclose(p);
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+/* Regression: the printed `start` line lacked --name for an all-digit cell
+ * name, so it addressed cell id 123 instead of the cell named "123". */
+static void cli_numeric_name(void **state)
+{
+	char *dir = tu_tmpdir();
+	uint8_t *k = bz_make();
+	struct cw_cell c = linux_cell;
+	uint8_t *cell;
+	size_t len;
+	char *out;
+	int code;
+
+	(void)state;
+	c.name = "123";
+	cell = cw_build(13, CW_X86, NULL, &c, &len);
+	tu_write(tu_fmt("%s/n.cell", dir), cell, len);
+	tu_write(tu_fmt("%s/bzImage", dir), k, BZ_LEN);
+	out = run(tu_fmt("cd %s && %s --arch x86 linux n.cell bzImage -w out.file 2>&1", dir, cli_path),
+		  &code);
+	assert_int_equal(code, 0);
+	assert_non_null(strstr(out, "jailhouse-cellmgr load --name 123 linux-loader.bin"));
+	if (!strstr(out, "jailhouse-cellmgr start --name 123\n"))
+		fail_msg("start line without --name:\n%s", out);
+	free(out);
+	free(cell);
+	free(k);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +380,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(build_errors),
 		cmocka_unit_test(fit_check_names_region),
 		cmocka_unit_test(cli_write_params),
+		cmocka_unit_test(cli_numeric_name),
 	};
 	cli_path = argc > 1 ? argv[1] : "jailhouse-cellmgr";
 	return cmocka_run_group_tests(tests, NULL, NULL);
