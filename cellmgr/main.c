@@ -82,27 +82,23 @@ static void print_report(const char *prefix, const struct cm_report *rep)
 		fprintf(stderr, "%s%s(more findings not shown)\n", prefix ? prefix : "", prefix ? ": " : "");
 }
 
-/* Quote for a POSIX shell when needed, so printed commands can be pasted. */
-static const char *shq(const char *s, char *buf, size_t len)
+/* Print s as one POSIX shell word, quoted only when needed, so printed
+ * commands can be pasted.  Writes straight to out: nothing is cut, however
+ * long the word. */
+static void put_word(FILE *out, const char *s)
 {
-	size_t p = 0;
-
-	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == strlen(s))
-		return s;
-	if (len < 3)
-		return s;
-	buf[p++] = '\'';
-	for (; *s && p + 5 < len; s++) {
-		if (*s == '\'') {
-			memcpy(buf + p, "'\\''", 4);
-			p += 4;
-		} else {
-			buf[p++] = *s;
-		}
+	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == strlen(s)) {
+		fputs(s, out);
+		return;
 	}
-	buf[p++] = '\'';
-	buf[p] = '\0';
-	return buf;
+	fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('\'', out);
 }
 
 /* A cell name made of digits alone would be taken for an id: printed
@@ -479,20 +475,22 @@ static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 		if (ret == 0 && wparams) {
 			ret = write_file(wparams, plan.boot.params, plan.boot.params_len, &err);
 			if (ret == 0) {
-				char q1[512], q2[512];
-
 				plan.files[plan.n - 1] = wparams;
 				printf("Boot parameters written to %s. Start Linux with these commands "
 				       "(adjust paths as needed):\n\n", wparams);
-				printf(PROG " create %s\n", shq(cellp, q1, sizeof(q1)));
-				printf(PROG " load %s%s", name_opt(cfg->cell.name),
-				       shq(cfg->cell.name, q1, sizeof(q1)));
-				for (unsigned k = 0; k < plan.n; k++)
-					printf(" %s -a 0x%" PRIx64,
-					       k == 0 && !lo.loader_path ? "linux-loader.bin" :
-					       shq(plan.files[k], q2, sizeof(q2)), plan.imgs[k].addr);
-				printf("\n" PROG " start %s%s\n", name_opt(cfg->cell.name),
-				       shq(cfg->cell.name, q1, sizeof(q1)));
+				fputs(PROG " create ", stdout);
+				put_word(stdout, cellp);
+				printf("\n" PROG " load %s", name_opt(cfg->cell.name));
+				put_word(stdout, cfg->cell.name);
+				for (unsigned k = 0; k < plan.n; k++) {
+					putchar(' ');
+					put_word(stdout, k == 0 && !lo.loader_path ? "linux-loader.bin" :
+						 plan.files[k]);
+					printf(" -a 0x%" PRIx64, plan.imgs[k].addr);
+				}
+				printf("\n" PROG " start %s", name_opt(cfg->cell.name));
+				put_word(stdout, cfg->cell.name);
+				putchar('\n');
 				rc = 0;
 			}
 			cm_linux_plan_free(&plan);

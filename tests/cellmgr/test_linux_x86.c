@@ -370,6 +370,39 @@ static void cli_numeric_name(void **state)
 	free(dir);
 }
 
+/* Regression: quoted words were cut at 512 bytes, so a long -w path was
+ * printed truncated.  Paths of 600+ bytes must come out whole. */
+static void cli_long_paths(void **state)
+{
+	char *dir = tu_tmpdir();
+	char seg[201], sub[700];
+	uint8_t *k = bz_make();
+	size_t len;
+	uint8_t *cell = cw_build(13, CW_X86, NULL, &linux_cell, &len);
+	char *out;
+	int code;
+
+	(void)state;
+	memset(seg, 'd', 200);
+	seg[200] = '\0';
+	/* three 200-byte directory names and a space, so the word is quoted */
+	snprintf(sub, sizeof(sub), "%s/%s/%s x", seg, seg, seg);
+	tu_mkdirs(tu_fmt("%s/%s", dir, sub));
+	tu_write(tu_fmt("%s/%s/demo.cell", dir, sub), cell, len);
+	tu_write(tu_fmt("%s/%s/bzImage", dir, sub), k, BZ_LEN);
+	out = run(tu_fmt("cd '%s' && %s --arch x86 linux '%s/demo.cell' '%s/bzImage' -w '%s/out.file' 2>&1",
+			 dir, cli_path, sub, sub, sub), &code);
+	assert_int_equal(code, 0);
+	if (!strstr(out, tu_fmt("jailhouse-cellmgr create '%s/demo.cell'\n", sub)) ||
+	    !strstr(out, tu_fmt(" '%s/bzImage' -a 0xffc600 '%s/out.file' -a 0x1000\n", sub, sub)))
+		fail_msg("paths printed truncated:\n%s", out);
+	free(out);
+	free(cell);
+	free(k);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +414,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(fit_check_names_region),
 		cmocka_unit_test(cli_write_params),
 		cmocka_unit_test(cli_numeric_name),
+		cmocka_unit_test(cli_long_paths),
 	};
 	cli_path = argc > 1 ? argv[1] : "jailhouse-cellmgr";
 	return cmocka_run_group_tests(tests, NULL, NULL);
