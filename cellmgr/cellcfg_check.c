@@ -379,7 +379,11 @@ static void check_system(const struct cm_config *cfg, struct cm_report *rep)
 			check_reserved(c, s->arm.gicd_base, 0x10000, "the GICD", rep);
 			check_reserved(c, s->arm.gicr_base, 0x20000, "the GICR", rep);
 		} else {
-			cm_report_add(rep, CM_SEV_WARN, "unknown GIC version %u", s->arm.gic_version);
+			/* irqchip_cpu_init() fails with EINVAL at enable for
+			 * anything else; GICv4 hardware is configured as 3. */
+			cm_report_add(rep, CM_SEV_ERR, "GIC version %u: the hypervisor accepts only 2 or 3 "
+				      "(use 3 for a GICv4) and refuses to enable otherwise",
+				      s->arm.gic_version);
 		}
 	}
 }

@@ -429,6 +429,31 @@ static void mutations(void **state)
 	free(b);
 }
 
+/* Regression: a GIC version other than 2 or 3 was only a warning, but the
+ * hypervisor refuses it (irqchip_cpu_init() returns -EINVAL). */
+static void gic_version_is_error(void **state)
+{
+	struct cw_sys sys = root_sys;
+	size_t len;
+	uint8_t *b;
+	struct cm_config *cfg;
+	struct cm_err err = { 0 };
+	struct cm_report rep;
+
+	(void)state;
+	sys.gic_version = 4;
+	b = cw_build(14, CW_ARM64, &sys, &root_cell, &len);
+	assert_int_equal(parse_copy(b, len, CM_ARCH_ARM64, &cfg, &err), 0);
+	cm_report_init(&rep);
+	cm_config_check(cfg, CM_ARCH_ARM64, &rep);
+	if (!cm_report_has(&rep, CM_SEV_ERR, "GIC version 4"))
+		fail_msg("GIC version 4 is not an error (%zu errors, %zu warnings)", rep.errors,
+			 rep.warnings);
+	cm_report_free(&rep);
+	cm_config_free(cfg);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +473,7 @@ int main(void)
 		cmocka_unit_test(rev12_arm_needs_arch),
 		cmocka_unit_test(show_output),
 		cmocka_unit_test(mutations),
+		cmocka_unit_test(gic_version_is_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
