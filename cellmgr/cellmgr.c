@@ -374,12 +374,10 @@ int cm_linux_plan(const struct cm_config *cell, const struct cm_linux_opts *o,
 	bo.initrd_len = pl->initrd_len;
 	bo.cmdline = o->cmdline;
 	bo.decomp_factor = o->decomp_factor;
+	bo.kernel_name = o->kernel_path;
 	ret = cm_x86_boot_build(cell, &bo, &pl->boot, rep, err);
-	if (ret < 0) {
-		if (err && err->set && strstr(err->what, "kernel") == err->what)
-			cm_err_prefix(err, o->kernel_path);
+	if (ret < 0)
 		goto fail;
-	}
 
 	/* Load order matters: the loader's zero-filled .cmdline section
 	 * covers 0x1000-0x3fff and must not overwrite the parameters. */
