@@ -348,6 +348,14 @@ int cm_linux_plan(const struct cm_config *cell, const struct cm_linux_opts *o,
 	int ret;
 
 	memset(pl, 0, sizeof(*pl));
+	/* Here it is known what runs in the cell. */
+	if (!(cell->cell.flags & CM_CELL_PASSIVE_COMMREG))
+		cm_report_add(rep, CM_SEV_WARN,
+			      "cell \"%s\" boots Linux, which never answers through the comm region, but its "
+			      "config does not set PASSIVE_COMMREG: shutting it down or destroying it, and "
+			      "creating or destroying any other cell while it runs, %s", cell->cell.name,
+			      cell->cell.msg_reply_timeout ? "waits for msg_reply_timeout and then marks it failed" :
+			      "will hang (msg_reply_timeout 0 waits forever)");
 	if (cell->arch != CM_ARCH_X86) {
 		cm_err_set(err, "Linux boot for %s cells is not implemented (x86 only)",
 			   cm_arch_name(cell->arch));
