@@ -482,6 +482,96 @@ static void passive_commreg_wording(void **state)
 	free(b);
 }
 
+static char *show_str(const uint8_t *b, size_t len, enum cm_arch arch)
+{
+	struct cm_config *cfg;
+	struct cm_err err = { 0 };
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	assert_int_equal(parse_copy(b, len, arch, &cfg, &err), 0);
+	f = open_memstream(&out, &outlen);
+	cm_config_show(cfg, f);
+	fclose(f);
+	cm_config_free(cfg);
+	return out;
+}
+
+static void expect_in(const char *out, const char *needle)
+{
+	if (!strstr(out, needle))
+		fail_msg("\"%s\" not shown in:\n%s", needle, out);
+}
+
+/* config show prints what it used to leave out: cache regions, PCI
+ * capabilities, stream ids, pin bitmaps, BAR masks, the x86 and ARM
+ * platform fields. */
+static void show_everything(void **state)
+{
+	static const struct cw_cache cache[] = { { 0, 4, 3, 1 } };
+	static const struct cw_cap caps[] = { { 0x05, 0x50, 14, 1 }, { 0x8010, 0x100, 4, 0 } };
+	static const uint32_t streams[] = { 0x10, 0x7f0012 };
+	static const struct cw_irqchip irq[] = { { 0xfec00000, 0xff00, 0, { 0x18, 0, 0, 0x80000001 } } };
+	struct cw_pci pci[2] = { root_pci[0], { .type = 1, .bdf = 0x1f << 3 | 2, .caps_start = 0,
+		.num_caps = 2, .msi_vectors = 1, .msi_flags = 3, .msix_address = 0xfebd0000,
+		.msix_size = 0x1000, .custom_bars = true,
+		.bars = { 0xfffff800, 0, 0, 0, 0xffffffe0, 0xfffff000 } } };
+	struct cw_cell c = root_cell;
+	struct cw_sys sys = root_sys;
+	size_t len;
+	uint8_t *b;
+	char *out;
+
+	(void)state;
+	c.cache = cache; c.ncache = 1;
+	c.caps = caps; c.ncaps = 2;
+	c.streams = streams; c.nstream = 2;
+	c.irq = irq; c.nirq = 1;
+	c.pci = pci; c.npci = 2;
+	sys.apic_mode = 2;
+	sys.vtd_limit = 256;
+	sys.tsc_khz = 2000000;
+	sys.apic_khz = 1000000;
+	for (unsigned rev = 12; rev <= 14; rev++) {
+		b = cw_build(rev, CW_X86, &sys, &c, &len);
+		out = show_str(b, len, CM_ARCH_X86);
+		expect_in(out, "x86:            pm timer 0x608, apic mode x2apic, vtd interrupt limit 256, "
+			  "tsc 2000000 kHz, apic 1000000 kHz\n");
+		expect_in(out, "iommu 0:        type 2 (intel) at 0xfed90000 size 0x1000");
+		expect_in(out, "cache regions (1):\n  #0   start 0 size 4 L3 ROOTSHARED\n");
+		expect_in(out, "stream ids (2): 0x10 0x7f0012\n");
+		expect_in(out, "#0   0xfec00000 id 0xff00 pin base 0, pins 3-4,96,127\n");
+		expect_in(out, "#1   0000:00:1f.2 device   iommu 0, 2 caps, MSI 1, MSI-X 0\n"
+			  "       bar masks 0xfffff800 0x00000000 0x00000000 0x00000000 0xffffffe0 0xfffff000\n"
+			  "       caps #0..#1\n"
+			  "       MSI 64-bit, maskable\n"
+			  "       MSI-X table at 0xfebd0000, region 0x1000 bytes\n");
+		expect_in(out, "bar masks 0xfffff000 0xfffff000 0x00000000");
+		expect_in(out, "pci capabilities (2):\n"
+			  "  #0            id 0x05 at 0x050, 14 bytes, writable\n"
+			  "  #1   extended id 0x10 at 0x100, 4 bytes\n");
+		free(out);
+		free(b);
+	}
+
+	sys.maint_irq = 25;
+	c.irq = (const struct cw_irqchip[]){ { 0xf9010000, 0, 32, { 0x2, 0, 0, 0x3000 } } };
+	c.msg_reply_timeout = 5000;
+	c.vpci_irq_base = 108;
+	for (unsigned rev = 12; rev <= 14; rev++) {
+		b = cw_build(rev, CW_ARM64, &sys, &c, &len);
+		out = show_str(b, len, CM_ARCH_ARM64);
+		expect_in(out, "gic:            version 3, maintenance irq 25\n"
+			  "                gicd 0xf9010000, gicr 0xf9100000, gicc 0x0, gich 0x0, gicv 0x0\n");
+		expect_in(out, "pin base 32, pins 33,140-141\n");
+		expect_in(out, "reply timeout:  5000 polls\n");
+		expect_in(out, "vpci irq base:  108\n");
+		free(out);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +590,7 @@ int main(void)
 		cmocka_unit_test(root_rules),
 		cmocka_unit_test(rev12_arm_needs_arch),
 		cmocka_unit_test(show_output),
+		cmocka_unit_test(show_everything),
 		cmocka_unit_test(mutations),
 		cmocka_unit_test(gic_version_is_error),
 		cmocka_unit_test(passive_commreg_wording),
