@@ -329,6 +329,11 @@ static void check_cell_desc(const struct cm_config *cfg, struct cm_report *rep)
 			      "msg_reply_timeout 0: it waits forever");
 	if ((c->flags & CM_CELL_AARCH32) && cfg->arch == CM_ARCH_X86)
 		cm_report_add(rep, CM_SEV_WARN, "AARCH32 flag on an x86 config");
+	/* x86 ioapic_cell_init() refuses any other pin base with EINVAL. */
+	for (uint32_t i = 0; cfg->arch == CM_ARCH_X86 && i < c->num_irqchips; i++)
+		if (c->irqchips[i].pin_base)
+			cm_report_add(rep, CM_SEV_ERR, "irqchip #%u has pin base %u; x86 needs 0 (the "
+				      "hypervisor refuses the cell with EINVAL)", i, c->irqchips[i].pin_base);
 	for (uint32_t i = 0; i < c->num_pio; i++)
 		if ((uint32_t)c->pio[i].base + c->pio[i].length > 0x10000)
 			cm_report_add(rep, CM_SEV_ERR, "pio region #%u (0x%x, length 0x%x) exceeds port 0xffff",

@@ -15,6 +15,7 @@
 #include "cellmgr/cellcfg_check.h"
 #include "cellmgr/cellcfg_show.h"
 #include "cellmgr/cellmgr.h"
+#include "cellmgr/syscheck.h"
 #include "cellmgr/sysfs.h"
 #include "cellmgr/system.h"
 #include "cellmgr/up.h"
@@ -34,6 +35,8 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  config check FILE.cell        validate a system or cell config (rev 12-14)\n"
+		"  config check SYSTEM.cell CELL.cell ...\n"
+		"                                ... and the cells together with the system\n"
 		"  config show FILE.cell         show regions, PCI devices and ivshmem links\n"
 		"  enable ROOT.cell              load jailhouse.ko and enable the hypervisor\n"
 		"  disable                       destroy all cells and disable the hypervisor\n"
@@ -119,42 +122,87 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-static int cmd_config(const struct globals *g, int argc, char **argv)
+/* Check one file on its own; prints its findings and the summary line
+ * (check) or the dump (show).  Returns the parsed config in *out (NULL if
+ * it could not be read) and adds its error count to *errors. */
+static void config_one(const struct globals *g, const char *path, bool show,
+		       struct cm_config **out, size_t *errors)
 {
-	struct cm_config *cfg;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	enum cm_arch expect;
-	bool show;
 	int ret;
 
-	if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show"))) {
-		fprintf(stderr, "usage: " PROG " config check|show FILE.cell\n");
-		return 2;
-	}
-	show = !strcmp(argv[1], "show");
-	ret = cm_config_load(argv[2], g->arch, &cfg, &err);
+	ret = cm_config_load(path, g->arch, out, &err);
 	if (ret < 0) {
-		cm_err_prefix(&err, argv[2]);
+		cm_err_prefix(&err, path);
 		print_err(ret, &err);
-		return 1;
+		(*errors)++;
+		return;
 	}
 	/* rev 14 files carry their architecture: compare it with the host's
 	 * (or --arch); for older files there is nothing to compare. */
-	expect = g->arch;
 	cm_report_init(&rep);
-	cm_config_check(cfg, expect, &rep);
+	cm_config_check(*out, g->arch, &rep);
 	if (show)
-		cm_config_show(cfg, stdout);
-	print_report(argv[2], &rep);
+		cm_config_show(*out, stdout);
+	print_report(path, &rep);
 	if (!show)
 		printf("%s: %s configuration \"%s\", revision %u: %zu error(s), %zu warning(s)\n",
-		       argv[2], cfg->kind == CM_CFG_SYSTEM ? "system" : "cell", cfg->cell.name,
-		       cfg->revision, rep.errors, rep.warnings);
-	ret = rep.errors ? 1 : 0;
+		       path, (*out)->kind == CM_CFG_SYSTEM ? "system" : "cell", (*out)->cell.name,
+		       (*out)->revision, rep.errors, rep.warnings);
+	*errors += rep.errors;
 	cm_report_free(&rep);
-	cm_config_free(cfg);
-	return ret;
+}
+
+static int cmd_config(const struct globals *g, int argc, char **argv)
+{
+	struct cm_config **cfgs;
+	size_t errors = 0;
+	bool show;
+	int n = argc - 2;
+
+	if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show")) ||
+	    (!strcmp(argv[1], "show") && argc != 3)) {
+		fprintf(stderr, "usage: " PROG " config check SYSTEM.cell|CELL.cell [CELL.cell ...]\n"
+			"       " PROG " config show FILE.cell\n");
+		return 2;
+	}
+	show = !strcmp(argv[1], "show");
+	cfgs = calloc((size_t)n, sizeof(*cfgs));
+	if (!cfgs) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	for (int i = 0; i < n; i++)
+		config_one(g, argv[2 + i], show, &cfgs[i], &errors);
+	/* Several files: the first is the system, the rest run with it. */
+	if (n > 1 && cfgs[0] && cfgs[0]->kind != CM_CFG_SYSTEM) {
+		fprintf(stderr, PROG ": %s is a cell configuration; with several files the first "
+			"must be the system configuration\n", argv[2]);
+		errors++;
+	} else if (n > 1) {
+		struct cm_report rep;
+		bool all = true;
+
+		for (int i = 0; i < n; i++)
+			all &= cfgs[i] != NULL;
+		cm_report_init(&rep);
+		if (all)
+			cm_system_check(cfgs[0], argv[2], (const struct cm_config *const *)cfgs + 1,
+					(const char *const *)argv + 3, (unsigned)n - 1, &rep);
+		print_report("whole system", &rep);
+		if (all)
+			printf("whole system (%s and %d cell%s): %zu error(s), %zu warning(s)\n",
+			       argv[2], n - 1, n == 2 ? "" : "s", rep.errors, rep.warnings);
+		else
+			printf("whole system: not checked, a file could not be read\n");
+		errors += rep.errors;
+		cm_report_free(&rep);
+	}
+	for (int i = 0; i < n; i++)
+		cm_config_free(cfgs[i]);
+	free(cfgs);
+	return errors ? 1 : 0;
 }
 
 static int cmd_enable(const struct cm_hw *hw, int argc, char **argv)

@@ -324,6 +324,9 @@ static void cell_rules(void **state)
 	c = linux_cell;
 	c.flags = 0x40000000;
 	check_cell_with(&c, "does not set PASSIVE_COMMREG", CM_SEV_WARN);
+	c = linux_cell;
+	c.irq = (const struct cw_irqchip[]){ { 0xfec00000, 0xff00, 24, { 1 } } };
+	check_cell_with(&c, "irqchip #0 has pin base 24; x86 needs 0", CM_SEV_ERR);
 }
 
 static void root_rules(void **state)
