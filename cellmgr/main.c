@@ -45,8 +45,9 @@ static void usage(FILE *out)
 		"                                load images into a cell (addresses default to 0)\n"
 		"  start CELL | shutdown CELL | destroy CELL\n"
 		"  list                          list cells with state and CPUs\n"
-		"  linux CELL.cell KERNEL [-i INITRD] [-c CMDLINE] [-w PARAMS] [-k FACTOR]\n"
-		"        [-l LOADER]             boot x86 Linux in a non-root cell\n"
+		"  linux CELL.cell KERNEL [-d DTB] [-i INITRD] [-c CMDLINE] [-w FILE] [-k FACTOR]\n"
+		"        [-l LOADER]             boot Linux in a non-root cell (x86 bzImage, or arm64\n"
+		"                                Image / 32-bit ARM zImage with a device tree)\n"
 		"  bind [--new-id] [--list]      bind ivshmem back-ends to uio_ivshmem, show /dev/uioN\n"
 		"  up CONFIG [--root ROOT.cell] [--control SOCKET] [--timeout SECONDS]\n"
 		"     [--loader LOADER] [--new-id]\n"
@@ -447,6 +448,59 @@ static int write_file(const char *path, const void *data, size_t len, struct cm_
 	return ret;
 }
 
+/* One option of `linux`; 0, or 2 for a usage error. */
+static int linux_option(int c, struct cm_linux_opts *lo, const char **wparams)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'i': lo->initrd_path = optarg; return 0;
+	case 'c': lo->cmdline = optarg; return 0;
+	case 'w': *wparams = optarg; return 0;
+	case 'l': lo->loader_path = optarg; return 0;
+	case 'd': lo->dtb_path = optarg; return 0;
+	case 'k':
+		if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64) {
+			fprintf(stderr, PROG ": -k wants a factor between 1 and 64\n");
+			return 2;
+		}
+		lo->decomp_factor = (unsigned)v;
+		return 0;
+	default:
+		return 2;
+	}
+}
+
+/* -w: the commands that boot what was planned, in the load order. */
+static void print_linux_commands(const struct cm_config *cfg, const char *cellp,
+				 const struct cm_linux_opts *lo, const struct cm_linux_plan *pl,
+				 const char *wparams)
+{
+	printf("%s written to %s. Start Linux with these commands (adjust paths as needed):\n\n",
+	       pl->arm ? "Patched device tree" : "Boot parameters", wparams);
+	fputs(PROG " create ", stdout);
+	put_word(stdout, cellp);
+	printf("\n" PROG " load %s", name_opt(cfg->cell.name));
+	put_word(stdout, cfg->cell.name);
+	for (unsigned k = 0; k < pl->n; k++) {
+		if (pl->is_string[k]) {
+			fputs(" -s ", stdout);
+			put_word(stdout, pl->imgs[k].data);
+		} else {
+			putchar(' ');
+			put_word(stdout, k == 0 && !lo->loader_path ? "linux-loader.bin" :
+				 k == pl->out ? wparams : pl->files[k]);
+		}
+		printf(" -a 0x%" PRIx64, pl->imgs[k].addr);
+	}
+	printf("\n" PROG " start %s", name_opt(cfg->cell.name));
+	put_word(stdout, cfg->cell.name);
+	putchar('\n');
+	if (pl->arm && !lo->loader_path && cfg->arch == CM_ARCH_ARM64 && cm_arm_cell_aarch32(cfg))
+		printf("\nThe cell runs 32-bit ARM (AARCH32): use the 32-bit ARM linux-loader.bin "
+		       "(inmates/tools/arm), not the arm64 one.\n");
+}
+
 static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -463,105 +517,58 @@ static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 	struct cm_config *cfg = NULL;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	const char *wparams = NULL;
+	const char *wparams = NULL, *cellp;
 	int c, ret, rc = 1;
-	uint64_t v;
 
+	/* Options before and after the positional arguments (as argparse). */
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': lo.initrd_path = optarg; break;
-		case 'c': lo.cmdline = optarg; break;
-		case 'w': wparams = optarg; break;
-		case 'l': lo.loader_path = optarg; break;
-		case 'k':
-			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64) {
-				fprintf(stderr, PROG ": -k wants a factor between 1 and 64\n");
-				return 2;
-			}
-			lo.decomp_factor = (unsigned)v;
-			break;
-		case 'd':
-			fprintf(stderr, PROG ": -d: ARM Linux boot (DTB) is not implemented yet\n");
-			return 2;
-		default:
+	while ((c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1)
+		if (linux_option(c, &lo, &wparams))
 			goto usage;
-		}
-	}
-	/* Allow options after the positional arguments too (as argparse does). */
 	if (argc - optind < 2)
 		goto usage;
-	{
-		const char *cellp = argv[optind], *kern = argv[optind + 1];
-		int rest = optind + 2;
+	cellp = argv[optind];
+	lo.kernel_path = argv[optind + 1];
+	optind += 2;
+	while (optind < argc && (c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1)
+		if (linux_option(c, &lo, &wparams))
+			goto usage;
+	if (optind != argc)
+		goto usage;
 
-		if (rest < argc) {
-			optind = rest;
-			while ((c = getopt_long(argc, argv, "i:c:w:k:l:", opts, NULL)) != -1) {
-				switch (c) {
-				case 'i': lo.initrd_path = optarg; break;
-				case 'c': lo.cmdline = optarg; break;
-				case 'w': wparams = optarg; break;
-				case 'l': lo.loader_path = optarg; break;
-				case 'k':
-					if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64)
-						goto usage;
-					lo.decomp_factor = (unsigned)v;
-					break;
-				default:
-					goto usage;
-				}
-			}
-			if (optind != argc)
-				goto usage;
+	cm_report_init(&rep);
+	ret = cm_config_open(hw, cellp, CM_CFG_CELL, &cfg, &rep, &err);
+	if (ret == 0)
+		ret = cm_linux_plan(cfg, &lo, wparams == NULL, &plan, &rep, &err);
+	if (ret == 0 && wparams) {
+		ret = write_file(wparams, plan.imgs[plan.out].data, plan.imgs[plan.out].size, &err);
+		if (ret == 0) {
+			print_linux_commands(cfg, cellp, &lo, &plan, wparams);
+			rc = 0;
 		}
-		lo.kernel_path = kern;
-		cm_report_init(&rep);
-		ret = cm_config_open(hw, cellp, CM_CFG_CELL, &cfg, &rep, &err);
-		if (ret == 0)
-			ret = cm_linux_plan(cfg, &lo, wparams == NULL, &plan, &rep, &err);
-		if (ret == 0 && wparams) {
-			ret = write_file(wparams, plan.boot.params, plan.boot.params_len, &err);
-			if (ret == 0) {
-				plan.files[plan.n - 1] = wparams;
-				printf("Boot parameters written to %s. Start Linux with these commands "
-				       "(adjust paths as needed):\n\n", wparams);
-				fputs(PROG " create ", stdout);
-				put_word(stdout, cellp);
-				printf("\n" PROG " load %s", name_opt(cfg->cell.name));
-				put_word(stdout, cfg->cell.name);
-				for (unsigned k = 0; k < plan.n; k++) {
-					putchar(' ');
-					put_word(stdout, k == 0 && !lo.loader_path ? "linux-loader.bin" :
-						 plan.files[k]);
-					printf(" -a 0x%" PRIx64, plan.imgs[k].addr);
-				}
-				printf("\n" PROG " start %s", name_opt(cfg->cell.name));
-				put_word(stdout, cfg->cell.name);
-				putchar('\n');
-				rc = 0;
-			}
-			cm_linux_plan_free(&plan);
-		} else if (ret == 0) {
-			ret = cm_linux_boot(hw, cfg, &plan, &rep, &err);
-			if (ret == 0) {
-				printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64
-				       ", parameters at 0x%llx\n", cfg->cell.name, plan.boot.kernel_addr,
-				       plan.boot.initrd_addr, (unsigned long long)CM_X86_PARAMS_ADDR);
-				rc = 0;
-			}
-			cm_linux_plan_free(&plan);
-		}
-		print_report(NULL, &rep);
-		cm_report_free(&rep);
-		cm_config_free(cfg);
-		if (ret < 0)
-			print_err(ret, &err);
-		return rc;
+		cm_linux_plan_free(&plan);
+	} else if (ret == 0) {
+		ret = cm_linux_boot(hw, cfg, &plan, &rep, &err);
+		if (ret == 0 && plan.arm)
+			printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", device tree at 0x%" PRIx64
+			       ", initrd at 0x%" PRIx64 "\n", cfg->cell.name, plan.arm_boot.kernel_addr,
+			       plan.arm_boot.dtb_addr, plan.arm_boot.initrd_addr);
+		else if (ret == 0)
+			printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64
+			       ", parameters at 0x%llx\n", cfg->cell.name, plan.boot.kernel_addr,
+			       plan.boot.initrd_addr, (unsigned long long)CM_X86_PARAMS_ADDR);
+		rc = ret == 0 ? 0 : 1;
+		cm_linux_plan_free(&plan);
 	}
+	print_report(NULL, &rep);
+	cm_report_free(&rep);
+	cm_config_free(cfg);
+	if (ret < 0)
+		print_err(ret, &err);
+	return rc;
 usage:
-	fprintf(stderr, "usage: " PROG " linux CELL.cell KERNEL [-i INITRD] [-c CMDLINE] [-w PARAMS] "
-		"[-k FACTOR] [-l LOADER]\n");
+	fprintf(stderr, "usage: " PROG " linux CELL.cell KERNEL [-d DTB] [-i INITRD] [-c CMDLINE] "
+		"[-w FILE] [-k FACTOR] [-l LOADER]\n");
 	return 2;
 }
 

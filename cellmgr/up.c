@@ -492,6 +492,19 @@ int cm_up(const struct cm_hw *hw, const struct cm_up_opts *o, struct cm_report *
 			goto out;
 		}
 	}
+	/* The [cell] section has no key for a device tree (config/config.h):
+	 * say so instead of failing later with "pass -d DTB". */
+	for (unsigned k = 0; k < cfg->ncells; k++)
+		if (cells[k]->arch != CM_ARCH_X86) {
+			cm_err_set(err, "%s:%d: [cell %s]: %s is an %s cell; `up` boots x86 Linux cells only "
+				   "(a [cell] section cannot name a device tree yet)", cfg->path,
+				   cfg->cells[k].line, cfg->cells[k].name, cfg->cells[k].config,
+				   cm_arch_name(cells[k]->arch));
+			cm_err_hint(err, "boot it with `jailhouse-cellmgr linux %s KERNEL -d DTB ...`",
+				    cfg->cells[k].config);
+			ret = -ENOTSUP;
+			goto out;
+		}
 	ret = check_whole_system(hw, cfg, root, cells, rep, err);
 	if (ret < 0)
 		goto out;

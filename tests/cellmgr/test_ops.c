@@ -219,7 +219,7 @@ static void linux_boot(void **state)
 	struct env *e = *state;
 	struct cm_config *cfg;
 	struct cm_linux_plan plan;
-	struct cm_linux_opts o = { e->kernel, e->initrd, "console=ttyS0", e->loader, 0 };
+	struct cm_linux_opts o = { e->kernel, e->initrd, "console=ttyS0", e->loader, 0, NULL };
 
 	assert_int_equal(cm_config_open(&e->hw, e->cell_cfg, CM_CFG_CELL, &cfg, &e->rep, &e->err), 0);
 	assert_int_equal(cm_linux_plan(cfg, &o, true, &plan, &e->rep, &e->err), 0);
@@ -258,7 +258,7 @@ static void linux_without_passive_commreg(void **state)
 	struct cw_cell c = linux_cell;
 	struct cm_config *cfg;
 	struct cm_linux_plan plan;
-	struct cm_linux_opts o = { e->kernel, NULL, NULL, e->loader, 0 };
+	struct cm_linux_opts o = { e->kernel, NULL, NULL, e->loader, 0, NULL };
 	size_t len;
 	uint8_t *b;
 
