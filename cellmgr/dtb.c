@@ -171,6 +171,7 @@ static int apply(void *fdt, const char *name, const struct cm_dtb_patch *p, unsi
 {
 	size_t pos = 0;
 	uint8_t *reg = malloc((size_t)p->nmem * 16 + 1);
+	unsigned count = 0;
 	int node, ret;
 
 	if (!reg)
@@ -183,6 +184,17 @@ static int apply(void *fdt, const char *name, const struct cm_dtb_patch *p, unsi
 			free(reg);
 			return -ERANGE;
 		}
+	/* Each deletion of a surplus memory node rewrites the tree: keep a
+	 * hostile file from making that quadratic. */
+	fdt_for_each_subnode(node, fdt, 0) {
+		bool exact;
+
+		if (is_memory_node(fdt, node, &exact) && ++count > 64) {
+			cm_err_set(err, "%s has more than 64 memory nodes", name);
+			free(reg);
+			return -EINVAL;
+		}
+	}
 	node = memory_node(fdt, name, rep);
 	ret = node < 0 ? node : fdt_setprop_string(fdt, node, "device_type", "memory");
 	if (!ret)

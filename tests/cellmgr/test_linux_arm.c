@@ -546,6 +546,24 @@ static void layout_errors(void **state)
 	assert_int_equal(cm_arm_boot_build(cfg, &o, &b, &rep, &err), -EINVAL);
 	assert_non_null(strstr(err.what, "truncated"));
 	free(bad);
+	/* more memory nodes than it would delete */
+	{
+		char src[8192];
+		size_t n = (size_t)snprintf(src, sizeof(src), "/dts-v1/;\n/ { #address-cells = <1>; "
+					    "#size-cells = <1>;\n");
+
+		for (int i = 0; i < 65; i++)
+			n += (size_t)snprintf(src + n, sizeof(src) - n, "memory@%x { device_type = "
+					      "\"memory\"; reg = <0x%x 0x1000>; };\n", i << 12, i << 12);
+		snprintf(src + n, sizeof(src) - n, "};\n");
+		free(f->dtb);
+		f->dtb = dtc(f->dir, src, &f->dtb_len);
+		o.dtb = f->dtb;
+		o.dtb_len = f->dtb_len;
+		cm_err_clear(&err);
+		assert_int_equal(cm_arm_boot_build(cfg, &o, &b, &rep, &err), -EINVAL);
+		assert_string_equal(err.what, "cell.dtb has more than 64 memory nodes");
+	}
 	cm_report_free(&rep);
 	cm_config_free(cfg);
 	free(k);
