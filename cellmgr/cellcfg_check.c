@@ -316,12 +316,24 @@ static void check_cell_desc(const struct cm_config *cfg, struct cm_report *rep)
 		cm_report_add(rep, CM_SEV_ERR, "the CPU set is empty");
 	if (!root && cfg->arch == CM_ARCH_X86 && cm_cell_has_cpu(c, 0))
 		cm_report_add(rep, CM_SEV_ERR, "CPU 0 is assigned to a non-root cell; x86 keeps CPU 0 in the root cell");
+	/* Only the config is known here, not what will run in the cell: some
+	 * inmates answer (apic-demo), Linux does not (cm_linux_plan() says so
+	 * when it knows the cell boots Linux). */
 	if (!root && !(c->flags & CM_CELL_PASSIVE_COMMREG))
 		cm_report_add(rep, CM_SEV_WARN,
-			      "no PASSIVE_COMMREG: shutdown/destroy wait for the cell to answer through the comm region; "
-			      "Linux never answers (the machine hangs)");
+			      "the cell config does not set PASSIVE_COMMREG: while the cell runs, the hypervisor "
+			      "waits for its answer through the comm region before shutting it down, loading or "
+			      "destroying it, and after any other cell is created or destroyed (%s); only software "
+			      "that implements the comm-region protocol answers",
+			      c->msg_reply_timeout ? "msg_reply_timeout is set: then the cell is marked failed" :
+			      "msg_reply_timeout 0: it waits forever");
 	if ((c->flags & CM_CELL_AARCH32) && cfg->arch == CM_ARCH_X86)
 		cm_report_add(rep, CM_SEV_WARN, "AARCH32 flag on an x86 config");
+	/* x86 ioapic_cell_init() refuses any other pin base with EINVAL. */
+	for (uint32_t i = 0; cfg->arch == CM_ARCH_X86 && i < c->num_irqchips; i++)
+		if (c->irqchips[i].pin_base)
+			cm_report_add(rep, CM_SEV_ERR, "irqchip #%u has pin base %u; x86 needs 0 (the "
+				      "hypervisor refuses the cell with EINVAL)", i, c->irqchips[i].pin_base);
 	for (uint32_t i = 0; i < c->num_pio; i++)
 		if ((uint32_t)c->pio[i].base + c->pio[i].length > 0x10000)
 			cm_report_add(rep, CM_SEV_ERR, "pio region #%u (0x%x, length 0x%x) exceeds port 0xffff",
@@ -379,7 +391,11 @@ static void check_system(const struct cm_config *cfg, struct cm_report *rep)
 			check_reserved(c, s->arm.gicd_base, 0x10000, "the GICD", rep);
 			check_reserved(c, s->arm.gicr_base, 0x20000, "the GICR", rep);
 		} else {
-			cm_report_add(rep, CM_SEV_WARN, "unknown GIC version %u", s->arm.gic_version);
+			/* irqchip_cpu_init() fails with EINVAL at enable for
+			 * anything else; GICv4 hardware is configured as 3. */
+			cm_report_add(rep, CM_SEV_ERR, "GIC version %u: the hypervisor accepts only 2 or 3 "
+				      "(use 3 for a GICv4) and refuses to enable otherwise",
+				      s->arm.gic_version);
 		}
 	}
 }

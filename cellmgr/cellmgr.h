@@ -11,6 +11,7 @@
 #include "cellmgr/cellcfg.h"
 #include "cellmgr/err.h"
 #include "cellmgr/hw.h"
+#include "cellmgr/linux_arm.h"
 #include "cellmgr/linux_x86.h"
 #include "cellmgr/report.h"
 
@@ -40,24 +41,34 @@ int cm_cell_start(const struct cm_hw *hw, const struct cm_cell_ref *ref, struct 
 int cm_cell_shutdown(const struct cm_hw *hw, const struct cm_cell_ref *ref, struct cm_err *err);
 int cm_cell_destroy(const struct cm_hw *hw, const struct cm_cell_ref *ref, struct cm_err *err);
 
-/* x86 Linux boot of a non-root cell. */
+/* Linux boot of a non-root cell (cellmgr/linux.c): x86 (linux_x86.h) or
+ * arm/arm64 (linux_arm.h), chosen by the cell config's architecture. */
 struct cm_linux_opts {
 	const char *kernel_path;
 	const char *initrd_path;   /* NULL: none */
 	const char *cmdline;       /* NULL: empty */
 	const char *loader_path;   /* NULL: CM_DEFAULT_LOADER */
-	unsigned decomp_factor;    /* 0: from the kernel payload */
+	unsigned decomp_factor;    /* 0: from the kernel payload (x86) / 1 arm64, 4 arm */
+	const char *dtb_path;      /* ARM only (required there); NULL: none */
 };
 
-/* The computed plan: the images in load order with their file names (the
- * params image has file == NULL until written). */
+#define CM_LINUX_MAX_IMAGES 5
+
+/* The computed plan: the images in load order with their file names.
+ * files[k] is NULL for the image -w writes (x86 parameters, ARM device
+ * tree) until it is written, and for the ARM parameter string, which is
+ * loaded as a string (is_string). */
 struct cm_linux_plan {
+	bool arm;                       /* arm_boot is valid, else boot */
 	struct cm_x86_boot boot;
-	uint8_t *kernel, *initrd, *loader;
-	size_t kernel_len, initrd_len, loader_len;
-	struct cm_load_image imgs[4];   /* loader, kernel, [initrd], params */
-	const char *files[4];
+	struct cm_arm_boot arm_boot;
+	uint8_t *kernel, *initrd, *loader, *dtb;
+	size_t kernel_len, initrd_len, loader_len, dtb_len;
+	struct cm_load_image imgs[CM_LINUX_MAX_IMAGES];
+	const char *files[CM_LINUX_MAX_IMAGES];
+	bool is_string[CM_LINUX_MAX_IMAGES];
 	unsigned n;
+	unsigned out;                   /* index of the image -w writes */
 };
 
 /* Read the images and compute the layout; checks that every image fits a
@@ -69,7 +80,7 @@ int cm_linux_plan(const struct cm_config *cell, const struct cm_linux_opts *o,
 void cm_linux_plan_free(struct cm_linux_plan *plan);
 
 /* Create (reusing an existing cell of that name), load all images in one
- * JAILHOUSE_CELL_LOAD (loader before params) and start. */
+ * JAILHOUSE_CELL_LOAD (loader before its parameters) and start. */
 int cm_linux_boot(const struct cm_hw *hw, const struct cm_config *cell,
 		  const struct cm_linux_plan *plan, struct cm_report *rep, struct cm_err *err);
 

@@ -194,6 +194,7 @@ int cm_x86_boot_build(const struct cm_config *cfg, const struct cm_x86_boot_opts
 {
 	const struct cm_cell *c = &cfg->cell;
 	const char *cmdline = o->cmdline ? o->cmdline : "";
+	const char *kname = o->kernel_name ? o->kernel_name : "kernel";
 	size_t cmd_len = strlen(cmdline);
 	uint64_t prot_off, kend;
 	uint8_t *p, *sd;
@@ -222,13 +223,15 @@ int cm_x86_boot_build(const struct cm_config *cfg, const struct cm_x86_boot_opts
 		}
 	}
 	ret = cm_x86_kernel_parse(o->kernel, o->kernel_len, &b->k, err);
-	if (ret < 0)
+	if (ret < 0) {
+		cm_err_prefix(err, kname);
 		return ret;
+	}
 
 	prot_off = (uint64_t)(b->k.setup_sects + 1) * 512;
 	if (b->k.pref_address < prot_off + CM_X86_PARAMS_END) {
-		cm_err_set(err, "kernel pref_address 0x%" PRIx64 " is too low: the image would "
-			   "overlap the loader and parameters below 0x4000", b->k.pref_address);
+		cm_err_set(err, "%s: kernel pref_address 0x%" PRIx64 " is too low: the image would "
+			   "overlap the loader and parameters below 0x4000", kname, b->k.pref_address);
 		return -EINVAL;
 	}
 	b->kernel_addr = b->k.pref_address - prot_off;
@@ -256,8 +259,10 @@ int cm_x86_boot_build(const struct cm_config *cfg, const struct cm_x86_boot_opts
 				      b->initrd_addr, kend, b->factor);
 	}
 	if (cmd_len > (CM_X86_PARAMS_END - CM_X86_PARAMS_ADDR) - CMDLINE_OFF - 1) {
-		cm_err_set(err, "kernel command line is %zu bytes; at most %llu fit before the loader code at 0x4000",
-			   cmd_len, (unsigned long long)((CM_X86_PARAMS_END - CM_X86_PARAMS_ADDR) - CMDLINE_OFF - 1));
+		cm_err_set(err, "the kernel command line (-c) is %zu bytes; at most %llu fit before the "
+			   "loader code at 0x4000", cmd_len,
+			   (unsigned long long)((CM_X86_PARAMS_END - CM_X86_PARAMS_ADDR) - CMDLINE_OFF - 1));
+		cm_err_hint(err, "shorten the command line; x86 Linux keeps only 2047 bytes of it anyway");
 		return -E2BIG;
 	}
 	if (cmd_len > 2047)

@@ -51,6 +51,7 @@ struct cm_x86_boot_opts {
 	uint64_t initrd_len;
 	const char *cmdline;       /* NULL: empty */
 	unsigned decomp_factor;    /* 0: derive from the payload */
+	const char *kernel_name;   /* for messages about the kernel file; NULL: "kernel" */
 };
 
 struct cm_x86_boot {
@@ -66,7 +67,9 @@ struct cm_x86_boot {
 /* Compute the layout and the parameter blob for the cell.  Hard problems
  * (cpu_reset_address != 0, no comm region at 0x100000, blob too large) are
  * errors (-EINVAL with err set); doubtful placements go to rep as
- * warnings.  The caller checks that the images fit (cm_images_fit()). */
+ * warnings.  Errors that are the kernel file's fault start with
+ * o->kernel_name, others do not.  The caller checks that the images fit
+ * (cm_images_fit()). */
 int cm_x86_boot_build(const struct cm_config *cell, const struct cm_x86_boot_opts *o,
 		      struct cm_x86_boot *b, struct cm_report *rep, struct cm_err *err);
 void cm_x86_boot_free(struct cm_x86_boot *b);

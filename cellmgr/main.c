@@ -15,6 +15,7 @@
 #include "cellmgr/cellcfg_check.h"
 #include "cellmgr/cellcfg_show.h"
 #include "cellmgr/cellmgr.h"
+#include "cellmgr/syscheck.h"
 #include "cellmgr/sysfs.h"
 #include "cellmgr/system.h"
 #include "cellmgr/up.h"
@@ -34,6 +35,8 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  config check FILE.cell        validate a system or cell config (rev 12-14)\n"
+		"  config check SYSTEM.cell CELL.cell ...\n"
+		"                                ... and the cells together with the system\n"
 		"  config show FILE.cell         show regions, PCI devices and ivshmem links\n"
 		"  enable ROOT.cell              load jailhouse.ko and enable the hypervisor\n"
 		"  disable                       destroy all cells and disable the hypervisor\n"
@@ -42,8 +45,9 @@ static void usage(FILE *out)
 		"                                load images into a cell (addresses default to 0)\n"
 		"  start CELL | shutdown CELL | destroy CELL\n"
 		"  list                          list cells with state and CPUs\n"
-		"  linux CELL.cell KERNEL [-i INITRD] [-c CMDLINE] [-w PARAMS] [-k FACTOR]\n"
-		"        [-l LOADER]             boot x86 Linux in a non-root cell\n"
+		"  linux CELL.cell KERNEL [-d DTB] [-i INITRD] [-c CMDLINE] [-w FILE] [-k FACTOR]\n"
+		"        [-l LOADER]             boot Linux in a non-root cell (x86 bzImage, or arm64\n"
+		"                                Image / 32-bit ARM zImage with a device tree)\n"
 		"  bind [--new-id] [--list]      bind ivshmem back-ends to uio_ivshmem, show /dev/uioN\n"
 		"  up CONFIG [--root ROOT.cell] [--control SOCKET] [--timeout SECONDS]\n"
 		"     [--loader LOADER] [--new-id]\n"
@@ -82,27 +86,30 @@ static void print_report(const char *prefix, const struct cm_report *rep)
 		fprintf(stderr, "%s%s(more findings not shown)\n", prefix ? prefix : "", prefix ? ": " : "");
 }
 
-/* Quote for a POSIX shell when needed, so printed commands can be pasted. */
-static const char *shq(const char *s, char *buf, size_t len)
+/* Print s as one POSIX shell word, quoted only when needed, so printed
+ * commands can be pasted.  Writes straight to out: nothing is cut, however
+ * long the word. */
+static void put_word(FILE *out, const char *s)
 {
-	size_t p = 0;
-
-	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == strlen(s))
-		return s;
-	if (len < 3)
-		return s;
-	buf[p++] = '\'';
-	for (; *s && p + 5 < len; s++) {
-		if (*s == '\'') {
-			memcpy(buf + p, "'\\''", 4);
-			p += 4;
-		} else {
-			buf[p++] = *s;
-		}
+	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == strlen(s)) {
+		fputs(s, out);
+		return;
 	}
-	buf[p++] = '\'';
-	buf[p] = '\0';
-	return buf;
+	fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('\'', out);
+}
+
+/* A cell name made of digits alone would be taken for an id: printed
+ * commands that address the cell by name need --name in front of it. */
+static const char *name_opt(const char *name)
+{
+	return strspn(name, "0123456789") == strlen(name) ? "--name " : "";
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -116,42 +123,87 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-static int cmd_config(const struct globals *g, int argc, char **argv)
+/* Check one file on its own; prints its findings and the summary line
+ * (check) or the dump (show).  Returns the parsed config in *out (NULL if
+ * it could not be read) and adds its error count to *errors. */
+static void config_one(const struct globals *g, const char *path, bool show,
+		       struct cm_config **out, size_t *errors)
 {
-	struct cm_config *cfg;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	enum cm_arch expect;
-	bool show;
 	int ret;
 
-	if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show"))) {
-		fprintf(stderr, "usage: " PROG " config check|show FILE.cell\n");
-		return 2;
-	}
-	show = !strcmp(argv[1], "show");
-	ret = cm_config_load(argv[2], g->arch, &cfg, &err);
+	ret = cm_config_load(path, g->arch, out, &err);
 	if (ret < 0) {
-		cm_err_prefix(&err, argv[2]);
+		cm_err_prefix(&err, path);
 		print_err(ret, &err);
-		return 1;
+		(*errors)++;
+		return;
 	}
 	/* rev 14 files carry their architecture: compare it with the host's
 	 * (or --arch); for older files there is nothing to compare. */
-	expect = g->arch;
 	cm_report_init(&rep);
-	cm_config_check(cfg, expect, &rep);
+	cm_config_check(*out, g->arch, &rep);
 	if (show)
-		cm_config_show(cfg, stdout);
-	print_report(argv[2], &rep);
+		cm_config_show(*out, stdout);
+	print_report(path, &rep);
 	if (!show)
 		printf("%s: %s configuration \"%s\", revision %u: %zu error(s), %zu warning(s)\n",
-		       argv[2], cfg->kind == CM_CFG_SYSTEM ? "system" : "cell", cfg->cell.name,
-		       cfg->revision, rep.errors, rep.warnings);
-	ret = rep.errors ? 1 : 0;
+		       path, (*out)->kind == CM_CFG_SYSTEM ? "system" : "cell", (*out)->cell.name,
+		       (*out)->revision, rep.errors, rep.warnings);
+	*errors += rep.errors;
 	cm_report_free(&rep);
-	cm_config_free(cfg);
-	return ret;
+}
+
+static int cmd_config(const struct globals *g, int argc, char **argv)
+{
+	struct cm_config **cfgs;
+	size_t errors = 0;
+	bool show;
+	int n = argc - 2;
+
+	if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "show")) ||
+	    (!strcmp(argv[1], "show") && argc != 3)) {
+		fprintf(stderr, "usage: " PROG " config check SYSTEM.cell|CELL.cell [CELL.cell ...]\n"
+			"       " PROG " config show FILE.cell\n");
+		return 2;
+	}
+	show = !strcmp(argv[1], "show");
+	cfgs = calloc((size_t)n, sizeof(*cfgs));
+	if (!cfgs) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	for (int i = 0; i < n; i++)
+		config_one(g, argv[2 + i], show, &cfgs[i], &errors);
+	/* Several files: the first is the system, the rest run with it. */
+	if (n > 1 && cfgs[0] && cfgs[0]->kind != CM_CFG_SYSTEM) {
+		fprintf(stderr, PROG ": %s is a cell configuration; with several files the first "
+			"must be the system configuration\n", argv[2]);
+		errors++;
+	} else if (n > 1) {
+		struct cm_report rep;
+		bool all = true;
+
+		for (int i = 0; i < n; i++)
+			all &= cfgs[i] != NULL;
+		cm_report_init(&rep);
+		if (all)
+			cm_system_check(cfgs[0], argv[2], (const struct cm_config *const *)cfgs + 1,
+					(const char *const *)argv + 3, (unsigned)n - 1, &rep);
+		print_report("whole system", &rep);
+		if (all)
+			printf("whole system (%s and %d cell%s): %zu error(s), %zu warning(s)\n",
+			       argv[2], n - 1, n == 2 ? "" : "s", rep.errors, rep.warnings);
+		else
+			printf("whole system: not checked, a file could not be read\n");
+		errors += rep.errors;
+		cm_report_free(&rep);
+	}
+	for (int i = 0; i < n; i++)
+		cm_config_free(cfgs[i]);
+	free(cfgs);
+	return errors ? 1 : 0;
 }
 
 static int cmd_enable(const struct cm_hw *hw, int argc, char **argv)
@@ -396,6 +448,59 @@ static int write_file(const char *path, const void *data, size_t len, struct cm_
 	return ret;
 }
 
+/* One option of `linux`; 0, or 2 for a usage error. */
+static int linux_option(int c, struct cm_linux_opts *lo, const char **wparams)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'i': lo->initrd_path = optarg; return 0;
+	case 'c': lo->cmdline = optarg; return 0;
+	case 'w': *wparams = optarg; return 0;
+	case 'l': lo->loader_path = optarg; return 0;
+	case 'd': lo->dtb_path = optarg; return 0;
+	case 'k':
+		if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64) {
+			fprintf(stderr, PROG ": -k wants a factor between 1 and 64\n");
+			return 2;
+		}
+		lo->decomp_factor = (unsigned)v;
+		return 0;
+	default:
+		return 2;
+	}
+}
+
+/* -w: the commands that boot what was planned, in the load order. */
+static void print_linux_commands(const struct cm_config *cfg, const char *cellp,
+				 const struct cm_linux_opts *lo, const struct cm_linux_plan *pl,
+				 const char *wparams)
+{
+	printf("%s written to %s. Start Linux with these commands (adjust paths as needed):\n\n",
+	       pl->arm ? "Patched device tree" : "Boot parameters", wparams);
+	fputs(PROG " create ", stdout);
+	put_word(stdout, cellp);
+	printf("\n" PROG " load %s", name_opt(cfg->cell.name));
+	put_word(stdout, cfg->cell.name);
+	for (unsigned k = 0; k < pl->n; k++) {
+		if (pl->is_string[k]) {
+			fputs(" -s ", stdout);
+			put_word(stdout, pl->imgs[k].data);
+		} else {
+			putchar(' ');
+			put_word(stdout, k == 0 && !lo->loader_path ? "linux-loader.bin" :
+				 k == pl->out ? wparams : pl->files[k]);
+		}
+		printf(" -a 0x%" PRIx64, pl->imgs[k].addr);
+	}
+	printf("\n" PROG " start %s", name_opt(cfg->cell.name));
+	put_word(stdout, cfg->cell.name);
+	putchar('\n');
+	if (pl->arm && !lo->loader_path && cfg->arch == CM_ARCH_ARM64 && cm_arm_cell_aarch32(cfg))
+		printf("\nThe cell runs 32-bit ARM (AARCH32): use the 32-bit ARM linux-loader.bin "
+		       "(inmates/tools/arm), not the arm64 one.\n");
+}
+
 static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -412,103 +517,58 @@ static int cmd_linux(const struct cm_hw *hw, int argc, char **argv)
 	struct cm_config *cfg = NULL;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	const char *wparams = NULL;
+	const char *wparams = NULL, *cellp;
 	int c, ret, rc = 1;
-	uint64_t v;
 
+	/* Options before and after the positional arguments (as argparse). */
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': lo.initrd_path = optarg; break;
-		case 'c': lo.cmdline = optarg; break;
-		case 'w': wparams = optarg; break;
-		case 'l': lo.loader_path = optarg; break;
-		case 'k':
-			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64) {
-				fprintf(stderr, PROG ": -k wants a factor between 1 and 64\n");
-				return 2;
-			}
-			lo.decomp_factor = (unsigned)v;
-			break;
-		case 'd':
-			fprintf(stderr, PROG ": -d: ARM Linux boot (DTB) is not implemented yet\n");
-			return 2;
-		default:
+	while ((c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1)
+		if (linux_option(c, &lo, &wparams))
 			goto usage;
-		}
-	}
-	/* Allow options after the positional arguments too (as argparse does). */
 	if (argc - optind < 2)
 		goto usage;
-	{
-		const char *cellp = argv[optind], *kern = argv[optind + 1];
-		int rest = optind + 2;
+	cellp = argv[optind];
+	lo.kernel_path = argv[optind + 1];
+	optind += 2;
+	while (optind < argc && (c = getopt_long(argc, argv, "+i:c:w:k:l:d:", opts, NULL)) != -1)
+		if (linux_option(c, &lo, &wparams))
+			goto usage;
+	if (optind != argc)
+		goto usage;
 
-		if (rest < argc) {
-			optind = rest;
-			while ((c = getopt_long(argc, argv, "i:c:w:k:l:", opts, NULL)) != -1) {
-				switch (c) {
-				case 'i': lo.initrd_path = optarg; break;
-				case 'c': lo.cmdline = optarg; break;
-				case 'w': wparams = optarg; break;
-				case 'l': lo.loader_path = optarg; break;
-				case 'k':
-					if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64)
-						goto usage;
-					lo.decomp_factor = (unsigned)v;
-					break;
-				default:
-					goto usage;
-				}
-			}
-			if (optind != argc)
-				goto usage;
+	cm_report_init(&rep);
+	ret = cm_config_open(hw, cellp, CM_CFG_CELL, &cfg, &rep, &err);
+	if (ret == 0)
+		ret = cm_linux_plan(cfg, &lo, wparams == NULL, &plan, &rep, &err);
+	if (ret == 0 && wparams) {
+		ret = write_file(wparams, plan.imgs[plan.out].data, plan.imgs[plan.out].size, &err);
+		if (ret == 0) {
+			print_linux_commands(cfg, cellp, &lo, &plan, wparams);
+			rc = 0;
 		}
-		lo.kernel_path = kern;
-		cm_report_init(&rep);
-		ret = cm_config_open(hw, cellp, CM_CFG_CELL, &cfg, &rep, &err);
-		if (ret == 0)
-			ret = cm_linux_plan(cfg, &lo, wparams == NULL, &plan, &rep, &err);
-		if (ret == 0 && wparams) {
-			ret = write_file(wparams, plan.boot.params, plan.boot.params_len, &err);
-			if (ret == 0) {
-				char q1[512], q2[512];
-
-				plan.files[plan.n - 1] = wparams;
-				printf("Boot parameters written to %s. Start Linux with these commands "
-				       "(adjust paths as needed):\n\n", wparams);
-				printf(PROG " create %s\n", shq(cellp, q1, sizeof(q1)));
-				printf(PROG " load %s%s", strspn(cfg->cell.name, "0123456789") ==
-				       strlen(cfg->cell.name) ? "--name " : "",
-				       shq(cfg->cell.name, q1, sizeof(q1)));
-				for (unsigned k = 0; k < plan.n; k++)
-					printf(" %s -a 0x%" PRIx64,
-					       k == 0 && !lo.loader_path ? "linux-loader.bin" :
-					       shq(plan.files[k], q2, sizeof(q2)), plan.imgs[k].addr);
-				printf("\n" PROG " start %s\n", shq(cfg->cell.name, q1, sizeof(q1)));
-				rc = 0;
-			}
-			cm_linux_plan_free(&plan);
-		} else if (ret == 0) {
-			ret = cm_linux_boot(hw, cfg, &plan, &rep, &err);
-			if (ret == 0) {
-				printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64
-				       ", parameters at 0x%llx\n", cfg->cell.name, plan.boot.kernel_addr,
-				       plan.boot.initrd_addr, (unsigned long long)CM_X86_PARAMS_ADDR);
-				rc = 0;
-			}
-			cm_linux_plan_free(&plan);
-		}
-		print_report(NULL, &rep);
-		cm_report_free(&rep);
-		cm_config_free(cfg);
-		if (ret < 0)
-			print_err(ret, &err);
-		return rc;
+		cm_linux_plan_free(&plan);
+	} else if (ret == 0) {
+		ret = cm_linux_boot(hw, cfg, &plan, &rep, &err);
+		if (ret == 0 && plan.arm)
+			printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", device tree at 0x%" PRIx64
+			       ", initrd at 0x%" PRIx64 "\n", cfg->cell.name, plan.arm_boot.kernel_addr,
+			       plan.arm_boot.dtb_addr, plan.arm_boot.initrd_addr);
+		else if (ret == 0)
+			printf("cell \"%s\" started: kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64
+			       ", parameters at 0x%llx\n", cfg->cell.name, plan.boot.kernel_addr,
+			       plan.boot.initrd_addr, (unsigned long long)CM_X86_PARAMS_ADDR);
+		rc = ret == 0 ? 0 : 1;
+		cm_linux_plan_free(&plan);
 	}
+	print_report(NULL, &rep);
+	cm_report_free(&rep);
+	cm_config_free(cfg);
+	if (ret < 0)
+		print_err(ret, &err);
+	return rc;
 usage:
-	fprintf(stderr, "usage: " PROG " linux CELL.cell KERNEL [-i INITRD] [-c CMDLINE] [-w PARAMS] "
-		"[-k FACTOR] [-l LOADER]\n");
+	fprintf(stderr, "usage: " PROG " linux CELL.cell KERNEL [-d DTB] [-i INITRD] [-c CMDLINE] "
+		"[-w FILE] [-k FACTOR] [-l LOADER]\n");
 	return 2;
 }
 

@@ -9,6 +9,7 @@
 
 #include "cellmgr/daemon_ctl.h"
 #include "cellmgr/proto.h"
+#include "cellmgr/syscheck.h"
 #include "cellmgr/sysfs.h"
 #include "cellmgr/system.h"
 #include "cellmgr/up.h"
@@ -393,6 +394,42 @@ static void up_after_boot(void *opaque, unsigned i, const struct cm_config *cell
 		 cell->cell.name);
 }
 
+/* The whole-system check of the root config (when known) and every cell of
+ * CONFIG, before anything is touched.  The cells are those that run
+ * together, whether `up` boots them now or finds them running. */
+static int check_whole_system(const struct cm_hw *hw, const struct config *cfg, const char *root,
+			      struct cm_config *const *cells, struct cm_report *rep,
+			      struct cm_err *err)
+{
+	struct cm_config *sys = NULL;
+	const char **files = calloc(cfg->ncells, sizeof(*files));
+	size_t before = rep->errors;
+	int ret = 0;
+
+	if (!files)
+		return -ENOMEM;
+	if (root) {
+		ret = cm_config_open(hw, root, CM_CFG_SYSTEM, &sys, rep, err);
+		if (ret < 0)
+			goto out;
+	}
+	for (unsigned k = 0; k < cfg->ncells; k++)
+		files[k] = cfg->cells[k].config;
+	cm_system_check(sys, root, (const struct cm_config *const *)cells, files, cfg->ncells, rep);
+	if (rep->errors > before) {
+		cm_err_set(err, "%s: %zu error(s) in the whole-system check of %s%s and its cells",
+			   cfg->path, rep->errors - before, root ? "the root cell " : "",
+			   root ? root : "");
+		cm_err_hint(err, "`jailhouse-cellmgr config check %s%s...` lists them; nothing was "
+			    "touched", root ? root : "", root ? " CELL.cell " : "CELL.cell ");
+		ret = -EINVAL;
+	}
+out:
+	cm_config_free(sys);
+	free(files);
+	return ret;
+}
+
 /* The cell of this name in sysfs is running. */
 static bool cell_running(const struct cm_cell_info *info, size_t n, const char *name)
 {
@@ -455,6 +492,22 @@ int cm_up(const struct cm_hw *hw, const struct cm_up_opts *o, struct cm_report *
 			goto out;
 		}
 	}
+	/* The [cell] section has no key for a device tree (config/config.h):
+	 * say so instead of failing later with "pass -d DTB". */
+	for (unsigned k = 0; k < cfg->ncells; k++)
+		if (cells[k]->arch != CM_ARCH_X86) {
+			cm_err_set(err, "%s:%d: [cell %s]: %s is an %s cell; `up` boots x86 Linux cells only "
+				   "(a [cell] section cannot name a device tree yet)", cfg->path,
+				   cfg->cells[k].line, cfg->cells[k].name, cfg->cells[k].config,
+				   cm_arch_name(cells[k]->arch));
+			cm_err_hint(err, "boot it with `jailhouse-cellmgr linux %s KERNEL -d DTB ...`",
+				    cfg->cells[k].config);
+			ret = -ENOTSUP;
+			goto out;
+		}
+	ret = check_whole_system(hw, cfg, root, cells, rep, err);
+	if (ret < 0)
+		goto out;
 	for (unsigned i = 0; i < cfg->ndevices; i++) {
 		const struct cfg_cell *c = cfg->devices[i].cell[0] ?
 			config_find_cell(cfg, cfg->devices[i].cell) : NULL;

@@ -4,7 +4,9 @@
  *
  * cm_up():
  *   1. loads CONFIG and checks every cell: its .cell file, kernel, initrd,
- *      command line and boot layout (nothing is touched when one is wrong);
+ *      command line and boot layout, then the whole system (the root .cell
+ *      file and all cells together, cm_system_check()); nothing is touched
+ *      when one is wrong;
  *   2. enables the root cell unless Jailhouse is enabled already (the root
  *      .cell file: opts->root_config, else [daemon] root-cell);
  *   3. rescans PCI and binds the back-end links to uio_ivshmem, then matches

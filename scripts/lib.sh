@@ -4,7 +4,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the project needs to build, test, demo and benchmark.
 DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcmocka-dev
-      libpci-dev libkmod-dev libfdt-dev fio python3)
+      libpci-dev libkmod-dev libfdt-dev device-tree-compiler fio python3)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {

@@ -37,7 +37,9 @@ static void write_cell(uint8_t *p, const struct cw_cell *c)
 	w32(p, 68, c->npci);
 	w32(p, 72, c->ncaps);
 	w32(p, 76, c->nstream);
+	w32(p, 80, c->vpci_irq_base);
 	w64(p, 84, c->cpu_reset);
+	w64(p, 92, c->msg_reply_timeout);
 	o = 132;
 	w64(p, o, c->cpus);
 	o += 8;
@@ -47,8 +49,14 @@ static void write_cell(uint8_t *p, const struct cw_cell *c)
 		w64(p, o + 16, c->mem[i].size);
 		w64(p, o + 24, c->mem[i].flags);
 	}
-	for (unsigned i = 0; i < c->ncache; i++, o += 12)
-		;
+	for (unsigned i = 0; i < c->ncache; i++, o += 12) {
+		if (!c->cache)
+			continue;
+		w32(p, o, c->cache[i].start);
+		w32(p, o + 4, c->cache[i].size);
+		p[o + 8] = c->cache[i].type;
+		w16(p, o + 10, c->cache[i].flags);
+	}
 	for (unsigned i = 0; i < c->nirq; i++, o += 32) {
 		w64(p, o, c->irq[i].address);
 		w32(p, o + 8, c->irq[i].id);
@@ -67,17 +75,31 @@ static void write_cell(uint8_t *p, const struct cw_cell *c)
 		p[o + 1] = d->iommu;
 		w16(p, o + 2, d->domain);
 		w16(p, o + 4, d->bdf);
-		w32(p, o + 6, 0xfffff000);   /* bar_mask[0] */
-		w32(p, o + 10, 0xfffff000);  /* bar_mask[1] */
+		for (int k = 0; k < 6; k++)
+			w32(p, o + 6 + 4 * k, d->custom_bars ? d->bars[k] : k < 2 ? 0xfffff000 : 0);
 		w16(p, o + 30, d->caps_start);
 		w16(p, o + 32, d->num_caps);
+		p[o + 34] = d->msi_vectors;
+		p[o + 35] = d->msi_flags;
 		w16(p, o + 36, d->num_msix);
+		w16(p, o + 38, d->msix_size);
+		w64(p, o + 40, d->msix_address);
 		w32(p, o + 48, d->shmem_start);
 		p[o + 52] = d->dev_id;
 		p[o + 53] = d->peers;
 		w16(p, o + 54, d->proto);
 	}
-	/* caps and stream ids stay zero */
+	for (unsigned i = 0; i < c->ncaps; i++, o += 8) {
+		if (!c->caps)
+			continue;
+		w16(p, o, c->caps[i].id);
+		w16(p, o + 2, c->caps[i].start);
+		w16(p, o + 4, c->caps[i].len);
+		w16(p, o + 6, c->caps[i].flags);
+	}
+	for (unsigned i = 0; i < c->nstream; i++, o += 4)
+		if (c->streams)
+			w32(p, o, c->streams[i]);
 }
 
 uint8_t *cw_build(unsigned rev, unsigned arch, const struct cw_sys *s,
@@ -103,7 +125,12 @@ uint8_t *cw_build(unsigned rev, unsigned arch, const struct cw_sys *s,
 			iommu = 88;
 			if (arch == CW_X86) {
 				w16(p, 312, s->pm_timer);
+				p[314] = s->apic_mode;
+				w32(p, 316, s->vtd_limit);
+				w32(p, 320, s->tsc_khz);
+				w32(p, 324, s->apic_khz);
 			} else {
+				p[312] = s->maint_irq;
 				p[313] = s->gic_version;
 				w64(p, 316, s->gicd);
 				w64(p, 324, s->gicc);
@@ -113,8 +140,13 @@ uint8_t *cw_build(unsigned rev, unsigned arch, const struct cw_sys *s,
 			}
 		} else if (arch == CW_X86) {
 			w16(p, 88, s->pm_timer);
+			w32(p, 90, s->vtd_limit);
+			p[94] = s->apic_mode;
+			w32(p, 98, s->tsc_khz);
+			w32(p, 102, s->apic_khz);
 			iommu = 106;
 		} else {
+			p[88] = s->maint_irq;
 			p[89] = s->gic_version;
 			w64(p, 90, s->gicd);
 			w64(p, 98, s->gicc);

@@ -12,6 +12,8 @@
 struct cw_mem { uint64_t phys, virt, size, flags; };
 struct cw_irqchip { uint64_t address; uint32_t id, pin_base; uint32_t pins[4]; };
 struct cw_pio { uint16_t base, length; };
+struct cw_cache { uint32_t start, size; uint8_t type; uint16_t flags; };
+struct cw_cap { uint16_t id, start, len, flags; };
 struct cw_pci {
 	uint8_t type, iommu;
 	uint16_t domain, bdf;
@@ -20,6 +22,11 @@ struct cw_pci {
 	uint8_t dev_id, peers;
 	uint16_t proto;
 	uint16_t caps_start, num_caps;
+	uint8_t msi_vectors, msi_flags;   /* flags: bit0 64-bit, bit1 maskable */
+	uint64_t msix_address;
+	uint16_t msix_size;
+	bool custom_bars;                 /* else BAR0/1 0xfffff000 */
+	uint32_t bars[6];
 };
 
 struct cw_cell {
@@ -31,9 +38,14 @@ struct cw_cell {
 	const struct cw_irqchip *irq; unsigned nirq;
 	const struct cw_pio *pio; unsigned npio;
 	const struct cw_pci *pci; unsigned npci;
-	unsigned ncaps;          /* zeroed caps */
-	unsigned nstream;        /* zeroed stream ids */
-	unsigned ncache;         /* zeroed cache regions (type 0) */
+	unsigned ncaps;          /* caps: from caps[] if given, else zeroed */
+	unsigned nstream;        /* stream ids: from streams[] if given, else zeroed */
+	unsigned ncache;         /* cache regions: from cache[] if given, else zeroed */
+	const struct cw_cap *caps;
+	const uint32_t *streams;
+	const struct cw_cache *cache;
+	uint64_t msg_reply_timeout;
+	uint32_t vpci_irq_base;
 };
 
 struct cw_sys {
@@ -42,7 +54,10 @@ struct cw_sys {
 	uint8_t mmcfg_end_bus;
 	uint64_t iommu0_base;    /* one Intel VT-d unit if non-zero */
 	uint16_t pm_timer;       /* x86 */
+	uint8_t apic_mode;
+	uint32_t vtd_limit, tsc_khz, apic_khz;
 	uint8_t gic_version;     /* arm */
+	uint8_t maint_irq;
 	uint64_t gicd, gicc, gich, gicv, gicr;
 };
 

@@ -323,7 +323,10 @@ static void cell_rules(void **state)
 	check_cell_with(&c, "CPU set is empty", CM_SEV_ERR);
 	c = linux_cell;
 	c.flags = 0x40000000;
-	check_cell_with(&c, "no PASSIVE_COMMREG", CM_SEV_WARN);
+	check_cell_with(&c, "does not set PASSIVE_COMMREG", CM_SEV_WARN);
+	c = linux_cell;
+	c.irq = (const struct cw_irqchip[]){ { 0xfec00000, 0xff00, 24, { 1 } } };
+	check_cell_with(&c, "irqchip #0 has pin base 24; x86 needs 0", CM_SEV_ERR);
 }
 
 static void root_rules(void **state)
@@ -429,6 +432,149 @@ static void mutations(void **state)
 	free(b);
 }
 
+/* Regression: a GIC version other than 2 or 3 was only a warning, but the
+ * hypervisor refuses it (irqchip_cpu_init() returns -EINVAL). */
+static void gic_version_is_error(void **state)
+{
+	struct cw_sys sys = root_sys;
+	size_t len;
+	uint8_t *b;
+	struct cm_config *cfg;
+	struct cm_err err = { 0 };
+	struct cm_report rep;
+
+	(void)state;
+	sys.gic_version = 4;
+	b = cw_build(14, CW_ARM64, &sys, &root_cell, &len);
+	assert_int_equal(parse_copy(b, len, CM_ARCH_ARM64, &cfg, &err), 0);
+	cm_report_init(&rep);
+	cm_config_check(cfg, CM_ARCH_ARM64, &rep);
+	if (!cm_report_has(&rep, CM_SEV_ERR, "GIC version 4"))
+		fail_msg("GIC version 4 is not an error (%zu errors, %zu warnings)", rep.errors,
+			 rep.warnings);
+	cm_report_free(&rep);
+	cm_config_free(cfg);
+	free(b);
+}
+
+/* Regression: the PASSIVE_COMMREG warning claimed "Linux never answers" for
+ * every cell, also for inmates that do answer shutdown requests (apic-demo).
+ * The checker only knows what the config says. */
+static void passive_commreg_wording(void **state)
+{
+	struct cw_cell c = linux_cell;
+	size_t len;
+	uint8_t *b;
+	struct cm_config *cfg;
+	struct cm_err err = { 0 };
+	struct cm_report rep;
+
+	(void)state;
+	c.name = "apic-demo";
+	c.flags = 0;
+	b = cw_build(14, CW_X86, NULL, &c, &len);
+	assert_int_equal(parse_copy(b, len, CM_ARCH_X86, &cfg, &err), 0);
+	cm_report_init(&rep);
+	cm_config_check(cfg, CM_ARCH_X86, &rep);
+	for (size_t i = 0; i < rep.n; i++)
+		if (strstr(rep.items[i].msg, "PASSIVE_COMMREG") && strstr(rep.items[i].msg, "never answers"))
+			fail_msg("claims the cell never answers: %s", rep.items[i].msg);
+	assert_true(cm_report_has(&rep, CM_SEV_WARN, "does not set PASSIVE_COMMREG"));
+	cm_report_free(&rep);
+	cm_config_free(cfg);
+	free(b);
+}
+
+static char *show_str(const uint8_t *b, size_t len, enum cm_arch arch)
+{
+	struct cm_config *cfg;
+	struct cm_err err = { 0 };
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	assert_int_equal(parse_copy(b, len, arch, &cfg, &err), 0);
+	f = open_memstream(&out, &outlen);
+	cm_config_show(cfg, f);
+	fclose(f);
+	cm_config_free(cfg);
+	return out;
+}
+
+static void expect_in(const char *out, const char *needle)
+{
+	if (!strstr(out, needle))
+		fail_msg("\"%s\" not shown in:\n%s", needle, out);
+}
+
+/* config show prints what it used to leave out: cache regions, PCI
+ * capabilities, stream ids, pin bitmaps, BAR masks, the x86 and ARM
+ * platform fields. */
+static void show_everything(void **state)
+{
+	static const struct cw_cache cache[] = { { 0, 4, 3, 1 } };
+	static const struct cw_cap caps[] = { { 0x05, 0x50, 14, 1 }, { 0x8010, 0x100, 4, 0 } };
+	static const uint32_t streams[] = { 0x10, 0x7f0012 };
+	static const struct cw_irqchip irq[] = { { 0xfec00000, 0xff00, 0, { 0x18, 0, 0, 0x80000001 } } };
+	struct cw_pci pci[2] = { root_pci[0], { .type = 1, .bdf = 0x1f << 3 | 2, .caps_start = 0,
+		.num_caps = 2, .msi_vectors = 1, .msi_flags = 3, .msix_address = 0xfebd0000,
+		.msix_size = 0x1000, .custom_bars = true,
+		.bars = { 0xfffff800, 0, 0, 0, 0xffffffe0, 0xfffff000 } } };
+	struct cw_cell c = root_cell;
+	struct cw_sys sys = root_sys;
+	size_t len;
+	uint8_t *b;
+	char *out;
+
+	(void)state;
+	c.cache = cache; c.ncache = 1;
+	c.caps = caps; c.ncaps = 2;
+	c.streams = streams; c.nstream = 2;
+	c.irq = irq; c.nirq = 1;
+	c.pci = pci; c.npci = 2;
+	sys.apic_mode = 2;
+	sys.vtd_limit = 256;
+	sys.tsc_khz = 2000000;
+	sys.apic_khz = 1000000;
+	for (unsigned rev = 12; rev <= 14; rev++) {
+		b = cw_build(rev, CW_X86, &sys, &c, &len);
+		out = show_str(b, len, CM_ARCH_X86);
+		expect_in(out, "x86:            pm timer 0x608, apic mode x2apic, vtd interrupt limit 256, "
+			  "tsc 2000000 kHz, apic 1000000 kHz\n");
+		expect_in(out, "iommu 0:        type 2 (intel) at 0xfed90000 size 0x1000");
+		expect_in(out, "cache regions (1):\n  #0   start 0 size 4 L3 ROOTSHARED\n");
+		expect_in(out, "stream ids (2): 0x10 0x7f0012\n");
+		expect_in(out, "#0   0xfec00000 id 0xff00 pin base 0, pins 3-4,96,127\n");
+		expect_in(out, "#1   0000:00:1f.2 device   iommu 0, 2 caps, MSI 1, MSI-X 0\n"
+			  "       bar masks 0xfffff800 0x00000000 0x00000000 0x00000000 0xffffffe0 0xfffff000\n"
+			  "       caps #0..#1\n"
+			  "       MSI 64-bit, maskable\n"
+			  "       MSI-X table at 0xfebd0000, region 0x1000 bytes\n");
+		expect_in(out, "bar masks 0xfffff000 0xfffff000 0x00000000");
+		expect_in(out, "pci capabilities (2):\n"
+			  "  #0            id 0x05 at 0x050, 14 bytes, writable\n"
+			  "  #1   extended id 0x10 at 0x100, 4 bytes\n");
+		free(out);
+		free(b);
+	}
+
+	sys.maint_irq = 25;
+	c.irq = (const struct cw_irqchip[]){ { 0xf9010000, 0, 32, { 0x2, 0, 0, 0x3000 } } };
+	c.msg_reply_timeout = 5000;
+	c.vpci_irq_base = 108;
+	for (unsigned rev = 12; rev <= 14; rev++) {
+		b = cw_build(rev, CW_ARM64, &sys, &c, &len);
+		out = show_str(b, len, CM_ARCH_ARM64);
+		expect_in(out, "gic:            version 3, maintenance irq 25\n"
+			  "                gicd 0xf9010000, gicr 0xf9100000, gicc 0x0, gich 0x0, gicv 0x0\n");
+		expect_in(out, "pin base 32, pins 33,140-141\n");
+		expect_in(out, "reply timeout:  5000 polls\n");
+		expect_in(out, "vpci irq base:  108\n");
+		free(out);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,7 +593,10 @@ int main(void)
 		cmocka_unit_test(root_rules),
 		cmocka_unit_test(rev12_arm_needs_arch),
 		cmocka_unit_test(show_output),
+		cmocka_unit_test(show_everything),
 		cmocka_unit_test(mutations),
+		cmocka_unit_test(gic_version_is_error),
+		cmocka_unit_test(passive_commreg_wording),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

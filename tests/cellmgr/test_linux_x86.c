@@ -82,7 +82,7 @@ static void blob_with_initrd(void **state)
 	struct cm_report rep;
 	struct cm_err err = { 0 };
 	const char *cmd = "console=ttyS2,115200 earlycon earlyprintk";
-	struct cm_x86_boot_opts o = { k, BZ_LEN, true, 0x123456, cmd, 0 };
+	struct cm_x86_boot_opts o = { k, BZ_LEN, true, 0x123456, cmd, 0, NULL };
 	uint8_t *exp;
 	size_t el;
 
@@ -111,7 +111,7 @@ static void blob_without_initrd(void **state)
 	struct cm_x86_boot b;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	struct cm_x86_boot_opts o = { k, BZ_LEN, false, 0, NULL, 0 };
+	struct cm_x86_boot_opts o = { k, BZ_LEN, false, 0, NULL, 0, NULL };
 	uint8_t *exp;
 	size_t el;
 
@@ -159,7 +159,7 @@ static void explicit_factor_and_warning(void **state)
 	struct cm_x86_boot b;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	struct cm_x86_boot_opts o = { k, BZ_LEN, true, 0x1000, NULL, 2 };
+	struct cm_x86_boot_opts o = { k, BZ_LEN, true, 0x1000, NULL, 2, NULL };
 
 	(void)state;
 	cm_report_init(&rep);
@@ -180,7 +180,7 @@ static void build_errors(void **state)
 	struct cm_x86_boot b;
 	struct cm_report rep;
 	struct cm_err err = { 0 };
-	struct cm_x86_boot_opts o = { k, BZ_LEN, false, 0, NULL, 0 };
+	struct cm_x86_boot_opts o = { k, BZ_LEN, false, 0, NULL, 0, NULL };
 	struct cw_cell c = linux_cell;
 	struct cw_mem mem[7];
 	struct cm_config *cfg;
@@ -207,8 +207,11 @@ static void build_errors(void **state)
 	cfg = linux_cfg(&linux_cell);
 	k[0x202] = 'X';
 	cm_err_clear(&err);
+	o.kernel_name = "bz.img";     /* faults of the kernel file name it */
 	assert_int_equal(cm_x86_boot_build(cfg, &o, &b, &rep, &err), -EINVAL);
 	assert_non_null(strstr(err.what, "not an x86 bzImage"));
+	assert_true(strncmp(err.what, "bz.img: ", 8) == 0);
+	o.kernel_name = NULL;
 	k[0x202] = 'H';
 	k[0x236] = 0;
 	cm_err_clear(&err);
@@ -324,6 +327,118 @@ static void cli_write_params(void **state)
 	free(dir);
 }
 
+/* Run a shell command, return its output (stdout and stderr) and exit code. */
+static char *run(const char *cmd, int *code)
+{
+	FILE *p = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0, r;
+	char *out = calloc(1, cap);
+	int st;
+
+	assert_non_null(p);
+	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
+		n += r;
+	st = pclose(p);
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+/* Regression: the printed `start` line lacked --name for an all-digit cell
+ * name, so it addressed cell id 123 instead of the cell named "123". */
+static void cli_numeric_name(void **state)
+{
+	char *dir = tu_tmpdir();
+	uint8_t *k = bz_make();
+	struct cw_cell c = linux_cell;
+	uint8_t *cell;
+	size_t len;
+	char *out;
+	int code;
+
+	(void)state;
+	c.name = "123";
+	cell = cw_build(13, CW_X86, NULL, &c, &len);
+	tu_write(tu_fmt("%s/n.cell", dir), cell, len);
+	tu_write(tu_fmt("%s/bzImage", dir), k, BZ_LEN);
+	out = run(tu_fmt("cd %s && %s --arch x86 linux n.cell bzImage -w out.file 2>&1", dir, cli_path),
+		  &code);
+	assert_int_equal(code, 0);
+	assert_non_null(strstr(out, "jailhouse-cellmgr load --name 123 linux-loader.bin"));
+	if (!strstr(out, "jailhouse-cellmgr start --name 123\n"))
+		fail_msg("start line without --name:\n%s", out);
+	free(out);
+	free(cell);
+	free(k);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* Regression: quoted words were cut at 512 bytes, so a long -w path was
+ * printed truncated.  Paths of 600+ bytes must come out whole. */
+static void cli_long_paths(void **state)
+{
+	char *dir = tu_tmpdir();
+	char seg[201], sub[700];
+	uint8_t *k = bz_make();
+	size_t len;
+	uint8_t *cell = cw_build(13, CW_X86, NULL, &linux_cell, &len);
+	char *out;
+	int code;
+
+	(void)state;
+	memset(seg, 'd', 200);
+	seg[200] = '\0';
+	/* three 200-byte directory names and a space, so the word is quoted */
+	snprintf(sub, sizeof(sub), "%s/%s/%s x", seg, seg, seg);
+	tu_mkdirs(tu_fmt("%s/%s", dir, sub));
+	tu_write(tu_fmt("%s/%s/demo.cell", dir, sub), cell, len);
+	tu_write(tu_fmt("%s/%s/bzImage", dir, sub), k, BZ_LEN);
+	out = run(tu_fmt("cd '%s' && %s --arch x86 linux '%s/demo.cell' '%s/bzImage' -w '%s/out.file' 2>&1",
+			 dir, cli_path, sub, sub, sub), &code);
+	assert_int_equal(code, 0);
+	if (!strstr(out, tu_fmt("jailhouse-cellmgr create '%s/demo.cell'\n", sub)) ||
+	    !strstr(out, tu_fmt(" '%s/bzImage' -a 0xffc600 '%s/out.file' -a 0x1000\n", sub, sub)))
+		fail_msg("paths printed truncated:\n%s", out);
+	free(out);
+	free(cell);
+	free(k);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* Regression: a command line that is too long was reported as a fault of
+ * the kernel file ("bzImage: kernel command line is ..."). */
+static void cli_long_cmdline_not_kernel_fault(void **state)
+{
+	char *dir = tu_tmpdir();
+	uint8_t *k = bz_make();
+	size_t len;
+	uint8_t *cell = cw_build(13, CW_X86, NULL, &linux_cell, &len);
+	char *longcmd = malloc(7893);
+	char *out;
+	int code;
+
+	(void)state;
+	memset(longcmd, 'a', 7892);     /* one byte more than fits */
+	longcmd[7892] = '\0';
+	tu_write(tu_fmt("%s/demo.cell", dir), cell, len);
+	tu_write(tu_fmt("%s/bzImage", dir), k, BZ_LEN);
+	tu_write_str(tu_fmt("%s/cmdline", dir), longcmd);
+	out = run(tu_fmt("cd %s && %s --arch x86 linux demo.cell bzImage -c \"$(cat cmdline)\" -w out.file 2>&1",
+			 dir, cli_path), &code);
+	assert_int_equal(code, 1);
+	assert_non_null(strstr(out, "command line"));
+	assert_non_null(strstr(out, "7892 bytes"));
+	if (strstr(out, "bzImage"))
+		fail_msg("the kernel file is blamed for the command line:\n%s", out);
+	free(out);
+	free(longcmd);
+	free(cell);
+	free(k);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +449,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(build_errors),
 		cmocka_unit_test(fit_check_names_region),
 		cmocka_unit_test(cli_write_params),
+		cmocka_unit_test(cli_numeric_name),
+		cmocka_unit_test(cli_long_paths),
+		cmocka_unit_test(cli_long_cmdline_not_kernel_fault),
 	};
 	cli_path = argc > 1 ? argv[1] : "jailhouse-cellmgr";
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,7 +219,7 @@ static void linux_boot(void **state)
 	struct env *e = *state;
 	struct cm_config *cfg;
 	struct cm_linux_plan plan;
-	struct cm_linux_opts o = { e->kernel, e->initrd, "console=ttyS0", e->loader, 0 };
+	struct cm_linux_opts o = { e->kernel, e->initrd, "console=ttyS0", e->loader, 0, NULL };
 
 	assert_int_equal(cm_config_open(&e->hw, e->cell_cfg, CM_CFG_CELL, &cfg, &e->rep, &e->err), 0);
 	assert_int_equal(cm_linux_plan(cfg, &o, true, &plan, &e->rep, &e->err), 0);
@@ -247,6 +247,33 @@ static void linux_boot(void **state)
 	assert_int_equal(cm_linux_plan(cfg, &o, true, &plan, &e->rep, &e->err), -ENOENT);
 	assert_non_null(strstr(e->err.what, "nope.bin"));
 	assert_non_null(strstr(e->err.hint, "--loader"));
+	cm_config_free(cfg);
+}
+
+/* Where the tool knows the cell boots Linux, it says that Linux never
+ * answers through the comm region. */
+static void linux_without_passive_commreg(void **state)
+{
+	struct env *e = *state;
+	struct cw_cell c = linux_cell;
+	struct cm_config *cfg;
+	struct cm_linux_plan plan;
+	struct cm_linux_opts o = { e->kernel, NULL, NULL, e->loader, 0, NULL };
+	size_t len;
+	uint8_t *b;
+
+	c.flags = 0;
+	b = cw_build(14, CW_X86, NULL, &c, &len);
+	tu_write(e->cell_cfg, b, len);
+	free(b);
+	assert_int_equal(cm_config_open(&e->hw, e->cell_cfg, CM_CFG_CELL, &cfg, &e->rep, &e->err), 0);
+	assert_true(cm_report_has(&e->rep, CM_SEV_WARN, "does not set PASSIVE_COMMREG"));
+	assert_false(cm_report_has(&e->rep, CM_SEV_WARN, "boots Linux"));
+	assert_int_equal(cm_linux_plan(cfg, &o, true, &plan, &e->rep, &e->err), 0);
+	assert_true(cm_report_has(&e->rep, CM_SEV_WARN, "boots Linux, which never answers through the "
+				  "comm region, but its config does not set PASSIVE_COMMREG"));
+	assert_true(cm_report_has(&e->rep, CM_SEV_WARN, "will hang (msg_reply_timeout 0 waits forever)"));
+	cm_linux_plan_free(&plan);
 	cm_config_free(cfg);
 }
 
@@ -404,6 +431,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(create_and_cell_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(root_cell_hint, setup, teardown),
 		cmocka_unit_test_setup_teardown(linux_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(linux_without_passive_commreg, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_cells, setup, teardown),
 		cmocka_unit_test_setup_teardown(system_up_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(real_ops_without_hardware, setup, teardown),

@@ -64,10 +64,14 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A Linux cell like samples.h's.  Cells at other BDFs than 00:0c.0 get
+ * their own CPU and memory and no IOAPIC pins or ports, so that cells of
+ * one config pass the whole-system check together. */
 static void write_cell(const char *path, const char *name, uint16_t bdf, uint16_t proto)
 {
 	struct cw_pci pci = linux_pci[0];
 	struct cw_cell c = linux_cell;
+	struct cw_mem mem[7];
 	size_t len;
 	uint8_t *b;
 
@@ -75,6 +79,17 @@ static void write_cell(const char *path, const char *name, uint16_t bdf, uint16_
 	pci.proto = proto;
 	c.name = name;
 	c.pci = &pci;
+	memcpy(mem, linux_mem, sizeof(mem));
+	if (bdf != 0x0c << 3) {
+		c.cpus = 0x2;
+		c.nirq = 0;
+		c.npio = 0;
+		mem[0].phys = 0x10000000;
+		mem[2].phys = 0x10100000;
+		mem[3].phys = mem[3].virt = 0x26f00000;
+		mem[4].phys = mem[4].virt = 0x26f01000;
+	}
+	c.mem = mem;
 	b = cw_build(14, CW_X86, NULL, &c, &len);
 	tu_write(path, b, len);
 	free(b);
@@ -262,8 +277,11 @@ static void up_then_down(void **state)
 	struct cm_down_opts d = { e->d.conf, false, collect_progress, e };
 
 	start_daemon(e, e->conf_text, 4);
-	if (cm_up(&e->hw, &o, &e->rep, &e->err) < 0)
+	if (cm_up(&e->hw, &o, &e->rep, &e->err) < 0) {
+		for (size_t i = 0; i < e->rep.n; i++)
+			fprintf(stderr, "report: %s\n", e->rep.items[i].msg);
 		fail_msg("%s (hint: %s)", e->err.what, e->err.hint);
+	}
 	if (getenv("CELLMGR_TEST_VERBOSE")) {
 		for (unsigned i = 0; i < e->f.ncalls; i++)
 			printf("call %u: %s\n", i, e->f.calls[i]);
@@ -487,6 +505,23 @@ static void up_config_errors(void **state)
 	assert_true(cm_up(&e->hw, &o, &e->rep, &e->err) < 0);
 	assert_non_null(strstr(e->err.what, e->initrd));
 	assert_int_equal(e->f.ncalls, 0);
+}
+
+/* The whole-system check runs before anything is touched: here cell-b is
+ * a second copy of cell-a (same CPUs, memory and ivshmem endpoint). */
+static void up_refuses_conflicting_cells(void **state)
+{
+	struct env *e = *state;
+	struct cm_up_opts o = up_opts(e, 300);
+
+	write_cell(tu_fmt("%s/b.cell", e->d.dir), "cell-b", 0x0c << 3, 0x8002);
+	assert_int_equal(cm_up(&e->hw, &o, &e->rep, &e->err), -EINVAL);
+	assert_non_null(strstr(e->err.what, "error(s) in the whole-system check of the root cell "));
+	assert_non_null(strstr(e->err.hint, "nothing was touched"));
+	assert_true(cm_report_has(&e->rep, CM_SEV_ERR, "CPU 2-3 claimed by cell \"cell-a\""));
+	assert_true(cm_report_has(&e->rep, CM_SEV_ERR, "are both peer 1; the second create fails"));
+	assert_int_equal(e->f.ncalls, 0);
+	assert_int_equal(e->progress[0], '\0');
 }
 
 /* ---- a scripted control socket: states the real daemon will not show on demand ---- */
@@ -815,6 +850,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(up_fails_with_missing_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(up_leaves_running_cells, setup, teardown),
 		cmocka_unit_test_setup_teardown(up_config_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(up_refuses_conflicting_cells, setup, teardown),
 		cmocka_unit_test_setup_teardown(up_device_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctl_reply_framing, setup, teardown),
 		cmocka_unit_test(json_reader),
