@@ -201,6 +201,17 @@ static int real_load_module(void *ctx, const char *name)
 	k = kmod_new(r->module_dir, NULL);
 	if (!k)
 		return -ENOMEM;
+	/* Loaded already (by insmod, or built in): nothing to look up, and no
+	 * module index needed (a root cell image may have none). */
+	struct kmod_module *loaded = NULL;
+	if (kmod_module_new_from_name(k, name, &loaded) == 0) {
+		int state = kmod_module_get_initstate(loaded);
+		kmod_module_unref(loaded);
+		if (state == KMOD_MODULE_LIVE || state == KMOD_MODULE_BUILTIN) {
+			kmod_unref(k);
+			return 0;
+		}
+	}
 	/* Missing index files are not fatal here: the lookup then finds
 	 * nothing, which is reported as -ENOENT below. */
 	kmod_load_resources(k);

@@ -6,11 +6,16 @@
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
  *                       sim-connect = SOCKET (join a link hosted elsewhere)
- *                     image, read-only, serial, queues, queue-size, seg-max,
- *                     block-size, shm-size and vectors (hosted sim links), cell
+ *                     image, read-only, serial, queues, queue-size, seg-max
+ *                     (0/absent: automatic), block-size, shm-size and vectors
+ *                     (hosted sim links; shm-size is the link's whole memory,
+ *                     a power of two), cell
  *   [console NAME]    one virtio-console device: a link key as above, and
  *                     endpoint = pty | socket | log | stdio, path, backlog,
- *                     cols, rows, queue-size, shm-size, vectors, cell
+ *                     cols, rows, queue-size (0/absent: the largest the link
+ *                     carries), shm-size, vectors, cell
+ * Sizes the cell's driver cannot allocate are refused by the daemon (the
+ * checks need the link's size; see backends/blk.h, backends/console.h).
  *   [cell NAME]       one Jailhouse cell that `jailhouse-cellmgr up/down` boots and
  *                     stops (the daemon itself ignores it): config (the .cell file),
  *                     kernel (x86 bzImage), initrd, cmdline, order.  config, kernel

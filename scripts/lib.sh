@@ -4,7 +4,11 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the project needs to build, test, demo and benchmark.
 DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcmocka-dev
-      libpci-dev libkmod-dev libfdt-dev device-tree-compiler fio python3)
+      libpci-dev libkmod-dev libfdt-dev device-tree-compiler fio python3
+      # the real-driver guests (tests/realdriver): the kit's QEMU needs these
+      # at run time; the guests get busybox and the e2fsprogs/util-linux tools
+      seabios qemu-system-data libpixman-1-0 libglib2.0-0 libfdt1
+      busybox-static e2fsprogs util-linux)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {
