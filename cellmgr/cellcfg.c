@@ -1,5 +1,6 @@
 /* Parser for Jailhouse .cell files (revisions 12-14).  See cellcfg.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,28 +509,23 @@ unsigned cm_cell_cpu_count(const struct cm_cell *cell)
 	return n;
 }
 
-char *cm_cell_cpus_str(const struct cm_cell *cell, char *buf, size_t len)
+char *cm_bits_str(const uint8_t *bits, size_t nbits, uint64_t base, char *buf, size_t len)
 {
 	size_t pos = 0;
-	uint64_t nbits = (uint64_t)cell->cpu_set_size * 8;
 
 	buf[0] = '\0';
-	for (uint64_t i = 0; i < nbits; i++) {
-		uint64_t j;
+	for (size_t i = 0; i < nbits; i++) {
+		size_t j;
 		int n;
 
-		if (!cm_cell_has_cpu(cell, (unsigned)i))
+		if (!((bits[i / 8] >> (i % 8)) & 1))
 			continue;
-		for (j = i; j + 1 < nbits && cm_cell_has_cpu(cell, (unsigned)(j + 1)); j++)
+		for (j = i; j + 1 < nbits && ((bits[(j + 1) / 8] >> ((j + 1) % 8)) & 1); j++)
 			;
-		if (j == i)
-			n = snprintf(buf + pos, len - pos, "%s%llu", pos ? "," : "",
-				     (unsigned long long)i);
-		else
-			n = snprintf(buf + pos, len - pos, "%s%llu-%llu", pos ? "," : "",
-				     (unsigned long long)i, (unsigned long long)j);
+		n = j == i ? snprintf(buf + pos, len - pos, "%s%" PRIu64, pos ? "," : "", base + i)
+			   : snprintf(buf + pos, len - pos, "%s%" PRIu64 "-%" PRIu64, pos ? "," : "",
+				      base + i, base + j);
 		if (n < 0 || (size_t)n >= len - pos) {
-			/* Truncated: mark it rather than print a wrong list. */
 			if (len >= 4)
 				strcpy(buf + len - 4, "...");
 			return buf;
@@ -537,7 +533,13 @@ char *cm_cell_cpus_str(const struct cm_cell *cell, char *buf, size_t len)
 		pos += (size_t)n;
 		i = j;
 	}
-	if (!pos)
+	return buf;
+}
+
+char *cm_cell_cpus_str(const struct cm_cell *cell, char *buf, size_t len)
+{
+	cm_bits_str(cell->cpus, (size_t)cell->cpu_set_size * 8, 0, buf, len);
+	if (!buf[0])
 		snprintf(buf, len, "(none)");
 	return buf;
 }

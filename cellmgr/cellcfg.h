@@ -199,6 +199,9 @@ size_t cm_system_header_size(unsigned revision);
 bool cm_cell_has_cpu(const struct cm_cell *cell, unsigned cpu);
 unsigned cm_cell_cpu_count(const struct cm_cell *cell);
 /* Format as "2-3,5"; returns buf. */
+/* Set bits of a bitmap as a list ("0-3,8"), each plus base; "" if none,
+ * ending in "..." where buf is too short. */
+char *cm_bits_str(const uint8_t *bits, size_t nbits, uint64_t base, char *buf, size_t len);
 char *cm_cell_cpus_str(const struct cm_cell *cell, char *buf, size_t len);
 
 /* Region classification shared by check, show and the Linux boot code. */

@@ -17,32 +17,6 @@ const char *sc_who(const struct sc_party *p, char *buf, size_t len)
 	return buf;
 }
 
-char *sc_bits_str(const uint8_t *bits, size_t nbits, uint64_t base, char *buf, size_t len)
-{
-	size_t pos = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < nbits; i++) {
-		size_t j;
-		int n;
-
-		if (!((bits[i / 8] >> (i % 8)) & 1))
-			continue;
-		for (j = i; j + 1 < nbits && ((bits[(j + 1) / 8] >> ((j + 1) % 8)) & 1); j++)
-			;
-		n = j == i ? snprintf(buf + pos, len - pos, "%s%" PRIu64, pos ? "," : "", base + i)
-			   : snprintf(buf + pos, len - pos, "%s%" PRIu64 "-%" PRIu64, pos ? "," : "",
-				      base + i, base + j);
-		if (n < 0 || (size_t)n >= len - pos) {
-			if (len >= 4)
-				strcpy(buf + len - 4, "...");
-			return buf;
-		}
-		pos += (size_t)n;
-		i = j;
-	}
-	return buf;
-}
 
 static void check_consistency(struct sc *s)
 {
@@ -120,7 +94,7 @@ static void check_cpus(struct sc *s)
 			if (any)
 				cm_report_add(s->rep, CM_SEV_ERR, "CPU %s claimed by %s and %s; creating the "
 					      "second fails with EBUSY",
-					      sc_bits_str(bits, nbits, 0, list, sizeof(list)),
+					      cm_bits_str(bits, nbits, 0, list, sizeof(list)),
 					      sc_who(x, a, sizeof(a)), sc_who(&s->p[j], b, sizeof(b)));
 		}
 		if (!s->sys)
@@ -139,7 +113,7 @@ static void check_cpus(struct sc *s)
 		if (missing)
 			cm_report_add(s->rep, CM_SEV_ERR, "%s uses CPU %s, which the root cell does not own; "
 				      "creating it fails with EBUSY", sc_who(x, a, sizeof(a)),
-				      sc_bits_str(bits, nbits, 0, list, sizeof(list)));
+				      cm_bits_str(bits, nbits, 0, list, sizeof(list)));
 	}
 	if (s->sys && cm_cell_cpu_count(&s->p[0].cfg->cell)) {
 		size_t c;

@@ -20,8 +20,6 @@ struct sc {
 
 /* 'cell "name" (file)' or 'the root cell "name" (file)' */
 const char *sc_who(const struct sc_party *p, char *buf, size_t len);
-/* The set bits of a bitmap as "2-3,5" (absolute numbers: base + bit). */
-char *sc_bits_str(const uint8_t *bits, size_t nbits, uint64_t base, char *buf, size_t len);
 
 /* syscheck_res.c */
 void sc_check_ivshmem(struct sc *s);

@@ -452,11 +452,11 @@ void sc_check_irqs(struct sc *s)
 				cm_report_add(s->rep, CM_SEV_WARN, "%s: irqchip #%u at 0x%" PRIx64 ": the root cell "
 					      "does not own pins %s; the hypervisor hands them over anyway",
 					      sc_who(&s->p[i], a, sizeof(a)), k, q->address,
-					      sc_bits_str(missing, GIC_PINS, 0, list, sizeof(list)));
+					      cm_bits_str(missing, GIC_PINS, 0, list, sizeof(list)));
 			if (any_clash)
 				cm_report_add(s->rep, CM_SEV_ERR, "%s: irqchip #%u at 0x%" PRIx64 ": pins %s are "
 					      "also given to %s", sc_who(&s->p[i], a, sizeof(a)), k, q->address,
-					      sc_bits_str(clash, GIC_PINS, 0, list, sizeof(list)),
+					      cm_bits_str(clash, GIC_PINS, 0, list, sizeof(list)),
 					      sc_who(&s->p[other], b, sizeof(b)));
 		}
 	}

@@ -606,20 +606,6 @@ static void dtb_mutations(void **state)
 
 /* ---- CLI and boot ---- */
 
-static char *run(const char *cmd, int *code)
-{
-	FILE *p = popen(cmd, "r");
-	size_t cap = 1 << 16, n = 0, r;
-	char *out = calloc(1, cap);
-	int st;
-
-	assert_non_null(p);
-	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
-		n += r;
-	st = pclose(p);
-	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out;
-}
 
 static void write_inputs(struct fixture *f, const struct cw_cell *c, unsigned arch)
 {
@@ -650,7 +636,7 @@ static void cli_write_dtb(void **state)
 	if (!need_dtc(f, dts_64))
 		skip();
 	write_inputs(f, &arm_cell, CW_ARM64);
-	out = run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell Image -d cell.dtb -i rootfs.cpio "
+	out = tu_run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell Image -d cell.dtb -i rootfs.cpio "
 			 "-c 'console=ttyAMA0' -w out.dtb 2>&1", f->dir, cli_path), &code);
 	assert_int_equal(code, 0);
 	assert_string_equal(out,
@@ -676,7 +662,7 @@ static void cli_write_dtb(void **state)
 	got = (char *)zimage(0x2000);
 	tu_write(tu_fmt("%s/zImage", f->dir), got, 0x2000);
 	free(got);
-	out = run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell zImage -d cell.dtb -w out.dtb 2>&1",
+	out = tu_run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell zImage -d cell.dtb -w out.dtb 2>&1",
 			 f->dir, cli_path), &code);
 	assert_int_equal(code, 0);
 	assert_non_null(strstr(out, "-s 'kernel=0x70002000 dtb=0x70000000' -a 0x1000 zImage -a 0x70002000 "
@@ -685,7 +671,7 @@ static void cli_write_dtb(void **state)
 			       "linux-loader.bin"));
 	free(out);
 	/* ... and without -w it wants that loader */
-	out = run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell zImage -d cell.dtb 2>&1", f->dir,
+	out = tu_run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell zImage -d cell.dtb 2>&1", f->dir,
 			 cli_path), &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "cell \"a32\" runs 32-bit ARM (AARCH32): it needs the 32-bit ARM "
@@ -694,7 +680,7 @@ static void cli_write_dtb(void **state)
 	/* the kernel file is named in its errors; -d on x86 is refused */
 	write_inputs(f, &arm_cell, CW_ARM64);
 	tu_write_str(tu_fmt("%s/Image.gz", f->dir), "\x1f\x8b\x08\x00rest");
-	out = run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell Image.gz -d cell.dtb -w o 2>&1", f->dir,
+	out = tu_run(tu_fmt("cd %s && %s --arch arm64 linux arm.cell Image.gz -d cell.dtb -w o 2>&1", f->dir,
 			 cli_path), &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "jailhouse-cellmgr: Image.gz is gzip-compressed, not a bootable arm64 "

@@ -327,21 +327,6 @@ static void cli_write_params(void **state)
 	free(dir);
 }
 
-/* Run a shell command, return its output (stdout and stderr) and exit code. */
-static char *run(const char *cmd, int *code)
-{
-	FILE *p = popen(cmd, "r");
-	size_t cap = 1 << 16, n = 0, r;
-	char *out = calloc(1, cap);
-	int st;
-
-	assert_non_null(p);
-	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
-		n += r;
-	st = pclose(p);
-	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out;
-}
 
 /* Regression: the printed `start` line lacked --name for an all-digit cell
  * name, so it addressed cell id 123 instead of the cell named "123". */
@@ -360,7 +345,7 @@ static void cli_numeric_name(void **state)
 	cell = cw_build(13, CW_X86, NULL, &c, &len);
 	tu_write(tu_fmt("%s/n.cell", dir), cell, len);
 	tu_write(tu_fmt("%s/bzImage", dir), k, BZ_LEN);
-	out = run(tu_fmt("cd %s && %s --arch x86 linux n.cell bzImage -w out.file 2>&1", dir, cli_path),
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 linux n.cell bzImage -w out.file 2>&1", dir, cli_path),
 		  &code);
 	assert_int_equal(code, 0);
 	assert_non_null(strstr(out, "jailhouse-cellmgr load --name 123 linux-loader.bin"));
@@ -393,7 +378,7 @@ static void cli_long_paths(void **state)
 	tu_mkdirs(tu_fmt("%s/%s", dir, sub));
 	tu_write(tu_fmt("%s/%s/demo.cell", dir, sub), cell, len);
 	tu_write(tu_fmt("%s/%s/bzImage", dir, sub), k, BZ_LEN);
-	out = run(tu_fmt("cd '%s' && %s --arch x86 linux '%s/demo.cell' '%s/bzImage' -w '%s/out.file' 2>&1",
+	out = tu_run(tu_fmt("cd '%s' && %s --arch x86 linux '%s/demo.cell' '%s/bzImage' -w '%s/out.file' 2>&1",
 			 dir, cli_path, sub, sub, sub), &code);
 	assert_int_equal(code, 0);
 	if (!strstr(out, tu_fmt("jailhouse-cellmgr create '%s/demo.cell'\n", sub)) ||
@@ -424,7 +409,7 @@ static void cli_long_cmdline_not_kernel_fault(void **state)
 	tu_write(tu_fmt("%s/demo.cell", dir), cell, len);
 	tu_write(tu_fmt("%s/bzImage", dir), k, BZ_LEN);
 	tu_write_str(tu_fmt("%s/cmdline", dir), longcmd);
-	out = run(tu_fmt("cd %s && %s --arch x86 linux demo.cell bzImage -c \"$(cat cmdline)\" -w out.file 2>&1",
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 linux demo.cell bzImage -c \"$(cat cmdline)\" -w out.file 2>&1",
 			 dir, cli_path), &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "command line"));

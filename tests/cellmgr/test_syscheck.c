@@ -456,20 +456,6 @@ static void mutations(void **state)
 	free(b);
 }
 
-static char *run_cli(const char *cmd, int *code)
-{
-	FILE *p = popen(cmd, "r");
-	size_t cap = 1 << 16, n = 0, r;
-	char *out = calloc(1, cap);
-	int st;
-
-	assert_non_null(p);
-	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
-		n += r;
-	st = pclose(p);
-	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out;
-}
 
 static void cli(void **state)
 {
@@ -492,7 +478,7 @@ static void cli(void **state)
 	tu_write(tu_fmt("%s/other.cell", dir), b, len);
 	free(b);
 
-	out = run_cli(tu_fmt("cd %s && %s --arch x86 config check root.cell linux.cell 2>&1", dir, cli_path),
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 config check root.cell linux.cell 2>&1", dir, cli_path),
 		      &code);
 	assert_int_equal(code, 0);
 	assert_string_equal(out,
@@ -501,7 +487,7 @@ static void cli(void **state)
 		"whole system (root.cell and 1 cell): 0 error(s), 0 warning(s)\n");
 	free(out);
 
-	out = run_cli(tu_fmt("cd %s && %s --arch x86 config check root.cell linux.cell other.cell 2>&1",
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 config check root.cell linux.cell other.cell 2>&1",
 			     dir, cli_path), &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "whole system: error: CPU 3 claimed by cell \"agl-linux-x86-demo\" "
@@ -509,14 +495,14 @@ static void cli(void **state)
 	assert_non_null(strstr(out, "whole system (root.cell and 2 cells): 1 error(s), 0 warning(s)\n"));
 	free(out);
 
-	out = run_cli(tu_fmt("cd %s && %s --arch x86 config check linux.cell other.cell 2>&1", dir, cli_path),
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 config check linux.cell other.cell 2>&1", dir, cli_path),
 		      &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "linux.cell is a cell configuration; with several files the first "
 			       "must be the system configuration"));
 	free(out);
 
-	out = run_cli(tu_fmt("cd %s && %s --arch x86 config check root.cell missing.cell 2>&1", dir, cli_path),
+	out = tu_run(tu_fmt("cd %s && %s --arch x86 config check root.cell missing.cell 2>&1", dir, cli_path),
 		      &code);
 	assert_int_equal(code, 1);
 	assert_non_null(strstr(out, "missing.cell: cannot open missing.cell"));

@@ -1,4 +1,9 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
 #include <errno.h>
+#include <sys/wait.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,4 +117,20 @@ const char *tu_fmt(const char *fmt, ...)
 	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
 	va_end(ap);
 	return b;
+}
+
+char *tu_run(const char *cmd, int *code)
+{
+	FILE *p = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0, r;
+	char *out = calloc(1, cap);
+	int st;
+
+	assert_non_null(p);
+	assert_non_null(out);
+	while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0)
+		n += r;
+	st = pclose(p);
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
 }

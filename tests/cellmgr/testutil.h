@@ -13,4 +13,7 @@ void tu_symlink(const char *target, const char *path);
 /* Read a whole file (malloc'ed, NUL-terminated); NULL if missing. */
 char *tu_read(const char *path, size_t *len);
 /* printf into a static rotating buffer (for building paths). */
+/* Run a shell command: its output (stdout and stderr as the command
+ * redirects them; at most 64 KiB), to free, and its exit code in *code. */
+char *tu_run(const char *cmd, int *code);
 const char *tu_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
