@@ -11,38 +11,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backends/blk_req.h"
+#include "backends/blk_cmd.h"
 #include "backends/virtio_blk.h"
-#include "server/dma_pool.h"
-#include "server/log.h"
-#include "server/shm.h"
+#include "core/container_of.h"
+#include "core/dma_pool.h"
+#include "core/le.h"
+#include "core/iov.h"
+#include "core/log.h"
+#include "core/shm.h"
 
-#define BLK_MAX_IOV      (1024 + 2)       /* an indirect table's worth */
 #define MAX_RANGE_SECTORS (UINT32_MAX >> 9)
 
-struct blk_queue;
-
-struct blk_req {
-	struct io_op op;            /* first: the engine hands us back op */
-	struct blk_queue *bq;
-	uint16_t head;
-	uint32_t used_len;
-	struct blk_request r;
+/* The per-request area of a transport slot (vdev_backend_ops.req_size). */
+struct blk_io {
+	struct io_op op;
+	struct blk_dev *dev;
+	struct blk_cmd cmd;
 	uint64_t done;              /* bytes transferred so far (short I/O) */
 	unsigned pending;           /* SQEs in flight */
-	bool retry;                 /* resubmit the ranges with the fallback */
+	bool zero_range;            /* its write-zeroes SQEs used FALLOC_FL_ZERO_RANGE */
+	bool retry;                 /* resubmit the ranges without ZERO_RANGE */
 	int status;
-	struct iovec iov[BLK_MAX_IOV];
-};
-
-struct blk_queue {
-	struct blk_dev *dev;
-	unsigned idx;
-	struct blk_req *reqs;
-	struct blk_req **free;
-	unsigned nfree;
-	bool starved;               /* stopped popping for want of a slot */
-	struct io_flush_item flush;
+	uint32_t used_len;          /* data bytes written for the driver */
 };
 
 struct blk_dev {
@@ -55,135 +45,123 @@ struct blk_dev {
 	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
 	struct blk_limits lim;
 	uint32_t size_max;
-	unsigned inflight;
-	struct blk_queue *q;
+	struct vdev_backend_ops ops;
 	struct blk_stats stats;
 	uint64_t logged_errors;
 };
 
-static void queue_notify(void *be, unsigned qi);
-
-static void release(struct blk_req *req)
+static const char *cmd_name(uint32_t type)
 {
-	struct blk_queue *bq = req->bq;
-	bq->free[bq->nfree++] = req;
-}
-
-/* Finish a request: status byte, used entry, slot back. */
-static void complete(struct blk_req *req, int status)
-{
-	struct blk_queue *bq = req->bq;
-	struct blk_dev *dev = bq->dev;
-	struct vq *vq = vdev_vq_complete(&dev->vdev, bq->idx);
-	/* A reset or a departed peer: nothing more may be written. */
-	if (vq) {
-		uint32_t len = 1;
-		if (req->r.status)
-			shm_st8(req->r.status, 0, (uint8_t)status);
-		if (status == VIRTIO_BLK_S_OK)
-			len += req->used_len;
-		if (!req->r.status)
-			len = 0;
-		vq_push(vq, req->head, len);
-		io_engine_defer(dev->eng, &bq->flush);
+	switch (type) {
+	case VIRTIO_BLK_T_IN: return "read";
+	case VIRTIO_BLK_T_OUT: return "write";
+	case VIRTIO_BLK_T_FLUSH: return "flush";
+	case VIRTIO_BLK_T_DISCARD: return "discard";
+	case VIRTIO_BLK_T_WRITE_ZEROES: return "write-zeroes";
+	default: return "request";
 	}
-	release(req);
-	if (bq->starved)
-		io_engine_defer(dev->eng, &bq->flush);
 }
 
-static void io_failed(struct blk_dev *dev, struct blk_req *req, int res)
+/* Answer the request: status byte, then the transport's used entry (the
+ * status byte counts as written, and read data when it succeeded). */
+static void finish(struct blk_io *io, int status)
 {
-	int dir = req->r.type == VIRTIO_BLK_T_IN ? 0 : 1;
-	dev->stats.errors[dir]++;
-	if (dev->logged_errors++ < 10)
-		log_err("%s: I/O error on %s at sector %llu: %s", dev->p.name,
-			req->r.type == VIRTIO_BLK_T_IN ? "read" : req->r.type == VIRTIO_BLK_T_OUT ?
-			"write" : "flush/discard", (unsigned long long)req->r.sector, strerror(-res));
+	uint32_t written = 0;
+	if (io->cmd.status) {
+		shm_st8(io->cmd.status, 0, (uint8_t)status);
+		written = 1 + (status == VIRTIO_BLK_S_OK ? io->used_len : 0);
+	}
+	vdev_complete(vreq_of_priv(io), written);
 }
 
-static bool submit_rw(struct blk_dev *dev, struct blk_req *req);
-static bool submit_ranges(struct blk_dev *dev, struct blk_req *req);
+static void io_failed(struct blk_dev *dev, struct blk_io *io, int res)
+{
+	dev->stats.errors[io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1]++;
+	if (dev->logged_errors++ < 10)
+		log_err("%s: I/O error on %s at sector %llu: %s", dev->p.name, cmd_name(io->cmd.type),
+			(unsigned long long)io->cmd.sector, strerror(-res));
+}
+
+static bool submit_rw(struct blk_dev *dev, struct blk_io *io);
+static bool submit_ranges(struct blk_dev *dev, struct blk_io *io);
 
 static void op_done(struct io_op *op, int res)
 {
-	struct blk_req *req = (struct blk_req *)op;
-	struct blk_dev *dev = req->bq->dev;
-	req->pending--;
-	if (req->r.type == VIRTIO_BLK_T_IN || req->r.type == VIRTIO_BLK_T_OUT) {
+	struct blk_io *io = container_of(op, struct blk_io, op);
+	struct blk_dev *dev = io->dev;
+	uint32_t type = io->cmd.type;
+	io->pending--;
+	if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT) {
 		if (res == -EAGAIN || res == -EINTR) {
 			res = 0;    /* retry the same range */
 		} else if (res > 0) {
-			req->done += (uint64_t)res;
-			req->r.ndata = iov_skip(&req->r.data, req->r.ndata, (uint64_t)res);
+			io->done += (uint64_t)res;
+			io->cmd.ndata = iov_skip(&io->cmd.data, io->cmd.ndata, (uint64_t)res);
 		} else if (res == 0) {
 			res = -ENODATA;   /* the file ended under us */
 		}
-		if (res >= 0 && req->done < req->r.data_len &&
-		    vdev_vq_complete(&dev->vdev, req->bq->idx)) {
-			if (submit_rw(dev, req))
+		if (res >= 0 && io->done < io->cmd.data_len) {
+			if (submit_rw(dev, io))
 				return;     /* the rest of a short transfer */
 			res = -EIO;
 		}
 		if (res < 0) {
-			io_failed(dev, req, res);
-			req->status = VIRTIO_BLK_S_IOERR;
+			io_failed(dev, io, res);
+			io->status = VIRTIO_BLK_S_IOERR;
 		}
-	} else if (res == -EOPNOTSUPP && req->r.type == VIRTIO_BLK_T_DISCARD) {
+	} else if (res == -EOPNOTSUPP && type == VIRTIO_BLK_T_DISCARD) {
 		/* Discard is a hint: a file system without hole punching keeps
 		 * the data, which the virtio spec allows. */
-	} else if (res == -EOPNOTSUPP && req->r.type == VIRTIO_BLK_T_WRITE_ZEROES &&
-		   !dev->no_zero_range) {
-		dev->no_zero_range = true;  /* e.g. tmpfs: redo with punch + allocate */
-		req->retry = true;
+	} else if (res == -EOPNOTSUPP && type == VIRTIO_BLK_T_WRITE_ZEROES && io->zero_range) {
+		/* e.g. tmpfs: every range of this request is redone with punch +
+		 * allocate once all its SQEs are back, and so are later ones. */
+		dev->no_zero_range = true;
+		io->retry = true;
 	} else if (res < 0) {
-		io_failed(dev, req, res);
-		req->status = VIRTIO_BLK_S_IOERR;
+		io_failed(dev, io, res);
+		io->status = VIRTIO_BLK_S_IOERR;
 	}
-	if (req->pending)
+	if (io->pending)
 		return;
-	if (req->retry) {
-		req->retry = false;
-		if (submit_ranges(dev, req))
+	if (io->retry && io->status == VIRTIO_BLK_S_OK) {
+		io->retry = false;
+		if (submit_ranges(dev, io))
 			return;
-		req->status = VIRTIO_BLK_S_IOERR;
-		if (req->pending)
+		io->status = VIRTIO_BLK_S_IOERR;
+		if (io->pending)
 			return;
 	}
-	dev->inflight--;
-	complete(req, req->status);
-	if (dev->inflight == 0)
-		vdev_backend_idle(&dev->vdev);
+	finish(io, io->status);
 }
 
-static struct io_uring_sqe *get_sqe(struct blk_dev *dev, struct blk_req *req)
+static struct io_uring_sqe *get_sqe(struct blk_dev *dev, struct blk_io *io)
 {
-	struct io_uring_sqe *sqe = io_engine_sqe(dev->eng, &req->op);
+	struct io_uring_sqe *sqe = io_engine_sqe(dev->eng, &io->op);
 	if (sqe)
-		req->pending++;
+		io->pending++;
 	return sqe;
 }
 
-/* (Re)submit the part of a read or write not transferred yet: r.data has
+/* (Re)submit the part of a read or write not transferred yet: cmd.data has
  * already been advanced past what is done. */
-static bool submit_rw(struct blk_dev *dev, struct blk_req *req)
+static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 {
-	struct io_uring_sqe *sqe = get_sqe(dev, req);
+	struct io_uring_sqe *sqe = get_sqe(dev, io);
 	if (!sqe)
 		return false;
-	uint64_t off = req->r.sector * VIRTIO_BLK_SECTOR_SIZE + req->done;
-	bool in = req->r.type == VIRTIO_BLK_T_IN;
+	uint64_t off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done;
+	bool in = io->cmd.type == VIRTIO_BLK_T_IN;
 	/* One segment (the common case): skip the kernel's iovec import. */
-	if (req->r.ndata == 1 && in)
-		io_uring_prep_read(sqe, dev->fd, req->r.data[0].iov_base,
-				   (unsigned)req->r.data[0].iov_len, off);
-	else if (req->r.ndata == 1)
-		io_uring_prep_write(sqe, dev->fd, req->r.data[0].iov_base,
-				    (unsigned)req->r.data[0].iov_len, off);
+	if (io->cmd.ndata == 1 && in)
+		io_uring_prep_read(sqe, dev->fd, io->cmd.data[0].iov_base,
+				   (unsigned)io->cmd.data[0].iov_len, off);
+	else if (io->cmd.ndata == 1)
+		io_uring_prep_write(sqe, dev->fd, io->cmd.data[0].iov_base,
+				    (unsigned)io->cmd.data[0].iov_len, off);
 	else if (in)
-		io_uring_prep_readv(sqe, dev->fd, req->r.data, req->r.ndata, off);
+		io_uring_prep_readv(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
 	else
-		io_uring_prep_writev(sqe, dev->fd, req->r.data, req->r.ndata, off);
+		io_uring_prep_writev(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
 	return true;
 }
 
@@ -198,20 +176,22 @@ static int fallocate_mode(struct blk_dev *dev, uint32_t type, uint32_t flags)
 	return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 }
 
-static bool submit_ranges(struct blk_dev *dev, struct blk_req *req)
+static bool submit_ranges(struct blk_dev *dev, struct blk_io *io)
 {
-	for (unsigned i = 0; i < req->r.nranges; i++) {
-		const struct blk_range *rg = &req->r.ranges[i];
+	io->zero_range = false;
+	for (unsigned i = 0; i < io->cmd.nranges; i++) {
+		const struct blk_range *rg = &io->cmd.ranges[i];
 		if (rg->num_sectors == 0)
 			continue;
 		uint64_t off = rg->sector * VIRTIO_BLK_SECTOR_SIZE;
 		uint64_t len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE;
-		int mode = fallocate_mode(dev, req->r.type, rg->flags);
+		int mode = fallocate_mode(dev, io->cmd.type, rg->flags);
 		bool fallback = (mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
-		struct io_uring_sqe *sqe = get_sqe(dev, req);
+		struct io_uring_sqe *sqe = get_sqe(dev, io);
 		if (!sqe)
 			return false;
 		if (!fallback) {
+			io->zero_range |= (mode & FALLOC_FL_ZERO_RANGE) != 0;
 			io_uring_prep_fallocate(sqe, dev->fd, mode, off, len);
 			continue;
 		}
@@ -219,7 +199,7 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_req *req)
 		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					off, len);
 		sqe->flags |= IOSQE_IO_HARDLINK;
-		sqe = get_sqe(dev, req);
+		sqe = get_sqe(dev, io);
 		if (!sqe)
 			return false;
 		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_KEEP_SIZE, off, len);
@@ -227,58 +207,63 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_req *req)
 	return true;
 }
 
-static void answer_get_id(struct blk_dev *dev, struct blk_req *req)
+static void answer_get_id(struct blk_dev *dev, struct blk_io *io)
 {
 	char id[VIRTIO_BLK_ID_BYTES] = { 0 };
 	memcpy(id, dev->p.serial, strnlen(dev->p.serial, sizeof(id)));
-	uint64_t n = req->r.data_len < sizeof(id) ? req->r.data_len : sizeof(id);
-	req->used_len = (uint32_t)iov_from_buf(req->r.data, req->r.ndata, id, n);
+	uint64_t n = io->cmd.data_len < sizeof(id) ? io->cmd.data_len : sizeof(id);
+	io->used_len = (uint32_t)iov_from_buf(io->cmd.data, io->cmd.ndata, id, n);
 }
 
-static void start(struct blk_dev *dev, struct blk_req *req, unsigned n_out, unsigned n_in)
+/* The transport hands us a request: parse, check, start its I/O. */
+static void blk_submit(void *be, struct vreq *req)
 {
-	req->op.complete = op_done;
-	req->done = 0;
-	req->pending = 0;
-	req->used_len = 0;
-	req->status = VIRTIO_BLK_S_OK;
-	int st = blk_parse(req->iov, n_out, n_in, &req->r);
+	struct blk_dev *dev = be;
+	struct blk_io *io = vreq_priv(req);
+	io->op.complete = op_done;
+	io->dev = dev;
+	io->done = 0;
+	io->pending = 0;
+	io->used_len = 0;
+	io->retry = false;
+	io->status = VIRTIO_BLK_S_OK;
+	int st = blk_cmd_parse(req->iov, req->n_out, req->n_in, &io->cmd);
 	if (st < 0) {
-		complete(req, 0);      /* nowhere to put a status: empty used entry */
+		vdev_complete(req, 0);      /* nowhere to put a status */
 		return;
 	}
 	if (st == VIRTIO_BLK_S_OK)
-		st = blk_check(&req->r, &dev->lim);
-	int dir = req->r.type == VIRTIO_BLK_T_IN ? 0 : 1;
+		st = blk_cmd_check(&io->cmd, &dev->lim);
+	int dir = io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1;
 	if (st != VIRTIO_BLK_S_OK) {
 		if (st == VIRTIO_BLK_S_UNSUPP)
 			dev->stats.unsupported++;
 		else
 			dev->stats.errors[dir]++;
-		complete(req, st);
+		finish(io, st);
 		return;
 	}
 	bool ok = true;
-	switch (req->r.type) {
+	switch (io->cmd.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
 		dev->stats.reqs[dir]++;
-		dev->stats.bytes[dir] += req->r.data_len;
-		if (req->r.type == VIRTIO_BLK_T_IN)
-			req->used_len = (uint32_t)req->r.data_len;
-		if (req->r.data_len == 0) {
-			complete(req, VIRTIO_BLK_S_OK);
+		dev->stats.bytes[dir] += io->cmd.data_len;
+		if (io->cmd.type == VIRTIO_BLK_T_IN)
+			io->used_len = (uint32_t)io->cmd.data_len;
+		if (io->cmd.data_len == 0) {
+			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
-		ok = submit_rw(dev, req);
+		ok = submit_rw(dev, io);
 		break;
 	case VIRTIO_BLK_T_FLUSH: {
 		dev->stats.flushes++;
 		if (dev->fd < 0) {
-			complete(req, VIRTIO_BLK_S_OK);
+			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
-		struct io_uring_sqe *sqe = get_sqe(dev, req);
+		struct io_uring_sqe *sqe = get_sqe(dev, io);
 		ok = sqe != NULL;
 		if (ok)
 			io_uring_prep_fsync(sqe, dev->fd, IORING_FSYNC_DATASYNC);
@@ -286,72 +271,24 @@ static void start(struct blk_dev *dev, struct blk_req *req, unsigned n_out, unsi
 	}
 	case VIRTIO_BLK_T_GET_ID:
 		dev->stats.get_ids++;
-		answer_get_id(dev, req);
-		complete(req, VIRTIO_BLK_S_OK);
+		answer_get_id(dev, io);
+		finish(io, VIRTIO_BLK_S_OK);
 		return;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (req->r.type == VIRTIO_BLK_T_DISCARD)
+		if (io->cmd.type == VIRTIO_BLK_T_DISCARD)
 			dev->stats.discards++;
 		else
 			dev->stats.write_zeroes++;
-		ok = submit_ranges(dev, req);
+		ok = submit_ranges(dev, io);
 		break;
 	}
-	if (req->pending) {
-		dev->inflight++;
+	if (io->pending) {
 		if (!ok)
-			req->status = VIRTIO_BLK_S_IOERR;   /* finish when the rest lands */
+			io->status = VIRTIO_BLK_S_IOERR;   /* finish when the rest lands */
 		return;
 	}
-	complete(req, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
-}
-
-static void queue_notify(void *be, unsigned qi)
-{
-	struct blk_dev *dev = be;
-	struct blk_queue *bq = &dev->q[qi];
-	/* Bounded: a driver that keeps refilling cannot hold us here forever. */
-	unsigned budget = 2u * dev->p.queue_size;
-	while (budget--) {
-		struct vq *vq = vdev_vq(&dev->vdev, qi);
-		if (!vq)
-			return;
-		if (bq->nfree == 0) {
-			bq->starved = true;
-			return;
-		}
-		struct blk_req *req = bq->free[--bq->nfree];
-		struct vq_elem e;
-		int r = vq_pop(vq, &e, req->iov, BLK_MAX_IOV);
-		if (r <= 0) {
-			release(req);
-			if (r < 0) {
-				vdev_fail(&dev->vdev, qi, r);
-				return;
-			}
-			if (vq_enable_notify(vq))
-				continue;
-			return;
-		}
-		req->head = e.head;
-		start(dev, req, e.n_out, e.n_in);
-	}
-	/* Out of budget with work left: come back next iteration. */
-	io_engine_defer(dev->eng, &bq->flush);
-	bq->starved = true;
-}
-
-static bool queue_flush(struct io_flush_item *it)
-{
-	struct blk_queue *bq = (struct blk_queue *)((char *)it - offsetof(struct blk_queue, flush));
-	vdev_flush_used(&bq->dev->vdev, bq->idx);
-	if (bq->starved && bq->nfree) {
-		bq->starved = false;
-		queue_notify(bq->dev, bq->idx);
-		vdev_flush_used(&bq->dev->vdev, bq->idx);
-	}
-	return false;
+	finish(io, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 }
 
 static uint64_t blk_features(void *be)
@@ -367,46 +304,23 @@ static uint64_t blk_features(void *be)
 	return f;
 }
 
-static void put16(uint8_t *b, unsigned off, uint16_t v) { v = htole16(v); memcpy(b + off, &v, 2); }
-static void put32(uint8_t *b, unsigned off, uint32_t v) { v = htole32(v); memcpy(b + off, &v, 4); }
-static void put64(uint8_t *b, unsigned off, uint64_t v) { v = htole64(v); memcpy(b + off, &v, 8); }
 
 static void blk_get_config(void *be, uint8_t *cfg)
 {
 	struct blk_dev *dev = be;
 	uint32_t per_block = dev->lim.blk_size / VIRTIO_BLK_SECTOR_SIZE;
-	put64(cfg, VBLK_CFG_CAPACITY, dev->lim.capacity);
-	put32(cfg, VBLK_CFG_SIZE_MAX, dev->size_max);
-	put32(cfg, VBLK_CFG_SEG_MAX, dev->p.seg_max);
-	put32(cfg, VBLK_CFG_BLK_SIZE, dev->lim.blk_size);
-	put16(cfg, VBLK_CFG_NUM_QUEUES, (uint16_t)dev->p.queues);
-	put32(cfg, VBLK_CFG_MAX_DISCARD_SECTORS, dev->lim.max_range_sectors);
-	put32(cfg, VBLK_CFG_MAX_DISCARD_SEG, dev->lim.max_segments);
-	put32(cfg, VBLK_CFG_DISCARD_ALIGN, per_block);
-	put32(cfg, VBLK_CFG_MAX_WZ_SECTORS, dev->lim.max_range_sectors);
-	put32(cfg, VBLK_CFG_MAX_WZ_SEG, dev->lim.max_segments);
+	put_le64(cfg, VBLK_CFG_CAPACITY, dev->lim.capacity);
+	put_le32(cfg, VBLK_CFG_SIZE_MAX, dev->size_max);
+	put_le32(cfg, VBLK_CFG_SEG_MAX, dev->p.seg_max);
+	put_le32(cfg, VBLK_CFG_BLK_SIZE, dev->lim.blk_size);
+	put_le16(cfg, VBLK_CFG_NUM_QUEUES, (uint16_t)dev->p.queues);
+	put_le32(cfg, VBLK_CFG_MAX_DISCARD_SECTORS, dev->lim.max_range_sectors);
+	put_le32(cfg, VBLK_CFG_MAX_DISCARD_SEG, dev->lim.max_segments);
+	put_le32(cfg, VBLK_CFG_DISCARD_ALIGN, per_block);
+	put_le32(cfg, VBLK_CFG_MAX_WZ_SECTORS, dev->lim.max_range_sectors);
+	put_le32(cfg, VBLK_CFG_MAX_WZ_SEG, dev->lim.max_segments);
 	cfg[VBLK_CFG_WZ_MAY_UNMAP] = 1;
 }
-
-static unsigned ops_inflight(void *be)
-{
-	return ((struct blk_dev *)be)->inflight;
-}
-
-static void blk_reset(void *be)
-{
-	struct blk_dev *dev = be;
-	for (unsigned i = 0; i < dev->p.queues; i++)
-		dev->q[i].starved = false;
-}
-
-static const struct vdev_backend_ops blk_ops = {
-	.features = blk_features,
-	.get_config = blk_get_config,
-	.queue_notify = queue_notify,
-	.inflight = ops_inflight,
-	.reset = blk_reset,
-};
 
 uint32_t blk_seg_max(uint64_t rw_size, uint32_t want)
 {
@@ -536,28 +450,15 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 	if (r < 0)
 		goto fail;
 
-	dev->q = calloc(params->queues, sizeof(*dev->q));
-	if (!dev->q) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	for (unsigned i = 0; i < params->queues; i++) {
-		struct blk_queue *bq = &dev->q[i];
-		bq->dev = dev;
-		bq->idx = i;
-		bq->flush.flush = queue_flush;
-		bq->reqs = calloc(params->queue_size, sizeof(*bq->reqs));
-		bq->free = calloc(params->queue_size, sizeof(*bq->free));
-		if (!bq->reqs || !bq->free) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		for (unsigned k = 0; k < params->queue_size; k++) {
-			bq->reqs[k].bq = bq;
-			bq->free[bq->nfree++] = &bq->reqs[k];
-		}
-	}
-	r = vdev_init(&dev->vdev, params->name, port, VIRTIO_ID_BLOCK, &blk_ops, dev,
+	dev->ops = (struct vdev_backend_ops){
+		.req_size = sizeof(struct blk_io),
+		/* header and status around seg_max data segments */
+		.max_segments = dev->p.seg_max + 2,
+		.features = blk_features,
+		.get_config = blk_get_config,
+		.submit = blk_submit,
+	};
+	r = vdev_init(&dev->vdev, params->name, port, eng->tick, VIRTIO_ID_BLOCK, &dev->ops, dev,
 		      VBLK_CFG_SIZE, params->queues, params->queue_size);
 	if (r < 0) {
 		snprintf(err, err_len, "link %s is too small for the device header", port->name);
@@ -611,25 +512,20 @@ bool blk_read_only(const struct blk_dev *dev)
 
 unsigned blk_inflight(const struct blk_dev *dev)
 {
-	return dev->inflight;
-}
-
-unsigned blk_queue_inflight(const struct blk_dev *dev, unsigned q)
-{
-	return q < dev->p.queues ? dev->p.queue_size - dev->q[q].nfree : 0;
+	return dev->vdev.inflight;
 }
 
 int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len)
 {
 	struct vdev *vd = &dev->vdev;
-	bool in_use = vd->phase == VDEV_RUNNING && (vd->status & VIRTIO_STATUS_DRIVER_OK);
+	bool in_use = vdev_driver_live(vd);
 	if (in_use && !dev->p.read_only) {
 		snprintf(err, err_len, "%s is a writable disk in use by the cell; swapping it under "
 			 "a mounted file system would corrupt it (stop the cell first, or serve it "
 			 "read-only)", dev->p.name);
 		return -EBUSY;
 	}
-	if (dev->inflight) {
+	if (vd->inflight) {
 		snprintf(err, err_len, "%s has I/O in flight; try again", dev->p.name);
 		return -EBUSY;
 	}
@@ -673,13 +569,6 @@ void blk_close(struct blk_dev *dev)
 		return;
 	if (dev->fd >= 0 && !dev->p.read_only)
 		fdatasync(dev->fd);   /* acknowledged writes reach the disk before exit */
-	if (dev->q) {
-		for (unsigned i = 0; i < dev->p.queues; i++) {
-			free(dev->q[i].reqs);
-			free(dev->q[i].free);
-		}
-		free(dev->q);
-	}
 	vdev_destroy(&dev->vdev);
 	if (dev->fd >= 0)
 		close(dev->fd);

@@ -1,19 +1,20 @@
 /* virtio-blk device model over an image file or a block device.
  *
- * Requests become io_uring operations whose buffers point straight into the
- * shared R/W section (no copy).  Everything found on one wakeup is submitted
- * with one io_uring_submit (io_engine.h); used entries are published once per
- * queue per batch and the driver is interrupted only when event-idx (or the
- * NO_INTERRUPT flag) says it wants it.  FLUSH completes after fdatasync.  A
- * failed or short write is reported to the driver as VIRTIO_BLK_S_IOERR.
+ * The transport (core/transport.h) hands it requests; each becomes io_uring
+ * operations whose buffers point straight into the shared R/W section (no
+ * copy), submitted with everything else of the loop iteration in one
+ * io_uring_submit (core/io_engine.h).  When an operation completes the
+ * status byte is written and the request answered (vdev_complete); the
+ * transport publishes and interrupts.  FLUSH completes after fdatasync.  A
+ * failed or short write reaches the driver as VIRTIO_BLK_S_IOERR.
  */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/io_engine.h"
-#include "server/transport.h"
+#include "core/io_engine.h"
+#include "core/transport.h"
 
 struct blk_params {
 	const char *name;           /* device name from the config, for logs */
@@ -74,7 +75,6 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 const char *blk_image(const struct blk_dev *dev);     /* "" when ejected */
 bool blk_read_only(const struct blk_dev *dev);
 unsigned blk_inflight(const struct blk_dev *dev);
-unsigned blk_queue_inflight(const struct blk_dev *dev, unsigned q);
 
 /* Free the device; it must be idle (vdev shut down). */
 void blk_close(struct blk_dev *dev);

@@ -22,9 +22,12 @@
  *
  * Flow control, both ways, without busy loops: the endpoint is read only
  * while the cell has receive buffers posted; when the endpoint cannot take
- * more output, transmit descriptors stay in the ring (nothing is dropped)
- * until it drains.  Every transmit completion is signalled to the cell.
- * Offers VIRTIO_CONSOLE_F_SIZE (cols/rows in the config space).
+ * more output, transmit requests wait (nothing is dropped) until it drains.
+ * Transmit completions are published at once and their interrupt decided
+ * late (the Linux driver polls for them; see core/transport.h).  Offers
+ * VIRTIO_CONSOLE_F_SIZE (cols/rows in the config space).  The transport
+ * hands it requests; each endpoint kind is a table of its own
+ * (console_int.h, console_{pty,socket,log,stdio}.c).
  */
 #pragma once
 #include <stdbool.h>
@@ -32,8 +35,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "server/io_engine.h"
-#include "server/transport.h"
+#include "core/transport.h"
 
 /* virtio-console wire constants (virtio 1.2 §5.3); port 0 only, no MULTIPORT. */
 #define VIRTIO_CONSOLE_F_SIZE       0       /* cols/rows in the config space */
@@ -84,7 +86,7 @@ int console_queue_size(uint64_t rw_size, uint16_t want, uint16_t *out, char *why
 
 /* Create the endpoint and the device on port.  Negative errno with the
  * reason in err. */
-int console_open(const struct console_params *params, struct ivshm_port *port, uv_loop_t *loop,
+int console_open(const struct console_params *params, struct ivshm_port *port, struct tick *tick,
 		 struct console_dev **ret, char *err, size_t err_len);
 
 struct vdev *console_vdev(struct console_dev *dev);

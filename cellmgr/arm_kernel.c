@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cellmgr/le.h"
+#include "core/le.h"
 #include "cellmgr/linux_arm.h"
 
 #define IMG_TEXT_OFFSET 8u

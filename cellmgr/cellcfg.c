@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cellmgr/cellcfg.h"
-#include "cellmgr/le.h"
+#include "core/le.h"
 
 /* Element sizes of the arrays following a cell descriptor (§2.3/2.4). */
 #define SZ_MEM     32u

@@ -1,178 +1,23 @@
 /* Client of virtio-ivshmemd's control socket.  See daemon_ctl.h. */
 #include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cellmgr/daemon_ctl.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd to become ready for events until the deadline. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		struct pollfd p = { fd, events, 0 };
-		int r;
-
-		if (left < 0)
-			left = 0;
-		r = poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
-static bool reply_complete(const char *buf, size_t len)
-{
-	/* "ok\n.\n" (empty body), "ok\nBODY\n.\n", "error: MSG\n.\n" */
-	return len >= 3 && memcmp(buf + len - 3, "\n.\n", 3) == 0;
-}
+#include "ctl/client.h"
 
 int cm_daemon_cmd(const char *sock_path, const char *cmd, int timeout_ms, char **body,
 		  struct cm_err *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = now_ms() + timeout_ms;
-	size_t len = 0, cap = 4096, cmd_len = strlen(cmd), sent = 0;
-	char *buf = NULL, *line = NULL;
-	int fd = -1, ret;
+	char msg[1024];
+	int ret = ctl_request(sock_path, cmd, timeout_ms, body, msg, sizeof(msg));
 
-	*body = NULL;
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		cm_err_set(err, "control socket path %s is too long", sock_path);
-		return -ENAMETOOLONG;
-	}
-	if (strchr(cmd, '\n')) {
-		cm_err_set(err, "internal: control command contains a newline");
-		return -EINVAL;
-	}
-	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		ret = -errno;
-		cm_err_set(err, "socket(AF_UNIX)");
-		return ret;
-	}
-	/* A unix stream connect completes at once or fails (a full backlog
-	 * gives EAGAIN: that is "not reachable right now" too). */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		cm_err_set(err, "cannot connect to virtio-ivshmemd at %s", sock_path);
-		goto out;
-	}
-	line = malloc(cmd_len + 1);
-	buf = malloc(cap);
-	if (!line || !buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	memcpy(line, cmd, cmd_len);
-	line[cmd_len++] = '\n';
-	while (sent < cmd_len) {
-		ssize_t n = send(fd, line + sent, cmd_len - sent, MSG_NOSIGNAL);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ret = wait_fd(fd, POLLOUT, deadline);
-			if (ret < 0)
-				goto io_fail;
-			continue;
-		}
-		if (n < 0) {
-			ret = -errno;
-			goto io_fail;
-		}
-		sent += (size_t)n;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 >= cap) {
-			char *nb;
-
-			if (cap >= CM_DAEMON_REPLY_MAX) {
-				ret = -EMSGSIZE;
-				cm_err_set(err, "virtio-ivshmemd at %s: reply to \"%s\" is larger than %u bytes",
-					   sock_path, cmd, CM_DAEMON_REPLY_MAX);
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ret = wait_fd(fd, POLLIN, deadline);
-			if (ret < 0)
-				goto io_fail;
-			continue;
-		}
-		if (n < 0) {
-			ret = -errno;
-			goto io_fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (reply_complete(buf, len))
-			break;
-	}
-	buf[len] = '\0';
-	if (!reply_complete(buf, len)) {
-		ret = -EPROTO;
-		cm_err_set(err, "virtio-ivshmemd at %s closed the connection before the end of the reply "
-			   "to \"%s\"", sock_path, cmd);
-		goto out;
-	}
-	buf[len - 3] = '\0';    /* drop "\n.\n" */
-	if (strncmp(buf, "ok\n", 3) == 0 || strcmp(buf, "ok") == 0) {
-		size_t off = buf[2] ? 3 : 2;
-
-		memmove(buf, buf + off, strlen(buf + off) + 1);
-		*body = buf;
-		buf = NULL;
-		ret = 0;
-	} else if (strncmp(buf, "error: ", 7) == 0) {
-		char *nl = strchr(buf, '\n');
-
-		if (nl)
-			*nl = '\0';
-		ret = -EREMOTEIO;
-		cm_err_set(err, "virtio-ivshmemd at %s refused \"%s\": %s", sock_path, cmd, buf + 7);
-	} else {
-		ret = -EPROTO;
-		cm_err_set(err, "virtio-ivshmemd at %s: unexpected reply to \"%s\"", sock_path, cmd);
-	}
-	goto out;
-io_fail:
-	cm_err_set(err, "talking to virtio-ivshmemd at %s", sock_path);
-out:
-	free(line);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
+	if (ret == -EREMOTEIO)
+		cm_err_set(err, "virtio-ivshmemd at %s refused \"%s\": %s", sock_path, cmd, msg);
+	else if (ret < 0)
+		cm_err_set(err, "%s", msg);
 	return ret;
 }
 

@@ -1,5 +1,5 @@
-/* A small client for virtio-ivshmemd's control socket (server/control.h):
- * one command per connection, reply "ok\n<body>\n.\n" or "error: MSG\n.\n".
+/* The cell manager's side of virtio-ivshmemd's control socket, on the
+ * shared client (ctl/client.h): one command per connection.
  *
  * `jailhouse-cellmgr up` uses it to ask, before a cell boots, whether the
  * daemon serves every device of that cell (`json list`).  The reply is
@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include "cellmgr/err.h"
 
-#define CM_DAEMON_REPLY_MAX (4u << 20)
 
 struct cm_daemon_dev {
 	char name[64];

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cellmgr/le.h"
+#include "core/le.h"
 #include "cellmgr/linux_x86.h"
 
 #define PAGE 0x1000ull

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/log.h"
 
 /* Parser state: inih calls us per key; a wrapping reader counts lines so
  * that errors can name them, and sees section headers (even empty ones). */
@@ -376,11 +375,17 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 {
 	struct cfg_daemon *d = &ps->cfg->daemon;
 	if (strcmp(key, "log-level") == 0) {
-		enum log_level lvl;
-		if (log_parse_level(value, &lvl) < 0)
+		static const struct { const char *name; int prio; } levels[] = {
+			{ "error", CFG_LOG_ERROR }, { "warning", CFG_LOG_WARNING },
+			{ "info", CFG_LOG_INFO }, { "debug", CFG_LOG_DEBUG },
+		};
+		size_t i = 0;
+		while (i < sizeof(levels) / sizeof(levels[0]) && strcmp(value, levels[i].name))
+			i++;
+		if (i == sizeof(levels) / sizeof(levels[0]))
 			BAD("must be error, warning, info or debug (got '%s')", value);
 		else
-			d->log_level = lvl;
+			d->log_level = levels[i].prio;
 	} else if (strcmp(key, "threads") == 0) {
 		unsigned long long u;
 		if (!parse_uint(value, 64, &u) || u < 1)
@@ -558,7 +563,7 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 	if (!cfg)
 		return -ENOMEM;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	cfg->daemon.log_level = LOG_INFO;
+	cfg->daemon.log_level = CFG_LOG_INFO;
 	cfg->daemon.threads = 1;
 	snprintf(cfg->daemon.sysfs_root, sizeof(cfg->daemon.sysfs_root), "/sys");
 	snprintf(cfg->daemon.dev_root, sizeof(cfg->daemon.dev_root), "/dev");

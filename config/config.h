@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl/proto.h"
+
 #define CFG_NAME_MAX 64
 
 enum cfg_link_kind { LINK_NONE, LINK_UIO, LINK_PCI, LINK_SIM_HOST, LINK_SIM_CONNECT };
@@ -75,10 +77,13 @@ struct cfg_device {
 	unsigned cols, rows;
 };
 
-#define CFG_DEFAULT_CONTROL "/run/virtio-ivshmemd/control.sock"
+#define CFG_DEFAULT_CONTROL CTL_DEFAULT_SOCKET
+
+/* log-level values: syslog priorities (core/log.h uses the same numbers). */
+enum { CFG_LOG_ERROR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
 
 struct cfg_daemon {
-	int log_level;              /* enum log_level */
+	int log_level;              /* a syslog priority: CFG_LOG_* */
 	char control[PATH_MAX];     /* control socket; "none" disables it */
 	bool control_set;           /* given in the file (failure to open is fatal) */
 	unsigned threads;           /* worker loops, each with its own io_uring */

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "backends/virtio_blk.h"
-#include "server/virtio_ivshmem.h"
+#include "core/virtio_ivshmem.h"
 #include "tests/frontend/fe_blk.h"
 
 #define MAX_DEVS        64

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/virtio_ivshmem.h"
+#include "core/virtio_ivshmem.h"
 
 static struct fake_port *fp_of(struct ivshm_port *p)
 {

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/port.h"
+#include "core/port.h"
 
 #define FAKE_PORT_MAX_LOG 256
 

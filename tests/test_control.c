@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "backends/virtio_blk.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
 #include "tests/frontend/fe_blk.h"
 #include "tests/harness.h"
 

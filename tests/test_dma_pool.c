@@ -14,7 +14,7 @@
 
 #include "backends/blk.h"
 #include "backends/console.h"
-#include "server/dma_pool.h"
+#include "core/dma_pool.h"
 
 static void test_chunk_size(void **state)
 {

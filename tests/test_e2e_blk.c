@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "backends/virtio_blk.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
-#include "server/virtqueue.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
+#include "core/virtqueue.h"
 #include "tests/frontend/fe_blk.h"
 #include "tests/frontend/fe_console.h"
 #include "tests/harness.h"

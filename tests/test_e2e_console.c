@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "backends/console.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
 #include "tests/frontend/fe_console.h"
 #include "tests/harness.h"
 

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/port_uio.h"
+#include "core/port_uio.h"
 #include "tests/fake_sysfs.h"
 
 static char root[64];

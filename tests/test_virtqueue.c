@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/shm.h"
-#include "server/virtqueue.h"
+#include "core/shm.h"
+#include "core/virtqueue.h"
 
 #define REGION   0x10000ull     /* 64 KiB region */
 #define LO       0x100ull       /* "transport header": no buffer may touch it */

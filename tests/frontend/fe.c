@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/port_sim.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
-#include "server/virtqueue.h"
+#include "core/port_sim.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
+#include "core/virtqueue.h"
 
 static uint64_t now_ms(void)
 {

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/dma_pool.h"
-#include "server/port.h"
+#include "core/dma_pool.h"
+#include "core/port.h"
 
 struct fe_sg {
 	uint64_t off;           /* R/W-section offset */

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "backends/virtio_blk.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
 
 #define ALL_FEATURES (VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | \
 		      VIRTIO_BIT(VIRTIO_BLK_F_RO) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | \

@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "backends/console.h"
-#include "server/shm.h"
-#include "server/virtio_ivshmem.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
 
 #define WANT_FEATURES (VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM) | \
 		       VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | \

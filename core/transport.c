@@ -1,0 +1,478 @@
+/* The transport's life cycle, queues and requests (see transport.h). */
+#include "core/transport_int.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/container_of.h"
+#include "core/log.h"
+#include "core/shm.h"
+
+#define TRANSPORT_FEATURES (VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM) | \
+			    VIRTIO_BIT(VIRTIO_F_ORDER_PLATFORM) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | \
+			    VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC))
+/* A polled queue's interrupt is decided this long after publishing. */
+#define POLLED_IRQ_DELAY_MS 1
+
+static void process_state(struct vdev *vd);
+
+const char *vdev_phase_name(const struct vdev *vd)
+{
+	if (vd->phase == VDEV_RUNNING) {
+		if (vd->broken)
+			return "broken";
+		return vd->status & VIRTIO_STATUS_DRIVER_OK ? "running" : "negotiating";
+	}
+	return vd->phase == VDEV_STOPPED ? "stopped" : "waiting for peer";
+}
+
+bool vdev_driver_live(const struct vdev *vd)
+{
+	return vd->phase == VDEV_RUNNING && !vd->broken && (vd->status & VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* May requests be popped from queue q now? */
+static bool queue_served(const struct vdev *vd, const struct vdev_queue *q)
+{
+	return vdev_driver_live(vd) && !vd->stopping && q->enable && q->vq.ready;
+}
+
+/* May answers for queue q be written?  Not after a reset or the peer's
+ * departure began (the driver dropped those rings); yes while the queue is
+ * being disabled or the daemon shuts down (the driver waits for them). */
+static bool queue_answerable(const struct vdev *vd, const struct vdev_queue *q)
+{
+	return vdev_driver_live(vd) && q->enable && q->vq.ready &&
+	       (vd->stopping == STOP_NONE || vd->stopping == STOP_QUEUE_DISABLE ||
+		vd->stopping == STOP_SHUTDOWN);
+}
+
+/* The vector the driver kicks queue q on, from what the link really has:
+ * one per queue when there are enough, else a shared one, else 0 (a single
+ * vector, e.g. INTx). */
+static uint16_t choose_device_vector(const struct vdev *vd, unsigned q)
+{
+	uint32_t v = vd->port->vectors;
+	if (v >= 1 + vd->nq)
+		return (uint16_t)(1 + q);
+	return v >= 2 ? 1 : 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void fail_ring(struct vdev *vd, unsigned q, int err)
+{
+	if (vd->broken)
+		return;
+	const char *why = err == -EOVERFLOW ? "avail index ran ahead of the ring"
+			: err == -ERANGE ? "index or buffer out of range"
+			: err == -ELOOP ? "descriptor chain loops"
+			: err == -EMLINK ? "nested indirect table"
+			: err == -ENOBUFS ? "too many buffers in one request"
+			: err == -EINVAL ? "malformed descriptor chain" : strerror(-err);
+	log_warn("%s: driver broke the ring protocol on queue %u (%s); device needs reset",
+		 vd->name, q, why);
+	vdev_mark_broken(vd);
+}
+
+/* Pop and submit what queue qi has, up to a budget (a driver that keeps
+ * refilling cannot hold the loop).  Returns true when work is left that
+ * must wait: no free slot, or the budget is spent. */
+static bool pop_queue(struct vdev *vd, unsigned qi)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	unsigned budget = 2u * q->vq.num;
+	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
+	while (queue_served(vd, q)) {
+		if (!q->free)
+			return true;
+		if (budget-- == 0)
+			return true;
+		struct vreq *req = q->free;
+		struct vq_elem e;
+		int r = vq_pop(&q->vq, &e, req->iov, cap);
+		if (r < 0) {
+			fail_ring(vd, qi, r);
+			return false;
+		}
+		if (r == 0) {
+			if (vq_enable_notify(&q->vq))
+				continue;   /* more arrived while we asked for a kick */
+			return false;
+		}
+		q->free = req->next_free;
+		req->head = e.head;
+		req->n_out = e.n_out;
+		req->n_in = e.n_in;
+		req->in_bytes = e.in_bytes;
+		q->inflight++;
+		vd->inflight++;
+		q->stats.requests++;
+		if (q->inflight > q->stats.inflight_max)
+			q->stats.inflight_max = q->inflight;
+		vd->ops->submit(vd->be, req);
+	}
+	return false;
+}
+
+void vdev_scan_queue(struct vdev *vd, unsigned qi)
+{
+	if (pop_queue(vd, qi)) {
+		vd->q[qi].starved = true;
+		tick_defer(vd->tick, &vd->tick_item);
+	}
+}
+
+void vdev_complete(struct vreq *req, uint32_t written)
+{
+	struct vdev *vd = req->vd;
+	struct vdev_queue *q = &vd->q[req->queue];
+	if (queue_answerable(vd, q)) {
+		/* A backend never reports more than the driver gave it room for. */
+		if (written > req->in_bytes)
+			written = (uint32_t)req->in_bytes;
+		vq_push(&q->vq, req->head, written);
+		q->dirty = true;
+	}
+	req->next_free = q->free;
+	q->free = req;
+	q->inflight--;
+	vd->inflight--;
+	/* From inside our own tick (answered at once while it pops) the tick
+	 * publishes it before it ends. */
+	if (!vd->in_tick)
+		tick_defer(vd->tick, &vd->tick_item);
+}
+
+/* ---- interrupts --------------------------------------------------------- */
+
+static void interrupt_if_wanted(struct vdev *vd, unsigned qi)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	if (queue_answerable(vd, q) && vq_want_interrupt(&q->vq)) {
+		q->stats.interrupts++;
+		vdev_notify_driver(vd, VI_QUEUE_EVENT, q->driver_vector);
+	}
+}
+
+static void irq_timer_cb(uv_timer_t *t)
+{
+	struct vdev *vd = t->data;
+	for (unsigned i = 0; i < vd->nq; i++) {
+		if (!vd->q[i].irq_pending)
+			continue;
+		vd->q[i].irq_pending = false;
+		interrupt_if_wanted(vd, i);
+	}
+}
+
+/* Make a queue's answers visible; at most one interrupt for all of them. */
+static void publish(struct vdev *vd, unsigned qi)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	q->dirty = false;
+	if (!queue_answerable(vd, q))
+		return;
+	vq_publish_idx(&q->vq);
+	if (!q->polled) {
+		interrupt_if_wanted(vd, qi);
+		return;
+	}
+	/* A polling driver takes the entries itself: an interrupt sent now
+	 * would find nothing, and Linux disables an IRQ after 100,000 such
+	 * (docs/protocol.md §4).  Decide when it has had the time. */
+	q->irq_pending = true;
+	if (vd->irq_timer && !uv_is_active((uv_handle_t *)vd->irq_timer))
+		uv_timer_start(vd->irq_timer, irq_timer_cb, POLLED_IRQ_DELAY_MS, 0);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+/* Requests the pending stop still waits for. */
+static unsigned stop_waits_for(const struct vdev *vd)
+{
+	if (vd->stopping == STOP_QUEUE_DISABLE)
+		return vd->stop_queue < vd->nq ? vd->q[vd->stop_queue].inflight : 0;
+	return vd->inflight;
+}
+
+static void finish_stop(struct vdev *vd)
+{
+	enum vdev_stop_reason why = vd->stopping;
+	vd->stopping = STOP_NONE;
+	switch (why) {
+	case STOP_QUEUE_DISABLE: {
+		struct vdev_queue *q = &vd->q[vd->stop_queue];
+		q->enable = 0;
+		q->vq.ready = false;
+		q->starved = q->irq_pending = false;
+		vd->txn_held = false;
+		vdev_ack_transaction(vd);
+		/* The other queues were not popped meanwhile. */
+		for (unsigned i = 0; i < vd->nq; i++)
+			vdev_scan_queue(vd, i);
+		break;
+	}
+	case STOP_RESET:
+		vdev_reset_state(vd);
+		vdev_load_window(vd);
+		shm_st8(vd->port->rw, VI_CONFIG_EVENT, 0);
+		shm_st8(vd->port->rw, VI_QUEUE_EVENT, 0);
+		shm_st32(vd->port->rw, VI_DEVICE_FEATURES, (uint32_t)vd->host_features);
+		vd->txn_held = false;
+		vdev_ack_transaction(vd);
+		break;
+	case STOP_PEER_LEFT:
+		/* We stay READY: the Linux driver writes its STATE 0 first on
+		 * remove and then still resets the device and disables each
+		 * queue through transactions, spinning on each one for as long
+		 * as we show READY.  A fresh header answers them all (a pending
+		 * one is cleared with it) and is what the next driver finds. */
+		vdev_write_header(vd);
+		vd->txn_held = false;
+		vd->phase = VDEV_WAIT_PEER_READY;
+		log_info("%s: peer left; waiting for a new one", vd->name);
+		process_state(vd);
+		break;
+	case STOP_SHUTDOWN:
+		if (vd->phase != VDEV_STOPPED) {
+			vdev_reset_state(vd);
+			vd->phase = VDEV_STOPPED;
+			ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);
+		}
+		vd->txn_held = false;
+		if (vd->on_stopped)
+			vd->on_stopped(vd, vd->on_stopped_arg);
+		break;
+	case STOP_NONE:
+		break;
+	}
+}
+
+void vdev_begin_stop(struct vdev *vd, enum vdev_stop_reason why, unsigned queue)
+{
+	/* A stronger reason takes over a pending weaker one. */
+	if (vd->stopping && why <= vd->stopping)
+		return;
+	vd->stopping = why;
+	vd->stop_queue = queue;
+	if (vd->ops->cancel) {
+		for (unsigned i = 0; i < vd->nq; i++)
+			if (vd->q[i].inflight && (why != STOP_QUEUE_DISABLE || i == queue))
+				vd->ops->cancel(vd->be, i);
+	}
+	tick_defer(vd->tick, &vd->tick_item);
+}
+
+/* End of the loop iteration: publish, go on with starved queues, and finish
+ * a stop whose requests are all answered. */
+static bool tick_run(struct tick_item *it)
+{
+	struct vdev *vd = container_of(it, struct vdev, tick_item);
+	bool again = false;
+	vd->in_tick = true;
+	for (unsigned i = 0; i < vd->nq; i++)
+		if (vd->q[i].dirty)
+			publish(vd, i);
+	for (unsigned i = 0; i < vd->nq; i++) {
+		struct vdev_queue *q = &vd->q[i];
+		if (!q->starved || !q->free)
+			continue;
+		q->starved = pop_queue(vd, i);
+		again |= q->starved;
+	}
+	/* What the pops answered at once goes out in this iteration too. */
+	for (unsigned i = 0; i < vd->nq; i++)
+		if (vd->q[i].dirty)
+			publish(vd, i);
+	vd->in_tick = false;
+	if (vd->stopping && stop_waits_for(vd) == 0)
+		finish_stop(vd);
+	return again;
+}
+
+static void process_state(struct vdev *vd)
+{
+	uint32_t peer = ivshm_port_peer_state(vd->port);
+	switch (vd->phase) {
+	case VDEV_WAIT_PEER_RESET:
+		if (peer != VIRTIO_STATE_RESET)
+			return;
+		vdev_write_header(vd);
+		vd->phase = VDEV_WAIT_PEER_READY;
+		ivshm_port_set_state(vd->port, VIRTIO_STATE_READY);
+		log_debug("%s: header written, waiting for the peer", vd->name);
+		/* fall through */
+	case VDEV_WAIT_PEER_READY:
+		if (ivshm_port_peer_state(vd->port) != VIRTIO_STATE_READY)
+			return;
+		vd->phase = VDEV_RUNNING;
+		vd->stats.peer_sessions++;
+		log_info("%s: peer connected on %s", vd->name, vd->port->name);
+		/* The driver may have set DRIVER_OK and kicked before we saw its
+		 * STATE change (we read the state before the transaction). */
+		for (unsigned i = 0; i < vd->nq; i++)
+			vdev_scan_queue(vd, i);
+		return;
+	case VDEV_RUNNING:
+		if (peer != VIRTIO_STATE_READY)
+			vdev_begin_stop(vd, STOP_PEER_LEFT, 0);
+		return;
+	case VDEV_STOPPED:
+		return;
+	}
+}
+
+void vdev_process(struct vdev *vd, int vector)
+{
+	if (vd->phase == VDEV_STOPPED)
+		return;
+	if (vector <= 0) {
+		process_state(vd);
+		/* Once our header is out and we show READY, every transaction
+		 * is answered whatever the peer's state: the driver spins on it
+		 * with no timeout while we are READY. */
+		if (vd->phase != VDEV_WAIT_PEER_READY && vd->phase != VDEV_RUNNING)
+			return;
+		vdev_process_transaction(vd);
+		if (vd->phase != VDEV_RUNNING)
+			return;
+	}
+	/* Through uio (vector unknown) or on vector 0 every queue may have
+	 * been kicked; else only the queues kicked on this vector. */
+	for (unsigned i = 0; i < vd->nq; i++) {
+		if (vector > 0 && vd->q[i].device_vector != vector)
+			continue;
+		if (!queue_served(vd, &vd->q[i]))
+			continue;
+		vd->q[i].stats.kicks++;
+		vdev_scan_queue(vd, i);
+	}
+}
+
+void vdev_start(struct vdev *vd)
+{
+	vd->host_features = (vd->ops->features(vd->be) & ~TRANSPORT_FEATURES) | TRANSPORT_FEATURES;
+	vd->phase = VDEV_WAIT_PEER_RESET;
+	vdev_reset_state(vd);
+	ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);
+	ivshm_port_rearm(vd->port);
+	process_state(vd);
+}
+
+void vdev_link_down(struct vdev *vd)
+{
+	if (vd->phase == VDEV_STOPPED)
+		return;
+	log_err("%s: link %s is gone; device stopped", vd->name, vd->port->name);
+	vd->phase = VDEV_STOPPED;
+	/* A stop in progress can only end in shutdown now. */
+	if (vd->stopping != STOP_SHUTDOWN)
+		vd->stopping = STOP_NONE;
+	vd->txn_held = false;
+	if (vd->ops->cancel)
+		for (unsigned i = 0; i < vd->nq; i++)
+			if (vd->q[i].inflight)
+				vd->ops->cancel(vd->be, i);
+}
+
+void vdev_shutdown(struct vdev *vd, void (*on_stopped)(struct vdev *vd, void *arg), void *arg)
+{
+	vd->on_stopped = on_stopped;
+	vd->on_stopped_arg = arg;
+	vdev_begin_stop(vd, STOP_SHUTDOWN, 0);
+}
+
+void vdev_config_changed(struct vdev *vd)
+{
+	if (vd->phase == VDEV_STOPPED || vd->phase == VDEV_WAIT_PEER_RESET)
+		return;
+	vdev_write_config(vd);
+	if (vdev_driver_live(vd))
+		vdev_notify_driver(vd, VI_CONFIG_EVENT, 0);
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static size_t slot_stride(const struct vdev_backend_ops *ops)
+{
+	size_t a = alignof(max_align_t);
+	return (sizeof(struct vreq) + ops->req_size + a - 1) / a * a;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct tick *tick,
+	      uint32_t device_id, const struct vdev_backend_ops *ops, void *be,
+	      size_t config_size, unsigned nq, uint16_t queue_size)
+{
+	memset(vd, 0, sizeof(*vd));
+	snprintf(vd->name, sizeof(vd->name), "%s", name);
+	vd->port = port;
+	vd->tick = tick;
+	vd->ops = ops;
+	vd->be = be;
+	vd->device_id = device_id;
+	vd->config_size = config_size;
+	vd->hdr_size = vdev_header_size(config_size);
+	vd->phase = VDEV_STOPPED;
+	vd->tick_item.run = tick_run;
+	if (vd->hdr_size > port->rw_size / 2 || nq == 0 || nq > 64 || queue_size == 0 ||
+	    (queue_size & (queue_size - 1)) || queue_size > VQ_MAX_SIZE ||
+	    config_size > VDEV_MAX_CONFIG)
+		return -EINVAL;
+	vd->nq = nq;
+	vd->q = calloc(nq, sizeof(*vd->q));
+	/* Every request slot up front: a queue never allocates while serving. */
+	unsigned cap = ops->max_segments ? ops->max_segments : queue_size;
+	size_t stride = slot_stride(ops), per_slot = stride + (size_t)cap * sizeof(struct iovec);
+	vd->slots = calloc((size_t)nq * queue_size, per_slot);
+	vd->irq_timer = malloc(sizeof(*vd->irq_timer));
+	if (!vd->q || !vd->slots || !vd->irq_timer) {
+		free(vd->irq_timer);
+		vd->irq_timer = NULL;
+		vdev_destroy(vd);
+		return -ENOMEM;
+	}
+	uv_timer_init(tick->loop, vd->irq_timer);
+	vd->irq_timer->data = vd;
+	uint8_t *base = vd->slots;
+	struct iovec *iovs = (struct iovec *)(base + (size_t)nq * queue_size * stride);
+	for (unsigned i = 0; i < nq; i++) {
+		struct vdev_queue *q = &vd->q[i];
+		q->max_size = queue_size;
+		q->device_vector = choose_device_vector(vd, i);
+		q->polled = i < 64 && (ops->polled_queues >> i & 1);
+		for (unsigned k = queue_size; k-- > 0;) {
+			size_t n = (size_t)i * queue_size + k;
+			struct vreq *r = (struct vreq *)(base + n * stride);
+			r->vd = vd;
+			r->queue = (uint16_t)i;
+			r->iov = iovs + n * cap;
+			r->next_free = q->free;
+			q->free = r;
+		}
+	}
+	return 0;
+}
+
+void vdev_destroy(struct vdev *vd)
+{
+	if (vd->tick)
+		tick_cancel(vd->tick, &vd->tick_item);
+	if (vd->irq_timer) {
+		vd->irq_timer->data = NULL;
+		uv_close((uv_handle_t *)vd->irq_timer, timer_closed);
+		vd->irq_timer = NULL;
+	}
+	free(vd->q);
+	vd->q = NULL;
+	free(vd->slots);
+	vd->slots = NULL;
+}

@@ -1,0 +1,236 @@
+/* The virtio-over-IVSHMEM device side ("vdev"): one virtio device on one
+ * IVSHMEM link.  See docs/protocol.md §2 for the wire.
+ *
+ * It owns the transport header, the rings and the life of every request:
+ *
+ *   port interrupt -> vdev_process(): link state, the write transaction,
+ *     then for each kicked queue: pop validated chains into preallocated
+ *     request slots -> ops->submit(req)
+ *   backend, now or later -> vdev_complete(req, written): used entry
+ *     recorded, slot freed
+ *   end of the loop iteration (core/tick.h) -> used rings published, at
+ *     most one interrupt per queue, starved queues popped again, and every
+ *     life-cycle transition finished (reset, queue disable, peer gone,
+ *     shutdown) once the requests it waits for are answered
+ *
+ * A backend is its features, its config space, submit, and optionally
+ * cancel (for requests it would hold indefinitely, like a console waiting
+ * for input), driver_ok and reset; it never touches a ring.
+ *
+ * Life cycle: publish RESET, wait for the peer to reset, write the header,
+ * publish READY, wait for the peer to be READY, serve.  When the peer leaves
+ * READY (driver unbound, cell reset or destroyed) it quiesces, writes a fresh
+ * header and stays READY for the next driver: the Linux driver still resets
+ * the device and disables its queues through transactions after writing its
+ * own STATE 0, and spins on each one while we show READY.  So every
+ * transaction is answered whenever we show READY, whatever the peer's state.
+ * Features: VERSION_1 and ACCESS_PLATFORM are required.  A driver that
+ * breaks the rules gets DEVICE_NEEDS_RESET and a config interrupt; the
+ * device then serves nothing until it is reset.
+ *
+ * Quiescing: a reset (status 0), a queue disable, the peer leaving and
+ * shutdown are acknowledged (or carried out) only once no request of the
+ * queues concerned is left with the backend, so nothing writes into shared
+ * memory afterwards.  The transition starts in vdev_process() (or
+ * vdev_shutdown()), the backend is asked to cancel what it holds, and it is
+ * finished from the tick: never from inside vdev_complete().  Meanwhile the
+ * driver spins on its transaction.  Answers that arrive while a reset or
+ * the peer's departure is pending are not written (the driver has dropped
+ * those rings); answers during a queue disable or a shutdown are published
+ * before the transition completes.
+ *
+ * Everything here runs on one thread, the one of the loop given at init.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+#include "core/port.h"
+#include "core/tick.h"
+#include "core/virtio_ivshmem.h"
+#include "core/virtqueue.h"
+
+#define VDEV_MAX_CONFIG 256    /* bytes of device config space */
+
+struct vdev;
+
+/* One request: a validated descriptor chain of one queue.  The transport
+ * owns it from pop to vdev_complete(); the backend reads and writes its
+ * buffers in between (readable ones only read: they are the driver's). */
+struct vreq {
+	struct vdev *vd;
+	uint16_t queue;
+	uint16_t head;           /* descriptor head, echoed in the used entry */
+	unsigned n_out;          /* device-readable buffers: iov[0 .. n_out) */
+	unsigned n_in;           /* device-writable buffers: iov[n_out .. n_out + n_in) */
+	uint64_t in_bytes;       /* total writable length */
+	struct iovec *iov;
+	struct vreq *next_free;  /* private */
+	/* The backend's area (ops->req_size bytes) follows, aligned. */
+	max_align_t priv[];
+};
+
+static inline void *vreq_priv(struct vreq *r)
+{
+	return r->priv;
+}
+
+static inline struct vreq *vreq_of_priv(void *priv)
+{
+	return (struct vreq *)((char *)priv - offsetof(struct vreq, priv));
+}
+
+struct vdev_backend_ops {
+	size_t req_size;            /* backend bytes per request slot */
+	/* Most buffers one chain may have (the slot's iov capacity); longer
+	 * chains break the device.  0: the queue size. */
+	unsigned max_segments;
+	/* Queues whose driver polls for completions (bit q): their interrupt
+	 * is decided a little after publishing (see vdev_init). */
+	uint64_t polled_queues;
+	/* Features the device offers (transport bits are added by the vdev). */
+	uint64_t (*features)(void *be);
+	/* Fill the device config space (config_size bytes). */
+	void (*get_config)(void *be, uint8_t *cfg);
+	/* Start req.  Answer it exactly once with vdev_complete(), now or
+	 * later, on this thread. */
+	void (*submit)(void *be, struct vreq *req);
+	/* Optional: queue q is being quiesced: answer at once every request
+	 * of it held that would not finish on its own. */
+	void (*cancel)(void *be, unsigned q);
+	/* Optional: DRIVER_OK was set: the queues are live. */
+	void (*driver_ok)(void *be);
+	/* Optional: the device was reset (no request left): drop per-device
+	 * state. */
+	void (*reset)(void *be);
+};
+
+enum vdev_phase {
+	VDEV_WAIT_PEER_RESET,   /* our state RESET, waiting for the peer's */
+	VDEV_WAIT_PEER_READY,   /* header written, our state READY: transactions served */
+	VDEV_RUNNING,           /* peer READY too: transactions and queues served */
+	VDEV_STOPPED,           /* shut down, or the link is gone */
+};
+
+enum vdev_stop_reason { STOP_NONE, STOP_QUEUE_DISABLE, STOP_RESET, STOP_PEER_LEFT,
+			STOP_SHUTDOWN };
+
+struct vdev_queue_stats {
+	uint64_t kicks, interrupts, requests;
+	unsigned inflight_max;      /* high-water mark of requests with the backend */
+};
+
+struct vdev_queue {
+	uint16_t max_size;
+	uint16_t device_vector;     /* the driver kicks us on this vector */
+	uint16_t size;
+	uint16_t driver_vector;     /* we interrupt the driver on this vector */
+	uint16_t enable;
+	uint64_t desc, driver, device;
+	struct vq vq;
+	/* Requests of this queue. */
+	struct vreq *free;          /* free slots */
+	unsigned inflight;          /* with the backend */
+	bool starved;               /* stopped popping for want of a slot or budget */
+	bool dirty;                 /* used entries recorded, not yet published */
+	bool polled;                /* interrupt decided late (ops->polled_queues) */
+	bool irq_pending;           /* a late decision is due */
+	struct vdev_queue_stats stats;
+};
+
+struct vdev_stats {
+	uint64_t transactions;
+	uint64_t resets;
+	uint64_t peer_sessions;
+	uint64_t protocol_errors;
+};
+
+struct vdev {
+	char name[64];
+	struct ivshm_port *port;
+	const struct vdev_backend_ops *ops;
+	void *be;
+	struct tick *tick;
+	uint32_t device_id;
+	size_t config_size;
+	uint32_t hdr_size;
+
+	enum vdev_phase phase;
+	enum vdev_stop_reason stopping;     /* quiesce in progress */
+	unsigned stop_queue;                /* STOP_QUEUE_DISABLE: which */
+	bool txn_held;                      /* the driver's transaction waits for the quiesce */
+	void (*on_stopped)(struct vdev *vd, void *arg);
+	void *on_stopped_arg;
+
+	uint64_t host_features;
+	uint64_t guest_features;
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
+	uint8_t status;
+	bool broken;
+	uint32_t config_gen;
+
+	unsigned nq;
+	struct vdev_queue *q;
+	unsigned inflight;                  /* over all queues */
+	struct tick_item tick_item;
+	bool in_tick;                       /* tick_run() is running */
+	uv_timer_t *irq_timer;              /* late interrupt decisions (own allocation:
+					     * it outlives the vdev while libuv closes it) */
+	void *slots;                        /* one allocation for every request slot */
+	struct vdev_stats stats;
+};
+
+/* Bytes of the transport header with config_size bytes of device config:
+ * what the header's `size` field says, and what the driver's DMA pool
+ * reserves at its start (core/dma_pool.h). */
+static inline uint32_t vdev_header_size(size_t config_size)
+{
+	return (uint32_t)((VI_CONFIG + config_size + 3) & ~(size_t)3);
+}
+
+/* Prepare a device on port with nq queues of at most queue_size entries
+ * and their request slots, on the loop of tick.  Queues in
+ * ops->polled_queues get their used entries published at once and their
+ * interrupt decided a millisecond later, by the event-idx rule: a driver
+ * that polls (virtio_console's hvc path) has taken them by then and wants
+ * none.  Returns -EINVAL when the link cannot carry the header, -ENOMEM. */
+int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct tick *tick,
+	      uint32_t device_id, const struct vdev_backend_ops *ops, void *be,
+	      size_t config_size, unsigned nq, uint16_t queue_size);
+/* Free it (after it stopped; the loop must run on to close its timer). */
+void vdev_destroy(struct vdev *vd);
+
+/* Publish RESET and start the life cycle. */
+void vdev_start(struct vdev *vd);
+
+/* An interrupt arrived on vector (IVSHM_VECTOR_UNKNOWN: could be any).  The
+ * caller has re-armed INT_CONTROL (ivshm_port_rearm) before. */
+void vdev_process(struct vdev *vd, int vector);
+
+/* The link is gone for good (the sim host died): stop at once. */
+void vdev_link_down(struct vdev *vd);
+
+/* Stop serving: answer what is in flight, publish RESET, then call
+ * on_stopped(vd, arg) from the loop. */
+void vdev_shutdown(struct vdev *vd, void (*on_stopped)(struct vdev *vd, void *arg), void *arg);
+
+/* Answer req: a used entry of written bytes (the device-writable length
+ * the backend filled).  Records only; publishing and any transition follow
+ * at the end of the loop iteration.  The slot is free again on return. */
+void vdev_complete(struct vreq *req, uint32_t written);
+
+/* The config space changed (e.g. capacity): re-publish it and tell the driver. */
+void vdev_config_changed(struct vdev *vd);
+
+/* Is a driver using the device (DRIVER_OK, peer there, not broken)? */
+bool vdev_driver_live(const struct vdev *vd);
+
+static inline bool vdev_has(const struct vdev *vd, unsigned bit)
+{
+	return vd->guest_features & VIRTIO_BIT(bit);
+}
+
+const char *vdev_phase_name(const struct vdev *vd);

@@ -1,0 +1,24 @@
+/* Control-socket commands of the daemon (see control.h for the framing).
+ *
+ *   list                 every device: type, link, cell-side state, features, queues
+ *   stats [NAME]         counters per device and per queue
+ *   resize NAME          re-read the image size; the cell gets a capacity change
+ *   change NAME IMAGE    swap the medium (refused while a cell drives a writable disk)
+ *   eject NAME           remove the medium (capacity 0), same rule
+ *   help
+ * Prefix a command with "json " for a one-line JSON body instead of text.
+ *
+ * Runs on the main loop.  What a command needs from a device is gathered on
+ * that device's worker (worker_call) and the answer put together when every
+ * worker has replied; a device whose worker has stopped shows as "gone".
+ */
+#pragma once
+#include "daemon/control.h"
+#include "daemon/device.h"
+
+struct command_ctx {
+	struct device *devs;
+	unsigned ndevs;
+};
+
+void commands_handle(void *ctx, const char *line, struct control_cmd *cmd);

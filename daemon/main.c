@@ -1,0 +1,312 @@
+/* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "daemon/commands.h"
+#include "daemon/control.h"
+#include "daemon/device.h"
+#include "daemon/notify.h"
+#include "core/sim_proto.h"
+#include "daemon/mailbox.h"
+#include "daemon/worker.h"
+#include "core/log.h"
+
+#define DEFAULT_CONFIG "/etc/virtio-ivshmemd.conf"
+
+struct daemon {
+	uv_loop_t loop;
+	struct config *cfg;
+	struct mailbox mb;          /* answers from the workers */
+	struct worker *workers;
+	unsigned nworkers;
+	struct device *devs;
+	unsigned ndevs;
+	uv_signal_t sig_int, sig_term, sig_hup;
+	unsigned workers_done;
+	struct control *control;
+	struct command_ctx commands;
+	bool stopping;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: virtio-ivshmemd [OPTIONS] [-c CONFIG]\n"
+		"Serve virtio block devices to Jailhouse cells over IVSHMEM links.\n\n"
+		"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+		"      --check-config FILE  validate FILE without touching any device, then exit\n"
+		"  -v, --verbose          debug logging\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          print the version\n\n"
+		"SIGINT/SIGTERM finish in-flight I/O, reset the links and exit 0.\n");
+}
+
+static void close_main(struct daemon *d)
+{
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	control_close(d->control);
+	d->control = NULL;
+	mailbox_close(&d->mb);
+}
+
+/* On the main loop, one per worker: its devices are stopped and closed. */
+static void worker_finished(void *arg, int status)
+{
+	struct daemon *d = arg;
+	if (++d->workers_done == d->nworkers) {
+		log_info("all devices stopped");
+		close_main(d);
+	}
+}
+
+static void shutdown_all(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		worker_shutdown(&d->workers[i], worker_finished, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
+	notify_systemd("STOPPING=1");
+	shutdown_all(d);
+}
+
+static void reopen_one(void *arg)
+{
+	device_reopen(arg);
+}
+
+static void reopened(void *arg, int status)
+{
+	/* A stopped worker has nothing to reopen. */
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	for (unsigned i = 0; i < d->ndevs; i++)
+		if (d->devs[i].open_ok)
+			worker_call(d->devs[i].worker, reopen_one, reopened, &d->devs[i]);
+	log_info("SIGHUP: log endpoints reopened");
+}
+
+static int open_control(struct daemon *d)
+{
+	const struct cfg_daemon *dc = &d->cfg->daemon;
+	char err[512];
+	if (strcmp(dc->control, "none") == 0)
+		return 0;
+	if (!dc->control_set)
+		mkdir("/run/virtio-ivshmemd", 0755);
+	d->commands.devs = d->devs;
+	d->commands.ndevs = d->ndevs;
+	int r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
+			     &d->control, err, sizeof(err));
+	if (r < 0 && dc->control_set) {
+		log_err("%s", err);
+		return r;
+	}
+	if (r < 0)
+		log_warn("%s; running without a control socket", err);
+	return 0;
+}
+
+static int check_config(const char *path)
+{
+	struct config *cfg;
+	char err[1024];
+	int r = config_load(path, &cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	/* Links the daemon hosts have a known size: check now what the cell's
+	 * driver will allocate in them (other links are checked when opened). */
+	uint16_t qs[cfg->ndevices ? cfg->ndevices : 1];
+	for (unsigned i = 0; i < cfg->ndevices; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		qs[i] = (uint16_t)b->queue_size;
+		if (b->link.kind != LINK_SIM_HOST)
+			continue;
+		uint64_t rw = b->link.shm_size - SIM_STATE_TABLE_SIZE;
+		r = b->type == DEV_BLOCK
+		    ? blk_layout_check(rw, b->queues, qs[i], b->seg_max, err, sizeof(err))
+		    : console_queue_size(rw, qs[i], &qs[i], err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "%s:%d: [%s %s]: %s\n", path, b->line,
+				cfg_dev_type_name(b->type), b->name, err);
+			config_free(cfg);
+			return 1;
+		}
+	}
+	printf("%s: OK, %u block device(s), %u console(s)\n", path, config_count(cfg, DEV_BLOCK),
+	       config_count(cfg, DEV_CONSOLE));
+	for (unsigned i = 0; i < cfg->ndevices; i++) {
+		const struct cfg_device *b = &cfg->devices[i];
+		char qsz[32];
+		snprintf(qsz, sizeof(qsz), qs[i] ? "%u" : "auto", qs[i]);
+		if (b->type == DEV_BLOCK)
+			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%s\n", b->name,
+			       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
+			       b->read_only ? " (read-only)" : "", b->queues, qsz);
+		else
+			printf("  console %-12s %s=%s endpoint=%s%s%s queue-size=%s\n", b->name,
+			       cfg_link_kind_name(b->link.kind), b->link.target,
+			       cfg_endpoint_name(b->endpoint), b->ep_path[0] ? " path=" : "",
+			       b->ep_path, qsz);
+	}
+	config_free(cfg);
+	return 0;
+}
+
+/* Workers, and every device opened on its worker's loop before the
+ * worker's thread starts (nothing runs there yet). */
+static int open_devices(struct daemon *d)
+{
+	char err[1024];
+	unsigned n = d->cfg->daemon.threads;
+	if (n > d->cfg->ndevices)
+		n = d->cfg->ndevices ? d->cfg->ndevices : 1;   /* no idle threads */
+	d->workers = calloc(n, sizeof(*d->workers));
+	d->devs = calloc(d->cfg->ndevices, sizeof(*d->devs));
+	if (!d->workers || !d->devs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned entries = 256;
+		for (unsigned k = i; k < d->cfg->ndevices; k += n)
+			entries += d->cfg->devices[k].queues * (d->cfg->devices[k].queue_size ?
+				   d->cfg->devices[k].queue_size : 64);
+		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb,
+				    entries > 16384 ? 16384 : entries);
+		d->nworkers++;
+		if (r < 0) {
+			log_err("cannot set up io_uring: %s%s", strerror(-r),
+				r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
+			return r;
+		}
+	}
+	/* Devices go round-robin to the workers. */
+	for (unsigned i = 0; i < d->cfg->ndevices; i++) {
+		struct worker *w = &d->workers[i % n];
+		struct device *dev = &d->devs[i];
+		d->ndevs++;
+		if (worker_add(w, dev) < 0)
+			return -ENOMEM;
+		int r = device_open(dev, &d->cfg->devices[i], &d->cfg->daemon, &w->tick, &w->eng,
+				    err, sizeof(err));
+		if (r < 0) {
+			log_err("%s:%d: %s", d->cfg->path, d->cfg->devices[i].line, err);
+			return r;
+		}
+		dev->open_ok = true;
+	}
+	return 0;
+}
+
+static int start_workers(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		int r = worker_start(&d->workers[i]);
+		if (r < 0) {
+			log_err("cannot start worker thread %u: %s", i, uv_strerror(r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int run(const char *config_path, bool verbose)
+{
+	struct daemon d = { 0 };
+	char err[1024];
+	int r = config_load(config_path, &d.cfg, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
+	uv_loop_init(&d.loop);
+	mailbox_init(&d.mb, &d.loop);
+	uv_signal_init(&d.loop, &d.sig_int);
+	uv_signal_init(&d.loop, &d.sig_term);
+	uv_signal_init(&d.loop, &d.sig_hup);
+	d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
+	int status = 0;
+	/* The control socket before any thread: nothing process-wide changes
+	 * once threads run (it needs no umask() anyway, see control.h). */
+	if (open_devices(&d) < 0 || open_control(&d) < 0 || start_workers(&d) < 0)
+		status = 1;
+	if (status == 0) {
+		uv_signal_start(&d.sig_int, on_signal, SIGINT);
+		uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+		/* Every device has published READY on its link (or waits for its
+		 * peer to reset first): cells may boot now. */
+		log_info("serving %u device(s)%s", d.ndevs, d.nworkers > 1 ? " on worker threads" : "");
+		char st[64];
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
+		notify_systemd(st);
+	} else {
+		/* Workers run their own teardown: give each its thread. */
+		start_workers(&d);
+		d.stopping = true;
+		if (d.nworkers)
+			shutdown_all(&d);
+		else
+			close_main(&d);
+	}
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < d.nworkers; i++)
+		worker_join(&d.workers[i]);
+	mailbox_destroy(&d.mb);
+	uv_loop_close(&d.loop);
+	free(d.workers);
+	free(d.devs);
+	config_free(d.cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	const char *config = DEFAULT_CONFIG;
+	bool verbose = false;
+	int c;
+	signal(SIGPIPE, SIG_IGN);
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'C': return check_config(optarg);
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("virtio-ivshmemd " PROJECT_VERSION "\n"); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return run(config, verbose);
+}

@@ -1,0 +1,223 @@
+#include "daemon/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/container_of.h"
+#include "core/log.h"
+
+/* ---- calls ------------------------------------------------------------- */
+
+struct call {
+	struct mail to_worker, to_main;
+	struct worker *w;
+	void (*fn)(void *arg);
+	void (*done)(void *arg, int status);
+	void *arg;
+	int status;
+};
+
+static void call_answered(struct mail *m, bool gone)
+{
+	struct call *c = container_of(m, struct call, to_main);
+	c->done(c->arg, gone ? -ESHUTDOWN : c->status);
+	free(c);
+}
+
+static void answer(struct call *c, int status)
+{
+	c->status = status;
+	if (mailbox_post(c->w->main_mb, &c->to_main) < 0) {
+		/* The main loop is gone: nobody left to tell. */
+		free(c);
+	}
+}
+
+static void call_run(struct mail *m, bool gone)
+{
+	struct call *c = container_of(m, struct call, to_worker);
+	if (!gone)
+		c->fn(c->arg);
+	answer(c, gone ? -ESHUTDOWN : 0);
+}
+
+static struct call *call_new(struct worker *w, void (*fn)(void *arg),
+			     void (*done)(void *arg, int status), void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->fn = fn;
+	c->done = done;
+	c->arg = arg;
+	c->to_worker.run = call_run;
+	c->to_main.run = call_answered;
+	return c;
+}
+
+void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		 void *arg)
+{
+	struct call *c = call_new(w, fn, done, arg);
+	if (!c) {
+		log_err("worker %u: out of memory for a call", w->index);
+		return;     /* done cannot be called from here: the caller's contract */
+	}
+	if (mailbox_post(&w->mb, &c->to_worker) < 0)
+		answer(c, -ESHUTDOWN);      /* stopped: "gone", through the main loop */
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
+		struct mailbox *main_mb, unsigned io_entries)
+{
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->threaded = threaded;
+	w->main_mb = main_mb;
+	if (threaded) {
+		int r = uv_loop_init(&w->own_loop);
+		if (r < 0)
+			return r;
+		w->loop = &w->own_loop;
+	} else {
+		w->loop = main_loop;
+	}
+	tick_init(&w->tick, w->loop);
+	int r = mailbox_init(&w->mb, w->loop);
+	if (r < 0)
+		return r;
+	uv_timer_init(w->loop, &w->teardown);
+	w->teardown.data = w;
+	r = io_engine_init(&w->eng, &w->tick, io_entries, !threaded);
+	w->eng_ok = r == 0;
+	return r;
+}
+
+int worker_add(struct worker *w, struct device *dev)
+{
+	struct device **n = realloc(w->devs, (w->ndevs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	w->devs = n;
+	w->devs[w->ndevs++] = dev;
+	dev->worker = w;
+	return 0;
+}
+
+static void thread_main(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+int worker_start(struct worker *w)
+{
+	if (!w->threaded || w->started)
+		return 0;
+	int r = uv_thread_create(&w->thread, thread_main, w);
+	w->started = r == 0;
+	return r;
+}
+
+struct stop_note {
+	struct mail m;
+	void (*done)(void *arg, int status);
+	void *arg;
+};
+
+static void stop_noted(struct mail *m, bool gone)
+{
+	struct stop_note *n = container_of(m, struct stop_note, m);
+	n->done(n->arg, 0);
+	free(n);
+}
+
+/* From the loop, once every device has stopped: close everything the loop
+ * holds, so the loop (and the thread) ends, and tell the main loop. */
+static void teardown_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	for (unsigned i = 0; i < w->ndevs; i++)
+		device_close(w->devs[i]);
+	if (w->eng_ok)
+		io_engine_close(&w->eng);
+	tick_close(&w->tick);
+	uv_close((uv_handle_t *)&w->teardown, NULL);
+	mailbox_close(&w->mb);
+	struct stop_note *n = malloc(sizeof(*n));
+	if (!n)
+		return;
+	n->m.run = stop_noted;
+	n->done = w->stopped;
+	n->arg = w->stopped_arg;
+	if (mailbox_post(w->main_mb, &n->m) < 0)
+		free(n);
+}
+
+static void device_stopped(struct device *dev)
+{
+	struct worker *w = dev->worker;
+	if (--w->running == 0)
+		uv_timer_start(&w->teardown, teardown_cb, 0, 0);
+}
+
+struct shutdown_req {
+	struct worker *w;
+	void (*done)(void *arg, int status);
+	void *arg;
+};
+
+/* On the worker's thread: what to tell, and to whom, travels in the
+ * message and is the worker's own from here on. */
+static void do_shutdown(void *arg)
+{
+	struct shutdown_req *req = arg;
+	struct worker *w = req->w;
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	w->stopped = req->done;
+	w->stopped_arg = req->arg;
+	w->running = w->ndevs;
+	if (w->ndevs == 0) {
+		uv_timer_start(&w->teardown, teardown_cb, 0, 0);
+		return;
+	}
+	for (unsigned i = 0; i < w->ndevs; i++)
+		device_stop(w->devs[i], device_stopped);
+}
+
+static void shutdown_posted(void *arg, int status)
+{
+	struct shutdown_req *req = arg;
+	/* Gone before the request arrived: it has nothing left to stop. */
+	if (status == -ESHUTDOWN)
+		req->done(req->arg, 0);
+	free(req);
+}
+
+void worker_shutdown(struct worker *w, void (*done)(void *arg, int status), void *arg)
+{
+	struct shutdown_req *req = malloc(sizeof(*req));
+	if (!req) {
+		log_err("worker %u: out of memory to stop it", w->index);
+		return;
+	}
+	*req = (struct shutdown_req){ .w = w, .done = done, .arg = arg };
+	worker_call(w, do_shutdown, shutdown_posted, req);
+}
+
+void worker_join(struct worker *w)
+{
+	if (w->threaded && w->started) {
+		uv_thread_join(&w->thread);
+		uv_loop_close(&w->own_loop);
+	}
+	mailbox_destroy(&w->mb);
+	free(w->devs);
+	w->devs = NULL;
+}

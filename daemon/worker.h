@@ -1,0 +1,64 @@
+/* Worker loops ("threads = N").
+ *
+ * Each worker owns a libuv loop, a tick (core/tick.h), an io_uring and the
+ * devices assigned to it: all their state is touched only from that
+ * worker's thread.  With one worker (the default) it runs on the main loop
+ * and no thread is created.  The main thread (signals, control socket)
+ * reaches a device only by message (daemon/mailbox.h): worker_call() runs a
+ * function on the worker and brings its answer back to the main loop; a
+ * worker that has stopped answers "gone" (-ESHUTDOWN) at once.  Nothing of
+ * a device is read from another thread; nothing blocks waiting for one.
+ */
+#pragma once
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/io_engine.h"
+#include "core/tick.h"
+#include "daemon/device.h"
+#include "daemon/mailbox.h"
+
+struct worker {
+	unsigned index;
+	uv_loop_t own_loop;
+	uv_loop_t *loop;            /* own_loop, or the main loop when not threaded */
+	bool threaded;
+	bool started;
+	uv_thread_t thread;
+	struct tick tick;
+	struct io_engine eng;
+	bool eng_ok;
+	struct mailbox mb;          /* requests for this worker */
+	struct mailbox *main_mb;    /* answers go to the main loop */
+	uv_timer_t teardown;
+	struct device **devs;
+	unsigned ndevs, running;
+	bool stopping;
+	void (*stopped)(void *arg, int status);
+	void *stopped_arg;
+};
+
+/* Prepare a worker; threaded: give it its own loop (started by
+ * worker_start), else use main_loop.  io_entries: io_uring size.  Returns a
+ * negative errno when the io_uring cannot be set up (the worker is usable
+ * for teardown all the same). */
+int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
+		struct mailbox *main_mb, unsigned io_entries);
+int worker_add(struct worker *w, struct device *dev);
+/* Start the thread (no-op when not threaded). */
+int worker_start(struct worker *w);
+
+/* Main thread: run fn(arg) on the worker's thread, then done(arg, 0) on the
+ * main loop; done(arg, -ESHUTDOWN) there instead when the worker has
+ * stopped.  done is always called, exactly once, never from inside this
+ * call. */
+void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		 void *arg);
+
+/* Main thread: stop every device (in-flight requests answered), close
+ * them, end the worker's loop; then done(arg, 0) on the main loop. */
+void worker_shutdown(struct worker *w, void (*done)(void *arg, int status), void *arg);
+
+/* Main thread, after the shutdown finished: wait for the thread and free
+ * what is left. */
+void worker_join(struct worker *w);
