@@ -434,6 +434,9 @@ static void cell_key(struct parser *ps, struct cfg_cell *c, const char *key, con
 	} else if (strcmp(key, "initrd") == 0) {
 		if (set_file(ps, key, value, c->initrd, sizeof(c->initrd)))
 			c->initrd_line = ps->line;
+	} else if (strcmp(key, "dtb") == 0) {
+		if (set_file(ps, key, value, c->dtb, sizeof(c->dtb)))
+			c->dtb_line = ps->line;
 	} else if (strcmp(key, "cmdline") == 0) {
 		/* Repeated (or continued) lines are joined: inih limits a line. */
 		size_t len = strlen(c->cmdline);
