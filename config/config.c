@@ -536,8 +536,8 @@ static void check_cells(struct parser *ps)
 			fail_at(ps, c->line, "[cell %s]: missing key 'config' (the cell's .cell file)",
 				c->name);
 		else if (!c->kernel[0])
-			fail_at(ps, c->line, "[cell %s]: missing key 'kernel' (the x86 bzImage to boot)",
-				c->name);
+			fail_at(ps, c->line, "[cell %s]: missing key 'kernel' (the Linux kernel to boot: "
+				"x86 bzImage, arm64 Image or ARM zImage)", c->name);
 	}
 	if (cfg->ncells == 0)
 		return;     /* the daemon alone: `cell =` is only a label */

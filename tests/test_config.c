@@ -294,7 +294,8 @@ static void test_cell_errors(void **state)
 	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\n", dev, img);
 	expect_text_error(text, "4: [cell a]: missing key 'config' (the cell's .cell file)");
 	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\ncmdline = x\n", dev, img);
-	expect_text_error(text, "4: [cell a]: missing key 'kernel' (the x86 bzImage to boot)");
+	expect_text_error(text, "4: [cell a]: missing key 'kernel' (the Linux kernel to boot: x86 "
+			  "bzImage, arm64 Image or ARM zImage)");
 
 	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\nconfig = %s/none.cell\n", dev, img, dir);
 	snprintf(msg, sizeof(msg), "6: [cell a] config: %s/none.cell: No such file or directory", dir);
