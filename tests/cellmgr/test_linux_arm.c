@@ -22,6 +22,7 @@
 #include "cellmgr/cellmgr.h"
 #include "cellmgr/linux_arm.h"
 #include "cellmgr/up.h"
+#include "armimage.h"
 #include "fake_hw.h"
 #include "samples.h"
 #include "testutil.h"
@@ -78,35 +79,16 @@ static const char dts_32[] =
 
 static uint8_t *dtc(const char *dir, const char *src, size_t *len)
 {
-	const char *tool = getenv("DTC");
-	char *out;
-
-	if (!tool || !*tool)
-		return NULL;
-	tu_write_str(tu_fmt("%s/in.dts", dir), src);
-	if (system(tu_fmt("'%s' -q -I dts -O dtb -o %s/out.dtb %s/in.dts", tool, dir, dir)) != 0)
-		fail_msg("dtc failed");
-	out = tu_read(tu_fmt("%s/out.dtb", dir), len);
-	assert_non_null(out);
-	return (uint8_t *)out;
+	return (uint8_t *)tu_dtc(dir, src, len);
 }
 
 static void p32(uint8_t *p, size_t o, uint32_t v) { for (int i = 0; i < 4; i++) p[o + i] = (uint8_t)(v >> 8 * i); }
 static void p64(uint8_t *p, size_t o, uint64_t v) { p32(p, o, (uint32_t)v); p32(p, o + 4, (uint32_t)(v >> 32)); }
 
-/* An arm64 Image of len bytes: the header of booting.rst, EFI-style code0. */
+/* An arm64 Image of len bytes (armimage.h). */
 static uint8_t *image(size_t len, uint64_t text_offset, uint64_t image_size)
 {
-	uint8_t *k = calloc(1, len);
-
-	for (size_t i = 64; i < len; i++)
-		k[i] = (uint8_t)(i * 13);
-	memcpy(k, "MZ\x40\xfa", 4);
-	p64(k, 8, text_offset);
-	p64(k, 16, image_size);
-	p64(k, 24, 0xa);                  /* LE, 4K pages, anywhere */
-	memcpy(k + 0x38, "ARM\x64", 4);
-	return k;
+	return arm64_image(len, text_offset, image_size);
 }
 
 static uint8_t *zimage(size_t len)

@@ -12,5 +12,10 @@ void tu_write_str(const char *path, const char *s);
 void tu_symlink(const char *target, const char *path);
 /* Read a whole file (malloc'ed, NUL-terminated); NULL if missing. */
 char *tu_read(const char *path, size_t *len);
+/* Compile the device tree source src with $DTC (Debian
+ * device-tree-compiler) in dir (dir/in.dts, dir/out.dtb).  Returns the
+ * malloc'ed blob, or NULL when $DTC is unset or empty (tests skip then);
+ * aborts when dtc fails. */
+char *tu_dtc(const char *dir, const char *src, size_t *len);
 /* printf into a static rotating buffer (for building paths). */
 const char *tu_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
