@@ -21,7 +21,6 @@
 
 #include "cellmgr/cellmgr.h"
 #include "cellmgr/linux_arm.h"
-#include "cellmgr/up.h"
 #include "armimage.h"
 #include "fake_hw.h"
 #include "samples.h"
@@ -734,46 +733,6 @@ static void boot_through_driver(void **state)
 	cm_config_free(cfg);
 }
 
-/* `up` cannot name a device tree: it refuses ARM cells up front. */
-static void up_refuses_arm(void **state)
-{
-	struct fixture *f = *state;
-	struct fake_hw fh;
-	struct cm_hw hw;
-	struct cm_up_opts uo = { 0 };
-	struct cm_report rep;
-	struct cm_err err = { 0 };
-	size_t len;
-	uint8_t *b = cw_build(14, CW_ARM64, NULL, &arm_cell, &len);
-
-	tu_write(tu_fmt("%s/arm.cell", f->dir), b, len);
-	free(b);
-	b = cw_build(14, CW_ARM64, &root_sys, &root_cell, &len);
-	tu_write(tu_fmt("%s/root.cell", f->dir), b, len);
-	free(b);
-	tu_write_str(tu_fmt("%s/Image", f->dir), "x");
-	tu_write_str(tu_fmt("%s/a.img", f->dir), "");
-	tu_write_str(tu_fmt("%s/d.conf", f->dir),
-		     tu_fmt("[daemon]\nroot-cell = %s/root.cell\n[block d]\nsim = %s/x.sock\nimage = %s/a.img\n"
-			    "cell = c\n[cell c]\nconfig = %s/arm.cell\nkernel = %s/Image\n", f->dir, f->dir,
-			    f->dir, f->dir, f->dir));
-	tu_mkdirs(tu_fmt("%s/sys/devices/jailhouse/cells", f->dir));
-	tu_write_str(tu_fmt("%s/sys/devices/jailhouse/enabled", f->dir), "0\n");
-	fake_hw_init(&fh, strdup(tu_fmt("%s/sys", f->dir)));
-	hw = (struct cm_hw){ &fake_hw_ops, &fh, NULL, fh.sysfs_root, NULL, CM_ARCH_ARM64 };
-	uo.config_path = tu_fmt("%s/d.conf", f->dir);
-	cm_report_init(&rep);
-	if (cm_up(&hw, &uo, &rep, &err) != -ENOTSUP)
-		fail_msg("%s", err.what);
-	if (!strstr(err.what, "[cell c]: ") || !strstr(err.what, "arm.cell is an arm64 cell; `up` boots "
-							   "x86 Linux cells only"))
-		fail_msg("%s", err.what);
-	assert_int_equal(fh.ncalls, 0);
-	fake_hw_reset(&fh);
-	free((char *)fh.sysfs_root);
-	cm_report_free(&rep);
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -786,7 +745,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(dtb_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_write_dtb, setup, teardown),
 		cmocka_unit_test_setup_teardown(boot_through_driver, setup, teardown),
-		cmocka_unit_test_setup_teardown(up_refuses_arm, setup, teardown),
 	};
 	cli_path = argc > 1 ? argv[1] : "jailhouse-cellmgr";
 	return cmocka_run_group_tests(tests, NULL, NULL);
