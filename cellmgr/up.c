@@ -381,8 +381,10 @@ static int up_before_boot(void *opaque, unsigned i, const struct cm_config *cell
 		progress(u->o->progress, u->o->opaque, "cell %s: virtio-ivshmemd serves %s",
 			 u->cfg->cells[ci].name, names);
 	}
-	progress(u->o->progress, u->o->opaque, "cell %s: creating \"%s\" and booting %s",
-		 u->cfg->cells[ci].name, cell->cell.name, u->cfg->cells[ci].kernel);
+	progress(u->o->progress, u->o->opaque, "cell %s: creating \"%s\" and booting %s%s%s%s",
+		 u->cfg->cells[ci].name, cell->cell.name, u->cfg->cells[ci].kernel,
+		 u->cfg->cells[ci].dtb[0] ? " (device tree " : "", u->cfg->cells[ci].dtb,
+		 u->cfg->cells[ci].dtb[0] ? ")" : "");
 	return 0;
 }
 
@@ -428,6 +430,32 @@ out:
 	cm_config_free(sys);
 	free(files);
 	return ret;
+}
+
+/* Whether a cell needs `dtb =` follows from its .cell file, which the
+ * config parser does not read: checked here for every cell before anything
+ * is touched, so that the message names the [cell] section rather than a
+ * -d option the user never typed (cm_linux_plan()'s words). */
+static int check_cell_dtb(const struct config *cfg, const struct cfg_cell *c,
+			  const struct cm_config *cell, struct cm_err *err)
+{
+	bool arm = cell->arch != CM_ARCH_X86;
+
+	if (arm && !c->dtb[0]) {
+		cm_err_set(err, "%s:%d: [cell %s]: %s is an %s cell, whose Linux needs a device tree: "
+			   "add `dtb = FILE` to the section", cfg->path, c->line, c->name, c->config,
+			   cm_arch_name(cell->arch));
+		cm_err_hint(err, "FILE is the cell's compiled device tree, the one `jailhouse-cellmgr "
+			    "linux CELL.cell KERNEL -d DTB` takes (dtc -I dts -O dtb -o cell.dtb cell.dts)");
+		return -EINVAL;
+	}
+	if (!arm && c->dtb[0]) {
+		cm_err_set(err, "%s:%d: [cell %s]: %s is an x86 cell, whose Linux takes no device tree: "
+			   "remove `dtb = %s` (line %d)", cfg->path, c->line, c->name, c->config, c->dtb,
+			   c->dtb_line);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The cell of this name in sysfs is running. */
@@ -492,19 +520,11 @@ int cm_up(const struct cm_hw *hw, const struct cm_up_opts *o, struct cm_report *
 			goto out;
 		}
 	}
-	/* The [cell] section has no key for a device tree (config/config.h):
-	 * say so instead of failing later with "pass -d DTB". */
-	for (unsigned k = 0; k < cfg->ncells; k++)
-		if (cells[k]->arch != CM_ARCH_X86) {
-			cm_err_set(err, "%s:%d: [cell %s]: %s is an %s cell; `up` boots x86 Linux cells only "
-				   "(a [cell] section cannot name a device tree yet)", cfg->path,
-				   cfg->cells[k].line, cfg->cells[k].name, cfg->cells[k].config,
-				   cm_arch_name(cells[k]->arch));
-			cm_err_hint(err, "boot it with `jailhouse-cellmgr linux %s KERNEL -d DTB ...`",
-				    cfg->cells[k].config);
-			ret = -ENOTSUP;
+	for (unsigned k = 0; k < cfg->ncells; k++) {
+		ret = check_cell_dtb(cfg, &cfg->cells[k], cells[k], err);
+		if (ret < 0)
 			goto out;
-		}
+	}
 	ret = check_whole_system(hw, cfg, root, cells, rep, err);
 	if (ret < 0)
 		goto out;
@@ -534,6 +554,7 @@ int cm_up(const struct cm_hw *hw, const struct cm_up_opts *o, struct cm_report *
 			.linux_opts = {
 				.kernel_path = c->kernel,
 				.initrd_path = c->initrd[0] ? c->initrd : NULL,
+				.dtb_path = c->dtb[0] ? c->dtb : NULL,
 				.cmdline = c->cmdline_set ? c->cmdline : NULL,
 				.loader_path = o->loader,
 			},

@@ -3,10 +3,11 @@
  * [block]/[console] sections that name their cell and link).
  *
  * cm_up():
- *   1. loads CONFIG and checks every cell: its .cell file, kernel, initrd,
- *      command line and boot layout, then the whole system (the root .cell
- *      file and all cells together, cm_system_check()); nothing is touched
- *      when one is wrong;
+ *   1. loads CONFIG and checks every cell: its .cell file, that an ARM
+ *      cell has `dtb =` and an x86 cell has none, then the whole system
+ *      (the root .cell file and all cells together, cm_system_check()),
+ *      then the kernel, initrd, device tree, command line and boot layout
+ *      of each cell it boots; nothing is touched when one is wrong;
  *   2. enables the root cell unless Jailhouse is enabled already (the root
  *      .cell file: opts->root_config, else [daemon] root-cell);
  *   3. rescans PCI and binds the back-end links to uio_ivshmem, then matches
@@ -15,9 +16,10 @@
  *      that are running already are left alone: waits (bounded) until
  *      virtio-ivshmemd serves every device of the cell, asking the daemon
  *      over its control socket (`json list`), and only then creates, loads
- *      (x86 Linux boot) and starts it.  The Linux front-end refuses a
- *      back-end that is not READY and never retries, so a cell is never
- *      created before its devices serve.
+ *      and starts it with the Linux boot of `jailhouse-cellmgr linux`
+ *      (cm_linux_plan(), cm_linux_boot(); [cell] dtb is its -d).  The
+ *      Linux front-end refuses a back-end that is not READY and never
+ *      retries, so a cell is never created before its devices serve.
  *   On failure the cells booted so far keep running; `down` stops them.
  *
  * cm_down(): shuts down and destroys the cells of CONFIG in reverse boot

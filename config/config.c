@@ -439,6 +439,9 @@ static void cell_key(struct parser *ps, struct cfg_cell *c, const char *key, con
 	} else if (strcmp(key, "initrd") == 0) {
 		if (set_file(ps, key, value, c->initrd, sizeof(c->initrd)))
 			c->initrd_line = ps->line;
+	} else if (strcmp(key, "dtb") == 0) {
+		if (set_file(ps, key, value, c->dtb, sizeof(c->dtb)))
+			c->dtb_line = ps->line;
 	} else if (strcmp(key, "cmdline") == 0) {
 		/* Repeated (or continued) lines are joined: inih limits a line. */
 		size_t len = strlen(c->cmdline);
@@ -538,8 +541,8 @@ static void check_cells(struct parser *ps)
 			fail_at(ps, c->line, "[cell %s]: missing key 'config' (the cell's .cell file)",
 				c->name);
 		else if (!c->kernel[0])
-			fail_at(ps, c->line, "[cell %s]: missing key 'kernel' (the x86 bzImage to boot)",
-				c->name);
+			fail_at(ps, c->line, "[cell %s]: missing key 'kernel' (the Linux kernel to boot: "
+				"x86 bzImage, arm64 Image or ARM zImage)", c->name);
 	}
 	if (cfg->ncells == 0)
 		return;     /* the daemon alone: `cell =` is only a label */

@@ -18,8 +18,12 @@
  * checks need the link's size; see backends/blk.h, backends/console.h).
  *   [cell NAME]       one Jailhouse cell that `jailhouse-cellmgr up/down` boots and
  *                     stops (the daemon itself ignores it): config (the .cell file),
- *                     kernel (x86 bzImage), initrd, cmdline, order.  config, kernel
- *                     and initrd must be readable.  cmdline may be given on several
+ *                     kernel (x86 bzImage, arm64 Image or ARM zImage), initrd, dtb
+ *                     (the compiled device tree of an ARM cell: what `linux -d`
+ *                     takes), cmdline, order.  config, kernel, initrd and dtb must
+ *                     be readable.  Whether a cell needs dtb (ARM) or must not have
+ *                     it (x86) depends on its .cell file, which only the cell
+ *                     manager reads: `up` checks that.  cmdline may be given on several
  *                     lines (repeated keys or indented continuation lines are joined
  *                     with a space: inih limits a line to 199 characters).  Cells boot
  *                     by ascending order (a cell without one counts as 0), equal
@@ -101,11 +105,12 @@ struct cfg_cell {
 	char config[PATH_MAX];      /* the Jailhouse .cell file */
 	char kernel[PATH_MAX];
 	char initrd[PATH_MAX];      /* "" if none */
+	char dtb[PATH_MAX];         /* "" if none; ARM cells need one */
 	char cmdline[CFG_CMDLINE_MAX];
 	bool cmdline_set;
 	unsigned order;             /* 0 unless given */
 	bool order_set;
-	int config_line, kernel_line, initrd_line;   /* of the keys, 0 if not given */
+	int config_line, kernel_line, initrd_line, dtb_line;   /* of the keys, 0 if not given */
 };
 
 struct config {

@@ -231,9 +231,9 @@ static void test_cells_valid(void **state)
 		 "[cell late]\nconfig = %s\nkernel = %s\ninitrd = %s\n"        /* 14-17 */
 		 "cmdline = console=ttyS2,115200\ncmdline = earlyprintk\n"
 		 "  quiet\norder = 5\n"
-		 "[cell early]\nconfig = %s\nkernel = %s\norder = 1\n"
+		 "[cell early]\nconfig = %s\nkernel = %s\ndtb = %s\norder = 1\n"   /* 22-26 */
 		 "[cell dflt]\nconfig = %s\nkernel = %s\n",
-		 img, img, img, img, img, img, img, img, img, img);
+		 img, img, img, img, img, img, img, img, img, img, img);
 	if (load_text(text, err, sizeof(err), &cfg) < 0)
 		fail_msg("%s", err);
 	assert_string_equal(cfg->daemon.root_cell, img);
@@ -253,6 +253,11 @@ static void test_cells_valid(void **state)
 	assert_true(c->order_set);
 	assert_int_equal(c->order, 5);
 	assert_string_equal(cfg->cells[2].initrd, "");
+	/* dtb: a readable file, for ARM cells (only `up` knows the architecture) */
+	assert_string_equal(cfg->cells[1].dtb, img);
+	assert_int_equal(cfg->cells[1].dtb_line, 25);
+	assert_string_equal(cfg->cells[0].dtb, "");
+	assert_int_equal(cfg->cells[0].dtb_line, 0);
 	assert_false(cfg->cells[2].cmdline_set);
 	assert_false(cfg->cells[2].order_set);
 	assert_ptr_equal(config_find_cell(cfg, "early"), &cfg->cells[1]);
@@ -289,7 +294,8 @@ static void test_cell_errors(void **state)
 	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\n", dev, img);
 	expect_text_error(text, "4: [cell a]: missing key 'config' (the cell's .cell file)");
 	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\ncmdline = x\n", dev, img);
-	expect_text_error(text, "4: [cell a]: missing key 'kernel' (the x86 bzImage to boot)");
+	expect_text_error(text, "4: [cell a]: missing key 'kernel' (the Linux kernel to boot: x86 "
+			  "bzImage, arm64 Image or ARM zImage)");
 
 	snprintf(text, sizeof(text), "%s[cell a]\nkernel = %s\nconfig = %s/none.cell\n", dev, img, dir);
 	snprintf(msg, sizeof(msg), "6: [cell a] config: %s/none.cell: No such file or directory", dir);
@@ -301,6 +307,12 @@ static void test_cell_errors(void **state)
 		 img, img, dir);
 	snprintf(msg, sizeof(msg), "7: [cell a] initrd: %s/rd: No such file or directory", dir);
 	expect_text_error(text, msg);
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\ndtb = %s/cell.dtb\n", dev,
+		 img, img, dir);
+	snprintf(msg, sizeof(msg), "7: [cell a] dtb: %s/cell.dtb: No such file or directory", dir);
+	expect_text_error(text, msg);
+	snprintf(text, sizeof(text), "%s[cell a]\nconfig = %s\nkernel = %s\ndtb =\n", dev, img, img);
+	expect_text_error(text, "7: [cell a] dtb: needs a file name");
 	snprintf(text, sizeof(text), "[daemon]\nroot-cell = %s/root.cell\n%s", dir, dev);
 	snprintf(msg, sizeof(msg), "2: [daemon] root-cell: %s/root.cell: No such file or directory",
 		 dir);

@@ -21,7 +21,7 @@
 
 #include "cellmgr/cellmgr.h"
 #include "cellmgr/linux_arm.h"
-#include "cellmgr/up.h"
+#include "armimage.h"
 #include "fake_hw.h"
 #include "samples.h"
 #include "testutil.h"
@@ -78,35 +78,16 @@ static const char dts_32[] =
 
 static uint8_t *dtc(const char *dir, const char *src, size_t *len)
 {
-	const char *tool = getenv("DTC");
-	char *out;
-
-	if (!tool || !*tool)
-		return NULL;
-	tu_write_str(tu_fmt("%s/in.dts", dir), src);
-	if (system(tu_fmt("'%s' -q -I dts -O dtb -o %s/out.dtb %s/in.dts", tool, dir, dir)) != 0)
-		fail_msg("dtc failed");
-	out = tu_read(tu_fmt("%s/out.dtb", dir), len);
-	assert_non_null(out);
-	return (uint8_t *)out;
+	return (uint8_t *)tu_dtc(dir, src, len);
 }
 
 static void p32(uint8_t *p, size_t o, uint32_t v) { for (int i = 0; i < 4; i++) p[o + i] = (uint8_t)(v >> 8 * i); }
 static void p64(uint8_t *p, size_t o, uint64_t v) { p32(p, o, (uint32_t)v); p32(p, o + 4, (uint32_t)(v >> 32)); }
 
-/* An arm64 Image of len bytes: the header of booting.rst, EFI-style code0. */
+/* An arm64 Image of len bytes (armimage.h). */
 static uint8_t *image(size_t len, uint64_t text_offset, uint64_t image_size)
 {
-	uint8_t *k = calloc(1, len);
-
-	for (size_t i = 64; i < len; i++)
-		k[i] = (uint8_t)(i * 13);
-	memcpy(k, "MZ\x40\xfa", 4);
-	p64(k, 8, text_offset);
-	p64(k, 16, image_size);
-	p64(k, 24, 0xa);                  /* LE, 4K pages, anywhere */
-	memcpy(k + 0x38, "ARM\x64", 4);
-	return k;
+	return arm64_image(len, text_offset, image_size);
 }
 
 static uint8_t *zimage(size_t len)
@@ -738,46 +719,6 @@ static void boot_through_driver(void **state)
 	cm_config_free(cfg);
 }
 
-/* `up` cannot name a device tree: it refuses ARM cells up front. */
-static void up_refuses_arm(void **state)
-{
-	struct fixture *f = *state;
-	struct fake_hw fh;
-	struct cm_hw hw;
-	struct cm_up_opts uo = { 0 };
-	struct cm_report rep;
-	struct cm_err err = { 0 };
-	size_t len;
-	uint8_t *b = cw_build(14, CW_ARM64, NULL, &arm_cell, &len);
-
-	tu_write(tu_fmt("%s/arm.cell", f->dir), b, len);
-	free(b);
-	b = cw_build(14, CW_ARM64, &root_sys, &root_cell, &len);
-	tu_write(tu_fmt("%s/root.cell", f->dir), b, len);
-	free(b);
-	tu_write_str(tu_fmt("%s/Image", f->dir), "x");
-	tu_write_str(tu_fmt("%s/a.img", f->dir), "");
-	tu_write_str(tu_fmt("%s/d.conf", f->dir),
-		     tu_fmt("[daemon]\nroot-cell = %s/root.cell\n[block d]\nsim = %s/x.sock\nimage = %s/a.img\n"
-			    "cell = c\n[cell c]\nconfig = %s/arm.cell\nkernel = %s/Image\n", f->dir, f->dir,
-			    f->dir, f->dir, f->dir));
-	tu_mkdirs(tu_fmt("%s/sys/devices/jailhouse/cells", f->dir));
-	tu_write_str(tu_fmt("%s/sys/devices/jailhouse/enabled", f->dir), "0\n");
-	fake_hw_init(&fh, strdup(tu_fmt("%s/sys", f->dir)));
-	hw = (struct cm_hw){ &fake_hw_ops, &fh, NULL, fh.sysfs_root, NULL, CM_ARCH_ARM64 };
-	uo.config_path = tu_fmt("%s/d.conf", f->dir);
-	cm_report_init(&rep);
-	if (cm_up(&hw, &uo, &rep, &err) != -ENOTSUP)
-		fail_msg("%s", err.what);
-	if (!strstr(err.what, "[cell c]: ") || !strstr(err.what, "arm.cell is an arm64 cell; `up` boots "
-							   "x86 Linux cells only"))
-		fail_msg("%s", err.what);
-	assert_int_equal(fh.ncalls, 0);
-	fake_hw_reset(&fh);
-	free((char *)fh.sysfs_root);
-	cm_report_free(&rep);
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,7 +731,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(dtb_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_write_dtb, setup, teardown),
 		cmocka_unit_test_setup_teardown(boot_through_driver, setup, teardown),
-		cmocka_unit_test_setup_teardown(up_refuses_arm, setup, teardown),
 	};
 	cli_path = argc > 1 ? argv[1] : "jailhouse-cellmgr";
 	return cmocka_run_group_tests(tests, NULL, NULL);

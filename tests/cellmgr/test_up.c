@@ -2,10 +2,13 @@
  * REAL virtio-ivshmemd on software links.  The fake records, at the moment
  * of every CELL_CREATE, what the daemon reports over its control socket, so
  * the tests can assert that no cell is created (let alone loaded or
- * started) before all of its devices serve.  Also: the control-socket
+ * started) before all of its devices serve.  x86 cells, and an arm64 cell
+ * whose loaded images are compared with what `linux -w` computes (device
+ * trees compiled with dtc; skipped without it).  Also: the control-socket
  * client against a scripted server, the JSON reader, matching links to
  * cells by BDF, and the CLI wiring. */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libfdt.h>
 
 #include "cellmgr/daemon_ctl.h"
 #include "cellmgr/sysfs.h"
 #include "cellmgr/up.h"
 #include "tests/harness.h"
+#include "armimage.h"
 #include "bzimage.h"
 #include "fake_hw.h"
 #include "samples.h"
@@ -40,6 +45,7 @@ struct env {
 	struct cm_report rep;
 	struct cm_err err;
 	char sys[400], dev[400], fw[400], dump[400], loader[400], kernel[400], initrd[400];
+	char dtb[400];               /* arm64 setup: the compiled device tree */
 	char sock[400];
 	char conf_text[8192];        /* the config `up` reads (d.conf) */
 	char progress[8192];
@@ -66,8 +72,11 @@ static void sleep_ms(unsigned ms)
 
 /* A Linux cell like samples.h's.  Cells at other BDFs than 00:0c.0 get
  * their own CPU and memory and no IOAPIC pins or ports, so that cells of
- * one config pass the whole-system check together. */
-static void write_cell(const char *path, const char *name, uint16_t bdf, uint16_t proto)
+ * one config pass the whole-system check together.  arch CW_ARM64: the
+ * same memory (the loader at cpu_reset_address 0 in the low RAM, the
+ * images in the high RAM, the first that holds them), no IOAPIC or ports. */
+static void write_cell_arch(const char *path, const char *name, uint16_t bdf, uint16_t proto,
+			    unsigned arch)
 {
 	struct cw_pci pci = linux_pci[0];
 	struct cw_cell c = linux_cell;
@@ -90,9 +99,18 @@ static void write_cell(const char *path, const char *name, uint16_t bdf, uint16_
 		mem[4].phys = mem[4].virt = 0x26f01000;
 	}
 	c.mem = mem;
-	b = cw_build(14, CW_X86, NULL, &c, &len);
+	if (arch != CW_X86) {
+		c.nirq = 0;
+		c.npio = 0;
+	}
+	b = cw_build(14, arch, NULL, &c, &len);
 	tu_write(path, b, len);
 	free(b);
+}
+
+static void write_cell(const char *path, const char *name, uint16_t bdf, uint16_t proto)
+{
+	write_cell_arch(path, name, bdf, proto, CW_X86);
 }
 
 /* At every CELL_CREATE: what does the daemon say?  One line
@@ -524,6 +542,217 @@ static void up_refuses_conflicting_cells(void **state)
 	assert_int_equal(e->progress[0], '\0');
 }
 
+/* ---- arm64 cells ---- */
+
+/* The cell's device tree before patching (compiled with dtc). */
+static const char arm_dts[] =
+	"/dts-v1/;\n"
+	"/ {\n"
+	"	#address-cells = <2>;\n"
+	"	#size-cells = <2>;\n"
+	"	model = \"up test cell\";\n"
+	"	hypervisor { compatible = \"jailhouse,cell\"; };\n"
+	"};\n";
+
+/* Lines 1-18; [cell cell-a] at line 13, its dtb at 17. */
+static void make_arm_conf(struct env *e, char *out, size_t len)
+{
+	const char *dir = e->d.dir;
+
+	snprintf(out, len,
+		 "[daemon]\ncontrol-socket = %s\nroot-cell = %s/root.cell\n"
+		 "[block disk-a]\nsim = %s/a.sock\nimage = %s/a.img\ncell = cell-a\n"
+		 "[console con-a]\nsim = %s/ca.sock\nendpoint = log\npath = %s/ca.log\ncell = cell-a\n"
+		 "[cell cell-a]\nconfig = %s/a.cell\nkernel = %s\ninitrd = %s\ndtb = %s\n"
+		 "cmdline = console=ttyAMA0 earlycon\n",
+		 e->sock, dir, dir, dir, dir, dir, dir, e->kernel, e->initrd, e->dtb);
+}
+
+/* The x86 setup turned into an arm64 system: the root and cell-a for
+ * arm64, an Image instead of the bzImage, a device tree, an arm64-sized
+ * loader, and a config with cell-a only.  Skipped without dtc. */
+static int setup_arm(void **state)
+{
+	struct env *e;
+	const char *dir;
+	uint8_t *b, ld[0x1800];
+	size_t len;
+	char *dtb;
+
+	if (setup(state) < 0)
+		return -1;
+	e = *state;
+	dir = e->d.dir;
+	e->hw.arch = CM_ARCH_ARM64;
+	b = cw_build(14, CW_ARM64, &root_sys, &(struct cw_cell){ .name = "arm-root", .cpus = 0xf,
+		     .mem = root_mem, .nmem = 8, .pci = root_pci, .npci = 1 }, &len);
+	tu_write(tu_fmt("%s/root.cell", dir), b, len);
+	free(b);
+	write_cell_arch(tu_fmt("%s/a.cell", dir), "arm-a", 0x0c << 3, 0x8002, CW_ARM64);
+	write_cell_arch(tu_fmt("%s/b.cell", dir), "arm-b", 0x0d << 3, 0x8002, CW_ARM64);
+	snprintf(e->kernel, sizeof(e->kernel), "%s/Image", dir);
+	b = arm64_image(0x123456, 0x80000, 0x200000);
+	tu_write(e->kernel, b, 0x123456);
+	free(b);
+	memset(ld, 0xcc, sizeof(ld));
+	tu_write(e->loader, ld, sizeof(ld));
+	snprintf(e->dtb, sizeof(e->dtb), "%s/cell.dtb", dir);
+	dtb = tu_dtc(dir, arm_dts, &len);
+	if (dtb) {
+		tu_write(e->dtb, dtb, len);
+		free(dtb);
+	}
+	make_arm_conf(e, e->conf_text, sizeof(e->conf_text));
+	tu_write_str(e->d.conf, e->conf_text);
+	return 0;
+}
+
+static bool have_dtc(void)
+{
+	const char *tool = getenv("DTC");
+
+	return tool && *tool;
+}
+
+static bool file_is(const char *path, const void *data, size_t size)
+{
+	size_t len;
+	char *got = tu_read(path, &len);
+	bool same = got && len == size && !memcmp(got, data, size);
+
+	free(got);
+	return same;
+}
+
+static int run_cli(const char *args, char *out, size_t len);
+
+/* `up` boots an arm64 cell with what `linux -w` computes for the same
+ * inputs: the same images at the same addresses, the same parameter
+ * string, and the patched device tree byte for byte; and only once the
+ * daemon serves the cell's devices. */
+static void up_boots_arm64(void **state)
+{
+	struct env *e = *state;
+	struct cm_up_opts o = up_opts(e, 5000);
+	struct cm_down_opts d = { e->d.conf, false, collect_progress, e };
+	const struct fake_image *im = e->f.images;
+	char out[4096];
+	int len;
+	const void *v;
+
+	if (!have_dtc())
+		skip();
+	start_daemon(e, e->conf_text, 2);
+	if (cm_up(&e->hw, &o, &e->rep, &e->err) < 0) {
+		for (size_t i = 0; i < e->rep.n; i++)
+			fprintf(stderr, "report: %s\n", e->rep.items[i].msg);
+		fail_msg("%s (hint: %s)", e->err.what, e->err.hint);
+	}
+	assert_call(e, 0, "module jailhouse");
+	assert_call(e, 1, "enable len=");
+	assert_call(e, 2, "create len=");
+	assert_non_null(strstr(e->f.calls[2], "name=arm-a"));
+	assert_call(e, 3, "daemon@create arm-a:");
+	/* loader, parameter string, kernel, initrd, device tree */
+	assert_call(e, 4, "load name=arm-a n=5 ");
+	assert_call(e, 5, "start name=arm-a");
+	assert_int_equal(e->f.ncalls, 6);
+	assert_served_at_create(e, "arm-a", devs_a);
+	assert_non_null(strstr(e->progress, tu_fmt("cell cell-a: creating \"arm-a\" and booting %s "
+						   "(device tree %s)\n", e->kernel, e->dtb)));
+
+	/* `linux -w` on the same files: its load line is the one `up` ran */
+	assert_int_equal(e->f.nimages, 5);
+	assert_int_equal(run_cli(tu_fmt("--arch arm64 linux %s/a.cell %s -d %s -i %s -c "
+					"'console=ttyAMA0 earlycon' -l %s -w %s/out.dtb", e->d.dir,
+					e->kernel, e->dtb, e->initrd, e->loader, e->d.dir),
+				 out, sizeof(out)), 0);
+	assert_string_equal(out, tu_fmt(
+		"Patched device tree written to %s/out.dtb. Start Linux with these commands (adjust "
+		"paths as needed):\n\n"
+		"jailhouse-cellmgr create %s/a.cell\n"
+		"jailhouse-cellmgr load arm-a %s -a 0x%" PRIx64 " -s '%.*s' -a 0x%" PRIx64 " %s -a 0x%"
+		PRIx64 " %s -a 0x%" PRIx64 " %s/out.dtb -a 0x%" PRIx64 "\n"
+		"jailhouse-cellmgr start arm-a\n", e->d.dir, e->d.dir, e->loader, im[0].addr,
+		(int)im[1].size, (const char *)im[1].data, im[1].addr, e->kernel, im[2].addr,
+		e->initrd, im[3].addr, e->d.dir, im[4].addr));
+	assert_true(file_is(e->loader, im[0].data, im[0].size));
+	assert_true(file_is(e->kernel, im[2].data, im[2].size));
+	assert_true(file_is(e->initrd, im[3].data, im[3].size));
+	assert_true(file_is(tu_fmt("%s/out.dtb", e->d.dir), im[4].data, im[4].size));
+	/* By hand (test_linux_arm.c has the rules): high RAM at 0x200000 is
+	 * the first region that holds the images; the tree at its start, the
+	 * kernel at the next 2 MiB boundary plus text_offset 0x80000, the
+	 * initrd after twice the page-aligned kernel; the loader's string. */
+	assert_int_equal(im[0].addr, 0);
+	assert_int_equal(im[4].addr, 0x200000);
+	assert_int_equal(im[2].addr, 0x480000);
+	assert_int_equal(im[3].addr, 0x480000 + 2 * 0x124000);
+	assert_int_equal(im[1].addr, 0x1000);
+	assert_memory_equal(im[1].data, "kernel=0x480000 dtb=0x200000", im[1].size);
+	/* and the tree got the [cell]'s command line */
+	assert_int_equal(fdt_check_full(im[4].data, im[4].size), 0);
+	v = fdt_getprop(im[4].data, fdt_path_offset(im[4].data, "/chosen"), "bootargs", &len);
+	assert_non_null(v);
+	assert_int_equal(len, sizeof("console=ttyAMA0 earlycon"));
+	assert_string_equal(v, "console=ttyAMA0 earlycon");
+
+	/* down as on x86 */
+	fake_hw_reset(&e->f);
+	assert_int_equal(cm_down(&e->hw, &d, &e->rep, &e->err), 0);
+	assert_call(e, 0, "load name=arm-a n=0");
+	assert_call(e, 1, "destroy name=arm-a");
+	assert_int_equal(e->f.ncalls, 2);
+}
+
+/* An arm64 cell without `dtb =` is refused before anything is touched,
+ * even when it would boot last. */
+static void up_refuses_arm_without_dtb(void **state)
+{
+	struct env *e = *state;
+	struct cm_up_opts o = up_opts(e, 300);
+	const char *dir = e->d.dir;
+
+	/* [cell cell-b] at line 19, booting after cell-a */
+	tu_write_str(e->d.conf, tu_fmt("%s[cell cell-b]\nconfig = %s/b.cell\nkernel = %s\norder = 1\n",
+				       e->conf_text, dir, e->kernel));
+	assert_int_equal(cm_up(&e->hw, &o, &e->rep, &e->err), -EINVAL);
+	assert_string_equal(e->err.what, tu_fmt("%s:19: [cell cell-b]: %s/b.cell is an arm64 cell, "
+						"whose Linux needs a device tree: add `dtb = FILE` to "
+						"the section", e->d.conf, dir));
+	assert_string_equal(e->err.hint, "FILE is the cell's compiled device tree, the one "
+			    "`jailhouse-cellmgr linux CELL.cell KERNEL -d DTB` takes (dtc -I dts -O dtb "
+			    "-o cell.dtb cell.dts)");
+	assert_int_equal(e->f.ncalls, 0);
+	assert_int_equal(e->progress[0], '\0');
+}
+
+/* An x86 cell with `dtb =`: refused before anything is touched, with the
+ * line to remove. */
+static void up_refuses_x86_with_dtb(void **state)
+{
+	struct env *e = *state;
+	struct cm_up_opts o = up_opts(e, 300);
+	char text[8192];
+	const char *at = strstr(e->conf_text, "order = 2\n");
+
+	/* make_conf(): [cell cell-a] at line 20, its order at 25; cell-a boots
+	 * after cell-b.  The dtb goes to line 26. */
+	assert_non_null(at);
+	at += strlen("order = 2\n");
+	tu_write_str(tu_fmt("%s/x.dtb", e->d.dir), "\xd0\x0d\xfe\xed");
+	snprintf(text, sizeof(text), "%.*sdtb = %s/x.dtb\n%s", (int)(at - e->conf_text), e->conf_text,
+		 e->d.dir, at);
+	start_daemon(e, e->conf_text, 4);      /* all devices serve: only the dtb is wrong */
+	tu_write_str(e->d.conf, text);
+	assert_int_equal(cm_up(&e->hw, &o, &e->rep, &e->err), -EINVAL);
+	assert_string_equal(e->err.what, tu_fmt("%s:20: [cell cell-a]: %s/a.cell is an x86 cell, whose "
+						"Linux takes no device tree: remove `dtb = %s/x.dtb` "
+						"(line 26)", e->d.conf, e->d.dir, e->d.dir));
+	assert_int_equal(e->f.ncalls, 0);
+	assert_int_equal(e->progress[0], '\0');
+}
+
 /* ---- a scripted control socket: states the real daemon will not show on demand ---- */
 
 struct script {
@@ -851,6 +1080,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(up_leaves_running_cells, setup, teardown),
 		cmocka_unit_test_setup_teardown(up_config_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(up_refuses_conflicting_cells, setup, teardown),
+		cmocka_unit_test_setup_teardown(up_refuses_x86_with_dtb, setup, teardown),
+		cmocka_unit_test_setup_teardown(up_boots_arm64, setup_arm, teardown),
+		cmocka_unit_test_setup_teardown(up_refuses_arm_without_dtb, setup_arm, teardown),
 		cmocka_unit_test_setup_teardown(up_device_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(ctl_reply_framing, setup, teardown),
 		cmocka_unit_test(json_reader),

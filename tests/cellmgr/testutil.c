@@ -106,6 +106,24 @@ char *tu_read(const char *path, size_t *len)
 	return buf;
 }
 
+char *tu_dtc(const char *dir, const char *src, size_t *len)
+{
+	const char *tool = getenv("DTC");
+	char *out;
+
+	if (!tool || !*tool)
+		return NULL;
+	tu_write_str(tu_fmt("%s/in.dts", dir), src);
+	if (system(tu_fmt("'%s' -q -I dts -O dtb -o %s/out.dtb %s/in.dts", tool, dir, dir)) != 0) {
+		fprintf(stderr, "dtc failed on %s/in.dts\n", dir);
+		abort();
+	}
+	out = tu_read(tu_fmt("%s/out.dtb", dir), len);
+	if (!out)
+		abort();
+	return out;
+}
+
 const char *tu_fmt(const char *fmt, ...)
 {
 	static char bufs[8][4096];
