@@ -10,7 +10,7 @@
  *   take the file contents verbatim.
  * - Semantic rules (overlaps, flags, ivshmem consistency) are not parse
  *   errors; cm_config_check() in cellcfg_check.h reports them.
- * - Layout facts: shared/docs/jailhouse.md §2 (include/jailhouse/cell-config.h).
+ * - Layout facts: Jailhouse's include/jailhouse/cell-config.h.
  */
 #pragma once
 #include <stdbool.h>

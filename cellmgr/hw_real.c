@@ -1,6 +1,6 @@
 /* Real hardware ops: /dev/jailhouse ioctls, libkmod, sysfs writes.
  *
- * ABI (shared/docs/jailhouse.md §1, driver/jailhouse.h): packed, native
+ * ABI (Jailhouse's driver/jailhouse.h): packed, native
  * little-endian structs; ioctl type 0.  The structs below restate that ABI;
  * the static assertions pin their sizes and the resulting ioctl numbers to
  * the values the upstream tools use.

@@ -1,6 +1,7 @@
 /* x86 Linux boot of a non-root cell: what `jailhouse cell linux` computes.
  *
- * Layout (guest-physical addresses of the cell, shared/docs/jailhouse.md §3.1):
+ * Layout (guest-physical addresses of the cell; docs/cellmgr.md, and
+ * Jailhouse's tools/jailhouse-cell-linux):
  *   0x0000  linux-loader.bin (loaded FIRST: its zero-filled .cmdline area
  *           0x1000-0x3fff would otherwise overwrite the parameters)
  *   0x1000  parameter blob: zero page (4 KiB), setup_data node (300 bytes)

@@ -1,4 +1,4 @@
-/* IVSHMEM v2 protocol classification (shared/docs/protocol.md §1.1).
+/* IVSHMEM v2 protocol classification (docs/protocol.md §1).
  * The 16-bit protocol is carried in the PCI class code: base class 0xff,
  * subclass = protocol >> 8, prog-if = protocol & 0xff. */
 #pragma once

@@ -1,7 +1,7 @@
 /* Read-only sysfs queries below a configurable root (tests use a fake tree).
  *
  * Jailhouse: <root>/devices/jailhouse/{enabled,cells/<id>/{name,state,
- * cpus_assigned_list,cpus_failed_list}} (shared/docs/jailhouse.md §4).
+ * cpus_assigned_list,cpus_failed_list}} (Jailhouse's Documentation/sysfs-entries.txt).
  * PCI/UIO: <root>/bus/pci/devices/<BDF>/{driver,uio/uioN}.
  */
 #pragma once

@@ -1,4 +1,4 @@
-/* IVSHMEM v2 device constants (see shared/docs/protocol.md §1 and §3.11). */
+/* IVSHMEM v2 device constants (docs/protocol.md §1 and "Life cycle"). */
 #pragma once
 
 #define IVSHM_VENDOR_ID              0x110a

@@ -6,7 +6,7 @@
  * peer, publish its own state and read the peer's, and exposes file
  * descriptors that become readable when an interrupt arrives.
  *
- * Interrupt semantics follow the device (protocol.md §1.5): delivery is gated
+ * Interrupt semantics follow the device (docs/protocol.md §1): delivery is gated
  * by INT_CONTROL and not latched.  The owner must call ivshm_port_rearm()
  * after each wakeup and before rescanning shared memory.
  */

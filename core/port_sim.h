@@ -1,6 +1,6 @@
 /* IVSHMEM link port on the software device (sim_link.h), from a peer's side.
  *
- * It reproduces the device semantics of protocol.md §1.5 in the peer's
+ * It reproduces the device semantics of docs/protocol.md §1 in the peer's
  * process: a doorbell writes the target's eventfd for that vector; a STATE
  * write updates the state table and, if the value changed, rings vector 0 of
  * every other peer; an interrupt is delivered only while INT_CONTROL is on

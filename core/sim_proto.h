@@ -1,5 +1,5 @@
 /* Wire protocol of the software IVSHMEM link: the ivshmem2-server protocol of
- * protocol.md §5.3.  A unix stream socket; each message starts with
+ * docs/protocol.md §1 ("Software links").  A unix stream socket; each message starts with
  * {u32 type, u32 len} (little-endian, len = whole message) and carries at most
  * one file descriptor as SCM_RIGHTS.
  */

@@ -1,5 +1,5 @@
 /* The virtio-over-IVSHMEM transport header at offset 0 of the R/W section
- * (protocol.md §3.3).  Little-endian, packed by natural alignment; the device
+ * (docs/protocol.md §2).  Little-endian, packed by natural alignment; the device
  * config follows directly at 0x4C.  Offsets double as the transaction codes
  * the driver stores in write_transaction.
  */

@@ -223,6 +223,33 @@ static void test_parse_flush_and_get_id(void **state)
 	assert_int_equal(blk_cmd_check(&req, &l), VIRTIO_BLK_S_OK);
 }
 
+/* Data in the wrong direction is an IOERR, and nothing points the device
+ * at a readable buffer to write into (regression: an IN whose data buffer
+ * the driver made device-readable "succeeded" with no data). */
+static void test_parse_wrong_direction(void **state)
+{
+	struct iovec iov[3];
+	/* IN with the data buffer device-readable */
+	assert_int_equal(parse3(VIRTIO_BLK_T_IN, 0, 512, false, iov), VIRTIO_BLK_S_IOERR);
+	assert_ptr_equal(req.status, mem[2]);           /* the status still goes out */
+	/* GET_ID the same */
+	assert_int_equal(parse3(VIRTIO_BLK_T_GET_ID, 0, 20, false, iov), VIRTIO_BLK_S_IOERR);
+	/* OUT, DISCARD, WRITE_ZEROES with device-writable data */
+	assert_int_equal(parse3(VIRTIO_BLK_T_OUT, 0, 512, true, iov), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(parse3(VIRTIO_BLK_T_DISCARD, 0, 16, true, iov), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(parse3(VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, true, iov), VIRTIO_BLK_S_IOERR);
+	/* the header and data in one readable buffer, for an IN: wrong too */
+	put_hdr(mem[0], VIRTIO_BLK_T_IN, 0);
+	iov[0] = (struct iovec){ mem[0], 16 + 512 };
+	iov[1] = (struct iovec){ mem[2], 1 };
+	assert_int_equal(blk_cmd_parse(iov, 1, 1, &req), VIRTIO_BLK_S_IOERR);
+	/* the right way round still works, data exactly where it belongs */
+	assert_int_equal(parse3(VIRTIO_BLK_T_IN, 0, 512, true, iov), VIRTIO_BLK_S_OK);
+	assert_ptr_equal(req.data[0].iov_base, mem[1]);
+	assert_int_equal(parse3(VIRTIO_BLK_T_OUT, 0, 512, false, iov), VIRTIO_BLK_S_OK);
+	assert_ptr_equal(req.data[0].iov_base, mem[1]);
+}
+
 static void test_unknown_type(void **state)
 {
 	struct blk_limits l = lim();
@@ -543,6 +570,7 @@ int main(void)
 		T(test_parse_no_writable_byte),
 		T(test_parse_short_header),
 		T(test_parse_flush_and_get_id),
+		T(test_parse_wrong_direction),
 		T(test_unknown_type),
 		T(test_rw_ranges),
 		T(test_rw_length_not_sector_multiple),

@@ -236,6 +236,42 @@ static void test_discard_write_zeroes(void **state)
 	fe_blk_close(b);
 }
 
+/* The first WRITE_ZEROES on a file system without FALLOC_FL_ZERO_RANGE
+ * (tmpfs) with more than one range: answered OK once the fallback (punch,
+ * then allocate) has zeroed every range.  Regression: answered IOERR, and
+ * logged as "flush/discard". */
+static void test_write_zeroes_fallback_tmpfs(void **state)
+{
+	struct fixture *fx = *state;
+	const char *old = getenv("TMPDIR");
+	setenv("TMPDIR", "/dev/shm", 1);
+	start_two(fx, "", "");
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	struct fe_blk *b = connect_disk(fx, "disk0.sock", 0);
+	uint8_t seg[48];
+	write_segment(seg, 8, 8, 0);
+	write_segment(seg + 16, 64, 8, 0);
+	write_segment(seg + 32, 128, 16, 0);
+	assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, seg, 48), VIRTIO_BLK_S_OK);
+	uint8_t zero[8192] = { 0 }, got[8192];
+	assert_int_equal(harness_read_file(path(fx, "a.img", 2), 8 * 512, got, 4096), 0);
+	assert_memory_equal(got, zero, 4096);
+	assert_int_equal(harness_read_file(path(fx, "a.img", 2), 64 * 512, got, 4096), 0);
+	assert_memory_equal(got, zero, 4096);
+	assert_int_equal(harness_read_file(path(fx, "a.img", 2), 128 * 512, got, 8192), 0);
+	assert_memory_equal(got, zero, 8192);
+	/* and later ones go the fallback way at once */
+	write_segment(seg, 256, 8, 0);
+	write_segment(seg + 16, 512, 8, 0);
+	assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, seg, 32), VIRTIO_BLK_S_OK);
+	assert_false(harness_log_has(&fx->d, "I/O error"));
+	fe_blk_close(b);
+	assert_int_equal(harness_stop(&fx->d), 0);
+}
+
 /* A read-only disk: RO offered, reads work, writes and zeroing fail, file untouched. */
 static void test_read_only(void **state)
 {
@@ -444,6 +480,55 @@ static void test_hosted_link_is_power_of_two(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* threads = 2: SIGHUP shortly after SIGTERM, while one worker has already
+ * stopped (idle disk) and the other still finishes a FLUSH of a large dirty
+ * page cache.  Regression: the main thread blocked forever calling into the
+ * loop that had ended; now the stopped worker answers "gone". */
+static void test_hup_after_term_threads(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(harness_mkdir(&fx->d), 0);
+	assert_int_equal(harness_image(path(fx, "a.img", 0), 1 * MiB, 0), 0);
+	assert_int_equal(harness_image(path(fx, "b.img", 0), 256 * MiB, 0), 0);
+	snprintf(fx->conf, sizeof(fx->conf),
+		 "[daemon]\nthreads = 2\n[block idle]\nsim = %s/idle.sock\nimage = %s/a.img\n"
+		 "[block busy]\nsim = %s/busy.sock\nimage = %s/b.img\nshm-size = 16M\n",
+		 fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir);
+	assert_int_equal(harness_start(&fx->d, fx->conf, 2, NULL), 0);
+	struct fe_blk *b = connect_disk(fx, "busy.sock", 0);
+	enum { BS = 1 << 20, DEPTH = 4, TOTAL = 256 };
+	uint8_t *data = malloc((size_t)DEPTH * BS);
+	harness_fill(data, (size_t)DEPTH * BS, 77);
+	struct fe_blk_req reqs[DEPTH + 1];
+	struct io_ctx ctx = { 0 };
+	for (unsigned sent = 0; sent < TOTAL;) {
+		for (unsigned k = 0; k < DEPTH && sent < TOTAL; k++, sent++) {
+			reqs[k] = (struct fe_blk_req){ .type = VIRTIO_BLK_T_OUT,
+						       .sector = (uint64_t)sent * (BS / 512),
+						       .buf = data + (size_t)k * BS, .len = BS,
+						       .done = count_done, .arg = &ctx };
+			assert_int_equal(fe_blk_submit(b, 0, &reqs[k]), 0);
+		}
+		fe_blk_kick(b, 0);
+		while (b->inflight)
+			assert_true(fe_blk_poll(b, 5000) >= 0);
+	}
+	assert_int_equal(ctx.errors, 0);
+	/* 256 MiB dirty: the FLUSH takes a while on a real disk. */
+	reqs[DEPTH] = (struct fe_blk_req){ .type = VIRTIO_BLK_T_FLUSH, .status = -2 };
+	assert_int_equal(fe_blk_submit(b, 0, &reqs[DEPTH]), 0);
+	fe_blk_kick(b, 0);
+	usleep(5000);
+	kill(fx->d.pid, SIGTERM);
+	usleep(20000);              /* the idle worker has stopped by now */
+	kill(fx->d.pid, SIGHUP);
+	int status = harness_stop(&fx->d);
+	assert_int_equal(status, 0);
+	assert_true(harness_log_has(&fx->d, "all devices stopped"));
+	free(data);
+	fe_blk_close(b);
+}
+
 /* A link carries exactly two peers: a third is turned away. */
 static void test_link_full(void **state)
 {
@@ -623,12 +708,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_existing_and_get_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_zeroes_fallback_tmpfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_with_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_ring_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosted_link_is_power_of_two, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hup_after_term_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_with_writes_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_devices_two_threads, setup, teardown),

@@ -1,6 +1,6 @@
 /* Test-data writer for Jailhouse .cell files (revisions 12, 13, 14).
  *
- * Written from the layout tables in shared/docs/jailhouse.md §2, on purpose
+ * Written from the layout tables in Jailhouse's include/jailhouse/cell-config.h, on purpose
  * independent of cellmgr/cellcfg.c: a shared mistake would otherwise go
  * unnoticed.  Produces valid files; tests corrupt them afterwards.
  */

@@ -1,6 +1,6 @@
-/* Sample configurations modelled on the AGL x86 demo (shared/docs/jailhouse.md
- * §6): a root config with a virtio-blk back-end link and a Linux cell with
- * the matching front-end. */
+/* Sample configurations modelled on the AGL x86 demo (Jailhouse's
+ * configs/x86/qemu-x86.c and linux-x86-demo.c): a root config with a
+ * virtio-blk back-end link and a Linux cell with the matching front-end. */
 #pragma once
 #include "cfgwriter.h"
 

@@ -1,6 +1,6 @@
 /* Userspace virtio-over-IVSHMEM *driver* (front-end) on a software link.
  *
- * It does what the Linux virtio_ivshmem driver does (protocol.md §3.4-3.10):
+ * It does what the Linux virtio_ivshmem driver does (docs/protocol.md §2-3):
  * refuses a backend that is not READY, allocates rings and bounce buffers
  * from the same chunk pool in the R/W section (server/dma_pool.h: first
  * fit, power-of-two runs; DMA address = section offset),
