@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <stddef.h>
 
-static void deliver(uv_async_t *h)
+/* Take what is queued (closing the box if asked) and run it. */
+static void run_queued(struct mailbox *mb, bool close)
 {
-	struct mailbox *mb = h->data;
 	uv_mutex_lock(&mb->lock);
+	if (close)
+		mb->closed = true;
 	struct mail *list = mb->head;
 	mb->head = NULL;
 	mb->tail = &mb->head;
@@ -14,8 +16,13 @@ static void deliver(uv_async_t *h)
 	while (list) {
 		struct mail *m = list;
 		list = m->next;
-		m->run(m, false);
+		m->run(m, close);
 	}
+}
+
+static void deliver(uv_async_t *h)
+{
+	run_queued(h->data, false);
 }
 
 int mailbox_init(struct mailbox *mb, uv_loop_t *loop)
@@ -53,17 +60,7 @@ int mailbox_post(struct mailbox *mb, struct mail *m)
 
 void mailbox_close(struct mailbox *mb)
 {
-	uv_mutex_lock(&mb->lock);
-	mb->closed = true;
-	struct mail *list = mb->head;
-	mb->head = NULL;
-	mb->tail = &mb->head;
-	uv_mutex_unlock(&mb->lock);
-	while (list) {
-		struct mail *m = list;
-		list = m->next;
-		m->run(m, true);
-	}
+	run_queued(mb, true);
 	uv_close((uv_handle_t *)&mb->async, NULL);
 }
 
