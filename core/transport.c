@@ -72,7 +72,9 @@ static void fail_ring(struct vdev *vd, unsigned q, int err)
 			: err == -ELOOP ? "descriptor chain loops"
 			: err == -EMLINK ? "nested indirect table"
 			: err == -ENOBUFS ? "too many buffers in one request"
-			: err == -EINVAL ? "malformed descriptor chain" : strerror(-err);
+			: err == -EINVAL ? "malformed descriptor chain"
+			: err == -EBUSY ? "a descriptor made available again while in use"
+			: strerror(-err);
 	log_warn("%s: driver broke the ring protocol on queue %u (%s); device needs reset",
 		 vd->name, q, why);
 	vdev_mark_broken(vd);
@@ -102,6 +104,18 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 			if (vq_enable_notify(&q->vq))
 				continue;   /* more arrived while we asked for a kick */
 			return false;
+		}
+		if (vd->journal) {
+			/* Taken: from here on a new process executes it again
+			 * (core/journal.h).  A head made available twice while
+			 * in flight would be counted once. */
+			uint8_t *flag = &journal_inflight(vd->journal, qi)[e.head];
+			if (*flag) {
+				fail_ring(vd, qi, -EBUSY);
+				return false;
+			}
+			*flag = 1;
+			journal_order();
 		}
 		q->free = req->next_free;
 		req->head = e.head;
@@ -136,6 +150,11 @@ void vdev_complete(struct vreq *req, uint32_t written)
 			written = (uint32_t)req->in_bytes;
 		vq_push(&q->vq, req->head, written);
 		q->dirty = true;
+		if (vd->journal)
+			q->batch[q->nbatch++] = req->head;
+	} else if (vd->journal) {
+		/* Never published: done as far as anyone will know. */
+		journal_inflight(vd->journal, req->queue)[req->head] = 0;
 	}
 	req->next_free = q->free;
 	q->free = req;
@@ -170,13 +189,32 @@ static void irq_timer_cb(uv_timer_t *t)
 }
 
 /* Make a queue's answers visible; at most one interrupt for all of them. */
+/* The journal's side of publishing (order: core/journal.h). */
+static void journal_published(struct vdev *vd, unsigned qi)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	if (!vd->journal)
+		return;
+	journal_order();
+	uint8_t *flags = journal_inflight(vd->journal, qi);
+	for (unsigned i = 0; i < q->nbatch; i++)
+		flags[q->batch[i]] = 0;
+	q->nbatch = 0;
+	journal_order();
+	vd->journal->published[qi] = q->vq.used_idx;
+	journal_order();
+}
+
 static void publish(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	q->dirty = false;
-	if (!queue_answerable(vd, q))
+	if (!queue_answerable(vd, q)) {
+		journal_published(vd, qi);      /* these will never be visible */
 		return;
+	}
 	vq_publish_idx(&q->vq);
+	journal_published(vd, qi);
 	if (!q->polled) {
 		interrupt_if_wanted(vd, qi);
 		return;
@@ -234,6 +272,7 @@ static void finish_stop(struct vdev *vd)
 		vdev_write_header(vd);
 		vd->txn_held = false;
 		vd->phase = VDEV_WAIT_PEER_READY;
+		vdev_journal_save(vd);
 		log_info("%s: peer left; waiting for a new one", vd->name);
 		process_state(vd);
 		break;
@@ -241,6 +280,7 @@ static void finish_stop(struct vdev *vd)
 		if (vd->phase != VDEV_STOPPED) {
 			vdev_reset_state(vd);
 			vd->phase = VDEV_STOPPED;
+			vdev_journal_save(vd);
 			ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);
 		}
 		vd->txn_held = false;
@@ -303,6 +343,7 @@ static void process_state(struct vdev *vd)
 			return;
 		vdev_write_header(vd);
 		vd->phase = VDEV_WAIT_PEER_READY;
+		vdev_journal_save(vd);
 		ivshm_port_set_state(vd->port, VIRTIO_STATE_READY);
 		log_debug("%s: header written, waiting for the peer", vd->name);
 		/* fall through */
@@ -310,6 +351,7 @@ static void process_state(struct vdev *vd)
 		if (ivshm_port_peer_state(vd->port) != VIRTIO_STATE_READY)
 			return;
 		vd->phase = VDEV_RUNNING;
+		vdev_journal_save(vd);
 		vd->stats.peer_sessions++;
 		log_info("%s: peer connected on %s", vd->name, vd->port->name);
 		/* The driver may have set DRIVER_OK and kicked before we saw its
@@ -353,11 +395,17 @@ void vdev_process(struct vdev *vd, int vector)
 	}
 }
 
+static uint64_t host_features(struct vdev *vd)
+{
+	return (vd->ops->features(vd->be) & ~TRANSPORT_FEATURES) | TRANSPORT_FEATURES;
+}
+
 void vdev_start(struct vdev *vd)
 {
-	vd->host_features = (vd->ops->features(vd->be) & ~TRANSPORT_FEATURES) | TRANSPORT_FEATURES;
+	vd->host_features = host_features(vd);
 	vd->phase = VDEV_WAIT_PEER_RESET;
 	vdev_reset_state(vd);
+	vdev_journal_save(vd);
 	ivshm_port_set_state(vd->port, VIRTIO_STATE_RESET);
 	ivshm_port_rearm(vd->port);
 	process_state(vd);
@@ -393,6 +441,183 @@ void vdev_config_changed(struct vdev *vd)
 	vdev_write_config(vd);
 	if (vdev_driver_live(vd))
 		vdev_notify_driver(vd, VI_CONFIG_EVENT, 0);
+}
+
+/* ---- journal and take-over --------------------------------------------- */
+
+void vdev_set_journal(struct vdev *vd, struct journal *j)
+{
+	vd->journal = j;
+}
+
+void vdev_journal_save(struct vdev *vd)
+{
+	if (!vd->journal)
+		return;
+	struct journal_transport t = {
+		.guest_features = vd->guest_features, .host_features = vd->host_features,
+		.phase = vd->phase, .status = vd->status, .dev_feat_sel = vd->dev_feat_sel,
+		.drv_feat_sel = vd->drv_feat_sel, .queue_sel = vd->queue_sel,
+		.config_gen = vd->config_gen, .broken = vd->broken, .nq = vd->nq,
+	};
+	for (unsigned i = 0; i < vd->nq; i++) {
+		const struct vdev_queue *q = &vd->q[i];
+		t.q[i] = (struct journal_queue){ .size = q->size, .driver_vector = q->driver_vector,
+						 .enable = q->enable, .desc = q->desc,
+						 .driver = q->driver, .device = q->device };
+	}
+	journal_save_transport(vd->journal, &t);
+}
+
+void vdev_journal_reset_queue(struct vdev *vd, unsigned qi)
+{
+	if (!vd->journal)
+		return;
+	memset(journal_inflight(vd->journal, qi), 0, vd->journal->qmax);
+	vd->q[qi].nbatch = 0;
+	journal_order();
+	vd->journal->published[qi] = 0;
+	journal_order();
+}
+
+/* Queue qi as the journal left it: which requests were taken and not
+ * answered (executed again) and where popping goes on (core/journal.h). */
+static int adopt_queue(struct vdev *vd, unsigned qi, char *why, size_t why_len)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	struct journal *j = vd->journal;
+	uint8_t *flags = journal_inflight(j, qi);
+	uint16_t num = q->vq.num, pub = j->published[qi], used = q->vq.used_idx;
+	if ((uint16_t)(used - pub) > num) {
+		snprintf(why, why_len, "queue %u: the ring's used index %u is not within %u of the "
+			 "journal's %u", qi, used, num, pub);
+		return -EBADMSG;
+	}
+	for (uint16_t i = pub; i != used; i++) {
+		uint16_t head = vq_used_head(&q->vq, i);
+		if (head >= num) {
+			snprintf(why, why_len, "queue %u: used entry %u names head %u", qi, i, head);
+			return -EBADMSG;
+		}
+		flags[head] = 0;        /* published before the old process died */
+	}
+	unsigned taken = 0;
+	for (unsigned h = num; h < j->qmax; h++)
+		if (flags[h]) {
+			snprintf(why, why_len, "queue %u: head %u in flight in a ring of %u", qi, h, num);
+			return -EBADMSG;
+		}
+	for (unsigned h = 0; h < num; h++)
+		taken += flags[h];
+	j->published[qi] = used;
+	q->vq.last_avail = (uint16_t)(used + taken);
+	return 0;
+}
+
+/* Execute again what the journal says was taken and not answered. */
+static void replay_queue(struct vdev *vd, unsigned qi)
+{
+	struct vdev_queue *q = &vd->q[qi];
+	uint8_t *flags = journal_inflight(vd->journal, qi);
+	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
+	for (unsigned h = 0; h < q->vq.num; h++) {
+		if (!flags[h])
+			continue;
+		struct vreq *req = q->free;
+		struct vq_elem e;
+		int r = req ? vq_chain(&q->vq, (uint16_t)h, &e, req->iov, cap) : -ENOBUFS;
+		if (r < 0) {
+			fail_ring(vd, qi, r);
+			return;
+		}
+		q->free = req->next_free;
+		req->head = e.head;
+		req->n_out = e.n_out;
+		req->n_in = e.n_in;
+		req->in_bytes = e.in_bytes;
+		q->inflight++;
+		vd->inflight++;
+		q->stats.requests++;
+		vd->ops->submit(vd->be, req);
+	}
+}
+
+int vdev_adopt(struct vdev *vd, char *why, size_t why_len)
+{
+	struct journal_transport t;
+	if (!vd->journal) {
+		snprintf(why, why_len, "no journal");
+		return -ENOENT;
+	}
+	if (journal_load_transport(vd->journal, &t) < 0) {
+		snprintf(why, why_len, "the journal's transport state fails its checksums");
+		return -EBADMSG;
+	}
+	uint64_t hf = host_features(vd);
+	if (t.host_features != hf || (t.guest_features & ~hf) || t.nq != vd->nq) {
+		snprintf(why, why_len, "the device now offers features 0x%llx, the journal says "
+			 "0x%llx (guest 0x%llx)", (unsigned long long)hf,
+			 (unsigned long long)t.host_features, (unsigned long long)t.guest_features);
+		return -ESTALE;
+	}
+	if (t.phase != VDEV_WAIT_PEER_READY && t.phase != VDEV_RUNNING) {
+		snprintf(why, why_len, "the device was not serving (phase %u)", t.phase);
+		return -ENOENT;
+	}
+	/* Our state must still be READY: a link that was reset meanwhile
+	 * (the peer saw us go) is not the one the journal describes. */
+	if (ivshm_port_own_state(vd->port) != VIRTIO_STATE_READY) {
+		snprintf(why, why_len, "the link no longer shows us READY");
+		return -ESTALE;
+	}
+	vd->host_features = hf;
+	vd->guest_features = t.guest_features;
+	vd->status = (uint8_t)t.status;
+	vd->dev_feat_sel = t.dev_feat_sel;
+	vd->drv_feat_sel = t.drv_feat_sel;
+	vd->queue_sel = t.queue_sel;
+	vd->config_gen = t.config_gen & ~1u;
+	vd->broken = t.broken != 0;
+	vd->phase = (enum vdev_phase)t.phase;
+	bool live = vdev_driver_live(vd);
+	for (unsigned i = 0; i < vd->nq; i++) {
+		struct vdev_queue *q = &vd->q[i];
+		const struct journal_queue *jq = &t.q[i];
+		q->size = jq->size;
+		q->driver_vector = jq->driver_vector;
+		q->desc = jq->desc;
+		q->driver = jq->driver;
+		q->device = jq->device;
+		q->enable = 0;
+		if (!jq->enable)
+			continue;
+		int r = vq_adopt(&q->vq, vd->port->rw, vd->hdr_size, vd->port->rw_size, q->size,
+				 q->max_size, q->desc, q->driver, q->device,
+				 vdev_has(vd, VIRTIO_F_EVENT_IDX), vdev_has(vd, VIRTIO_F_INDIRECT_DESC));
+		if (r == 0 && live)
+			r = adopt_queue(vd, i, why, why_len);
+		else if (r < 0)
+			snprintf(why, why_len, "queue %u: the journal's ring fails the checks", i);
+		if (r < 0) {
+			vdev_reset_state(vd);
+			vd->phase = VDEV_STOPPED;
+			return r < 0 && r != -EBADMSG ? -EBADMSG : r;
+		}
+		q->enable = 1;
+	}
+	log_info("%s: taken over on %s (%s)", vd->name, vd->port->name, vdev_phase_name(vd));
+	vdev_journal_save(vd);
+	ivshm_port_rearm(vd->port);
+	for (unsigned i = 0; live && i < vd->nq; i++)
+		if (vd->q[i].enable)
+			replay_queue(vd, i);
+	/* Whatever happened while nobody served: state, a pending transaction,
+	 * kicks (interrupts are not latched). */
+	vdev_process(vd, IVSHM_VECTOR_UNKNOWN);
+	for (unsigned i = 0; live && i < vd->nq; i++)
+		if (vd->q[i].enable)
+			vdev_notify_driver(vd, VI_QUEUE_EVENT, vd->q[i].driver_vector);
+	return 0;
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -432,7 +657,7 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 	/* Every request slot up front: a queue never allocates while serving. */
 	unsigned cap = ops->max_segments ? ops->max_segments : queue_size;
 	size_t stride = slot_stride(ops), per_slot = stride + (size_t)cap * sizeof(struct iovec);
-	vd->slots = calloc((size_t)nq * queue_size, per_slot);
+	vd->slots = calloc((size_t)nq * queue_size, per_slot + sizeof(uint16_t));
 	vd->irq_timer = malloc(sizeof(*vd->irq_timer));
 	if (!vd->q || !vd->slots || !vd->irq_timer) {
 		free(vd->irq_timer);
@@ -444,11 +669,13 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 	vd->irq_timer->data = vd;
 	uint8_t *base = vd->slots;
 	struct iovec *iovs = (struct iovec *)(base + (size_t)nq * queue_size * stride);
+	uint16_t *batches = (uint16_t *)(iovs + (size_t)nq * queue_size * cap);
 	for (unsigned i = 0; i < nq; i++) {
 		struct vdev_queue *q = &vd->q[i];
 		q->max_size = queue_size;
 		q->device_vector = choose_device_vector(vd, i);
 		q->polled = i < 64 && (ops->polled_queues >> i & 1);
+		q->batch = batches + (size_t)i * queue_size;
 		for (unsigned k = queue_size; k-- > 0;) {
 			size_t n = (size_t)i * queue_size + k;
 			struct vreq *r = (struct vreq *)(base + n * stride);

@@ -48,6 +48,7 @@
 #include <sys/uio.h>
 #include <uv.h>
 
+#include "core/journal.h"
 #include "core/port.h"
 #include "core/tick.h"
 #include "core/virtio_ivshmem.h"
@@ -138,6 +139,8 @@ struct vdev_queue {
 	bool dirty;                 /* used entries recorded, not yet published */
 	bool polled;                /* interrupt decided late (ops->polled_queues) */
 	bool irq_pending;           /* a late decision is due */
+	uint16_t *batch;            /* heads answered since the last publish (journal) */
+	unsigned nbatch;
 	struct vdev_queue_stats stats;
 };
 
@@ -180,6 +183,7 @@ struct vdev {
 	uv_timer_t *irq_timer;              /* late interrupt decisions (own allocation:
 					     * it outlives the vdev while libuv closes it) */
 	void *slots;                        /* one allocation for every request slot */
+	struct journal *journal;            /* NULL: none kept */
 	struct vdev_stats stats;
 };
 
@@ -203,8 +207,22 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 /* Free it (after it stopped; the loop must run on to close its timer). */
 void vdev_destroy(struct vdev *vd);
 
+/* Keep the device's journal in j (core/journal.h) from now on, so that
+ * another process can take the device over; before vdev_start/vdev_adopt. */
+void vdev_set_journal(struct vdev *vd, struct journal *j);
+
 /* Publish RESET and start the life cycle. */
 void vdev_start(struct vdev *vd);
+
+/* Take over a device another process served, from its journal: no STATE
+ * write, no reset, no header rewrite.  Requests it had taken and not
+ * answered are executed again, the avail rings are scanned from where it
+ * stopped, a transaction it left pending is answered, and every enabled
+ * queue gets one interrupt (one it was about to send may be lost).
+ * Returns 0, or a negative errno with the reason in why when the journal
+ * or the link cannot be trusted (then nothing was touched: the caller
+ * starts afresh with vdev_start). */
+int vdev_adopt(struct vdev *vd, char *why, size_t why_len);
 
 /* An interrupt arrived on vector (IVSHM_VECTOR_UNKNOWN: could be any).  The
  * caller has re-armed INT_CONTROL (ivshm_port_rearm) before. */

@@ -14,6 +14,10 @@ void vdev_notify_driver(struct vdev *vd, unsigned flag_offset, uint16_t vector);
 void vdev_process_transaction(struct vdev *vd);
 void vdev_ack_transaction(struct vdev *vd);
 
+/* transport.c: the journal (no-ops without one). */
+void vdev_journal_save(struct vdev *vd);
+void vdev_journal_reset_queue(struct vdev *vd, unsigned q);
+
 /* transport.c: used by the transaction handlers. */
 /* Start quiescing for why (queue: for STOP_QUEUE_DISABLE).  A stronger
  * reason takes over a pending weaker one.  Finished from the tick. */

@@ -66,6 +66,7 @@ void vdev_reset_state(struct vdev *vd)
 		q->desc = q->driver = q->device = 0;
 		q->starved = q->dirty = q->irq_pending = false;
 		memset(&q->vq, 0, sizeof(q->vq));
+		vdev_journal_reset_queue(vd, i);
 	}
 	vd->guest_features = 0;
 	vd->dev_feat_sel = vd->drv_feat_sel = vd->queue_sel = 0;
@@ -99,11 +100,16 @@ void vdev_mark_broken(struct vdev *vd)
 	vd->stats.protocol_errors++;
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	shm_st32(vd->port->rw, VI_DEVICE_STATUS, vd->status);
+	vdev_journal_save(vd);
 	vdev_notify_driver(vd, VI_CONFIG_EVENT, 0);
 }
 
 void vdev_ack_transaction(struct vdev *vd)
 {
+	/* What the transaction changed is in the journal before the driver
+	 * may go on: a new process finds either the transaction pending (and
+	 * applies it again: every handler is idempotent) or its effect. */
+	vdev_journal_save(vd);
 	/* Everything the transaction changed is visible before the driver
 	 * may go on. */
 	shm_mb();
@@ -132,6 +138,7 @@ static void enable_queue(struct vdev *vd, struct vdev_queue *q, unsigned idx)
 		return;
 	}
 	q->enable = 1;
+	vdev_journal_reset_queue(vd, idx);
 	vdev_scan_queue(vd, idx);
 }
 

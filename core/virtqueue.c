@@ -29,9 +29,10 @@ static void read_desc(const struct vq *vq, uint64_t table, uint32_t i, struct de
 	d->next = shm_ld16(vq->base, off + 14);
 }
 
-int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t num,
-	     uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
-	     bool event_idx, bool indirect)
+/* Check the placement and size of a ring and describe it in *vq. */
+static int place(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t num,
+		 uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
+		 bool event_idx, bool indirect)
 {
 	memset(vq, 0, sizeof(*vq));
 	if (num == 0 || (num & (num - 1)) || num > max_num || num > VQ_MAX_SIZE)
@@ -57,6 +58,16 @@ int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 	vq->used = used;
 	vq->event_idx = event_idx;
 	vq->indirect = indirect;
+	return 0;
+}
+
+int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t num,
+	     uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
+	     bool event_idx, bool indirect)
+{
+	int r = place(vq, base, lo, hi, num, max_num, desc, avail, used, event_idx, indirect);
+	if (r < 0)
+		return r;
 	vq->ready = true;
 	/* A newly enabled queue starts at index 0 on both sides (virtio 1.x);
 	 * we own the used ring, so we put it into that state ourselves. */
@@ -65,6 +76,24 @@ int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 	shm_st16(base, used + USED_FLAGS, 0);
 	shm_st16(base, used + USED_IDX, 0);
 	return 0;
+}
+
+int vq_adopt(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t num,
+	     uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
+	     bool event_idx, bool indirect)
+{
+	int r = place(vq, base, lo, hi, num, max_num, desc, avail, used, event_idx, indirect);
+	if (r < 0)
+		return r;
+	vq->used_idx = shm_ld16_acquire(base, used + USED_IDX);
+	vq->last_avail = vq->used_idx;
+	vq->ready = true;
+	return 0;
+}
+
+uint16_t vq_used_head(const struct vq *vq, uint16_t idx)
+{
+	return (uint16_t)shm_ld32(vq->base, vq->used + USED_RING + 8ull * (idx & (vq->num - 1)));
 }
 
 /* Returns the number of entries waiting, or -EOVERFLOW. */
@@ -106,17 +135,11 @@ static int add_buffer(struct vq *vq, const struct desc *d, struct vq_elem *e,
 	return 0;
 }
 
-int vq_pop(struct vq *vq, struct vq_elem *e, struct iovec *iov, unsigned cap)
+/* Walk the chain at head into *e and iov. */
+static int walk(struct vq *vq, uint16_t head, struct vq_elem *e, struct iovec *iov, unsigned cap)
 {
-	if (!vq->ready)
-		return 0;
-	int pending = avail_pending(vq);
-	if (pending <= 0)
-		return pending;
-	uint16_t head = shm_ld16(vq->base, vq->avail + AVAIL_RING + 2ull * (vq->last_avail & (vq->num - 1)));
 	if (head >= vq->num)
 		return -ERANGE;
-
 	memset(e, 0, sizeof(*e));
 	e->head = head;
 	uint64_t table = vq->desc;
@@ -155,8 +178,27 @@ int vq_pop(struct vq *vq, struct vq_elem *e, struct iovec *iov, unsigned cap)
 			return -ERANGE;
 		i = d.next;
 	}
+	return 1;
+}
+
+int vq_pop(struct vq *vq, struct vq_elem *e, struct iovec *iov, unsigned cap)
+{
+	if (!vq->ready)
+		return 0;
+	int pending = avail_pending(vq);
+	if (pending <= 0)
+		return pending;
+	uint16_t head = shm_ld16(vq->base, vq->avail + AVAIL_RING + 2ull * (vq->last_avail & (vq->num - 1)));
+	int r = walk(vq, head, e, iov, cap);
+	if (r < 0)
+		return r;
 	vq->last_avail++;
 	return 1;
+}
+
+int vq_chain(struct vq *vq, uint16_t head, struct vq_elem *e, struct iovec *iov, unsigned cap)
+{
+	return walk(vq, head, e, iov, cap);
 }
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)

@@ -62,6 +62,20 @@ int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 	     uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
 	     bool event_idx, bool indirect);
 
+/* Take over a live ring another process set up (see core/journal.h): the
+ * same checks as vq_setup, but nothing is written; the used index is what
+ * the ring shows, and last_avail starts there (the caller corrects it). */
+int vq_adopt(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t num,
+	     uint16_t max_num, uint64_t desc, uint64_t avail, uint64_t used,
+	     bool event_idx, bool indirect);
+
+/* The head in used ring entry idx (as written there; the caller checks it). */
+uint16_t vq_used_head(const struct vq *vq, uint16_t idx);
+
+/* The chain at head, with the checks of vq_pop, without touching the avail
+ * ring: a request taken before a restart, to execute again. */
+int vq_chain(struct vq *vq, uint16_t head, struct vq_elem *e, struct iovec *iov, unsigned cap);
+
 /* Pop one descriptor chain into iov (iov_cap entries).  Returns 1 with *elem
  * filled, 0 when the ring is empty, or a negative errno when the driver broke
  * the rules: -EOVERFLOW avail index ran ahead, -ERANGE bad index or buffer,

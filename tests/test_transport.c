@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/shm.h"
@@ -1326,6 +1327,228 @@ static void test_shutdown(void **state)
 	assert_int_equal(fake_port_own_state(fp), VIRTIO_STATE_RESET);
 }
 
+/* ---------------------------------------------------------------- take-over */
+
+static struct journal jr;
+
+static void make_journaled(uint32_t vectors, unsigned nq)
+{
+	make(vectors, nq);
+	assert_int_equal(journal_create(&jr, "test", 42, nq, QMAX), 0);
+	vdev_set_journal(&vd, &jr);
+}
+
+/* The process dies: the device's memory goes, the journal and the link
+ * stay.  A new one takes over from them. */
+static int crash_and_adopt(char *why)
+{
+	int fd = dup(jr.fd);
+	/* requests the dead process held are gone with it */
+	memset(be.nheld, 0, sizeof(be.nheld));
+	vdev_destroy(&vd);
+	journal_close(&jr);
+	tick();
+	memset(be.submitted, 0, sizeof(be.submitted));
+	assert_int_equal(vdev_init(&vd, "test", &fp->port, &tk, VIRTIO_ID_BLOCK, &be_ops, &be,
+				   CFG_SIZE, NQ, QMAX), 0);
+	assert_int_equal(journal_attach(&jr, fd, 42, NQ, QMAX, why, 256), 0);
+	vdev_set_journal(&vd, &jr);
+	fake_port_clear_log(fp);
+	return vdev_adopt(&vd, why, 256);
+}
+
+static void journaled_bringup(void)
+{
+	make_journaled(3, NQ);
+	vdev_start(&vd);
+	fake_port_set_peer_state(fp, VIRTIO_STATE_READY);
+	wake(0);
+	negotiate();
+	for (unsigned i = 0; i < NQ; i++)
+		setup_queue(i, (uint16_t)(1 + i));
+	driver_ok();
+	fake_port_clear_log(fp);
+}
+
+static bool held_head(unsigned q, uint16_t head)
+{
+	for (unsigned i = 0; i < be.nheld[q]; i++)
+		if (be.held[q][i]->head == head)
+			return true;
+	return false;
+}
+
+/* Published answers stay answered, taken and unanswered requests are
+ * executed again, answered but unpublished ones too (at the same used
+ * index), and popping goes on where it stopped: nothing lost, nothing
+ * answered twice. */
+static void test_adopt_replays_in_flight(void **state)
+{
+	journaled_bringup();
+	hold(0, 0, 5);                  /* heads 0..4 taken */
+	answer_held(0, 0, 10);          /* head 0 */
+	answer_held(0, 0, 11);          /* head 1 */
+	tick();                         /* published: used 2 */
+	assert_int_equal(used_idx(0), 2);
+	answer_held(0, 0, 12);          /* head 2: answered, not published */
+	post_chain(0, 5);               /* available, never popped */
+	char why[256];
+	int r = crash_and_adopt(why);
+	if (r < 0)
+		fail_msg("%s", why);
+	assert_int_equal(fp->n_states, 0);              /* no STATE write */
+	assert_int_equal(rd32(VI_DEVICE_STATUS), 0x0f); /* no reset, same header */
+	assert_int_equal(vd.phase, VDEV_RUNNING);
+	assert_true(served(0));
+	/* 2, 3, 4 again, and 5 popped for the first time */
+	assert_int_equal(be.submitted[0], 4);
+	for (uint16_t h = 2; h <= 5; h++)
+		assert_true(held_head(0, h));
+	assert_false(held_head(0, 0));
+	assert_false(held_head(0, 1));
+	assert_int_equal(vd.q[0].vq.used_idx, 2);
+	assert_int_equal(vd.q[0].vq.last_avail, 6);
+	/* one interrupt per enabled queue, in case one was lost */
+	assert_int_equal(fp->n_doorbells, NQ);
+	/* answers go on at used 2: head 2 is answered exactly once */
+	while (be.nheld[0])
+		answer_held(0, 0, 7);
+	tick();
+	assert_int_equal(used_idx(0), 6);
+	unsigned seen[8] = { 0 };
+	for (uint16_t i = 0; i < 6; i++)
+		seen[rd32(RUSED(0) + 4 + 8 * i)]++;
+	for (unsigned h = 0; h < 6; h++)
+		assert_int_equal(seen[h], 1);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+/* The process died between publishing used->idx and the journal's
+ * bookkeeping: what the ring shows published is not done again. */
+static void test_adopt_after_publish_before_journal(void **state)
+{
+	journaled_bringup();
+	hold(0, 0, 3);
+	/* what publish() does, cut short after the ring store */
+	vq_push(&vd.q[0].vq, 0, 1);
+	vq_push(&vd.q[0].vq, 1, 1);
+	vq_publish_idx(&vd.q[0].vq);
+	assert_int_equal(used_idx(0), 2);
+	char why[256];
+	assert_int_equal(crash_and_adopt(why), 0);
+	assert_int_equal(be.submitted[0], 1);
+	assert_true(held_head(0, 2));
+	assert_int_equal(vd.q[0].vq.last_avail, 3);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+/* A transaction the old process left unanswered is answered. */
+static void test_adopt_answers_pending_transaction(void **state)
+{
+	journaled_bringup();
+	wr32(VI_QUEUE_SEL, 1);
+	wr32(VI_WRITE_TRANSACTION, VI_QUEUE_SEL);       /* posted, never seen */
+	char why[256];
+	assert_int_equal(crash_and_adopt(why), 0);
+	assert_acked();
+	assert_int_equal(vd.queue_sel, 1);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+/* What the journal says is checked like anything a peer wrote. */
+static void test_adopt_refuses_bad_journal(void **state)
+{
+	char why[256];
+	journaled_bringup();
+	hold(0, 0, 2);
+	/* a ring index the ring cannot have */
+	jr.published[0] = (uint16_t)(used_idx(0) + 100);
+	assert_int_equal(crash_and_adopt(why), -EBADMSG);
+	assert_string_equal(why, "queue 0: the ring's used index 0 is not within 8 of the "
+			    "journal's 100");
+	assert_int_equal(fp->n_states, 0);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+	teardown(NULL);
+	setup(NULL);
+
+	/* a torn transport copy falls back to the other one; both bad: refused */
+	journaled_bringup();
+	jr.hdr->t[0].crc ^= 1;
+	jr.hdr->t[1].crc ^= 1;
+	assert_int_equal(crash_and_adopt(why), -EBADMSG);
+	assert_string_equal(why, "the journal's transport state fails its checksums");
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+	teardown(NULL);
+	setup(NULL);
+
+	/* the link was reset meanwhile: not the link of the journal */
+	journaled_bringup();
+	fp->port.ops->set_state(&fp->port, VIRTIO_STATE_RESET);
+	assert_int_equal(crash_and_adopt(why), -ESTALE);
+	assert_string_equal(why, "the link no longer shows us READY");
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+/* A head the driver makes available again while it is in flight would be
+ * counted once by a new process: the device breaks instead. */
+static void test_double_avail_breaks(void **state)
+{
+	journaled_bringup();
+	hold(0, 3, 1);
+	post_chain(0, 3);
+	wake(1);
+	assert_true(vd.broken);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+static void test_journal_attach_checks(void **state)
+{
+	struct journal a, b;
+	char why[256];
+	assert_int_equal(journal_create(&a, "t", 7, 2, 8), 0);
+	assert_int_equal(journal_attach(&b, dup(a.fd), 8, 2, 8, why, sizeof(why)), -ESTALE);
+	assert_string_equal(why, "the journal was made for another configuration (2 queue(s) of 8, "
+			    "identity 0000000000000007; now 2 of 8, 0000000000000008)");
+	a.hdr->magic ^= 1;
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), -EBADMSG);
+	a.hdr->magic ^= 1;
+	a.hdr->nq = 3;
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "the journal's header fails its checksum");
+	a.hdr->nq = 2;
+	journal_inflight(&a, 1)[5] = 7;
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "the journal's queue 1 has a bad in-flight flag");
+	journal_inflight(&a, 1)[5] = 0;
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 4, why, sizeof(why)), -ESTALE);
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), 0);
+	/* the blob round trip, and its checksum */
+	journal_save_blob(&a, "link", 4);
+	char buf[8];
+	uint32_t n;
+	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "link", 4);
+	b.blob[0] ^= 1;
+	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), -EBADMSG);
+	journal_close(&b);
+	journal_close(&a);
+}
+
 /* ---------------------------------------------------------------- vectors */
 
 static void check_vectors(uint32_t vectors, unsigned nq, const uint16_t *expect)
@@ -1486,6 +1709,12 @@ int main(void)
 		T(test_quiesce_peer_left_during_reset),
 		T(test_quiesce_queue_disable),
 		T(test_shutdown),
+		T(test_adopt_replays_in_flight),
+		T(test_adopt_after_publish_before_journal),
+		T(test_adopt_answers_pending_transaction),
+		T(test_adopt_refuses_bad_journal),
+		T(test_double_avail_breaks),
+		T(test_journal_attach_checks),
 		T(test_device_vectors),
 		T(test_kick_routing),
 		T(test_config_changed),
