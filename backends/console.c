@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -27,8 +29,50 @@ static size_t min_sz(size_t a, size_t b)
 
 static void free_dev(struct console_dev *dev)
 {
-	free(dev->bl);
+	if (dev->blh)
+		munmap(dev->blh, sizeof(*dev->blh) + dev->bl_cap);
+	if (dev->bl_fd >= 0)
+		close(dev->bl_fd);
 	free(dev);
+}
+
+/* The backlog lives in a memfd (header, then bytes), so it can be handed
+ * to a new process.  fd < 0: a new one. */
+static int backlog_map(struct console_dev *dev, int fd, size_t cap)
+{
+	size_t size = sizeof(*dev->blh) + cap;
+	if (fd < 0) {
+		fd = memfd_create("console-backlog", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+			int e = -errno;
+			if (fd >= 0)
+				close(fd);
+			return e;
+		}
+	} else {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || (size_t)st.st_size != size) {
+			close(fd);
+			return -EBADMSG;
+		}
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	dev->bl_fd = fd;
+	dev->blh = p;
+	dev->bl = (uint8_t *)p + sizeof(*dev->blh);
+	dev->bl_cap = cap;
+	/* What a previous process left is checked before it is used. */
+	if (dev->blh->cap != cap || dev->blh->head >= cap || dev->blh->len > cap) {
+		dev->blh->cap = cap;
+		dev->blh->head = dev->blh->len = 0;
+	}
+	dev->stats.backlog_bytes = dev->blh->len;
+	return 0;
 }
 
 static void handle_closed(struct console_dev *dev)
@@ -202,35 +246,35 @@ static bool really_full(struct console_dev *dev)
 
 static void bl_consume(struct console_dev *dev, size_t n)
 {
-	dev->bl_head = (dev->bl_head + n) % dev->bl_cap;
-	dev->bl_len -= n;
-	if (!dev->bl_len)
-		dev->bl_head = 0;
-	dev->stats.backlog_bytes = dev->bl_len;
+	dev->blh->head = (dev->blh->head + n) % dev->bl_cap;
+	dev->blh->len -= n;
+	if (!dev->blh->len)
+		dev->blh->head = 0;
+	dev->stats.backlog_bytes = dev->blh->len;
 }
 
 /* Append len bytes; the oldest ones give way when it is full. */
 static void bl_append(struct console_dev *dev, const uint8_t *src, size_t len)
 {
 	if (len >= dev->bl_cap) {
-		dev->stats.dropped_backlog += dev->bl_len + (len - dev->bl_cap);
+		dev->stats.dropped_backlog += dev->blh->len + (len - dev->bl_cap);
 		src += len - dev->bl_cap;
 		len = dev->bl_cap;
-		dev->bl_head = dev->bl_len = 0;
-	} else if (dev->bl_len + len > dev->bl_cap) {
-		size_t over = dev->bl_len + len - dev->bl_cap;
+		dev->blh->head = dev->blh->len = 0;
+	} else if (dev->blh->len + len > dev->bl_cap) {
+		size_t over = dev->blh->len + len - dev->bl_cap;
 		dev->stats.dropped_backlog += over;
 		bl_consume(dev, over);
 	}
 	while (len) {
-		size_t tail = (dev->bl_head + dev->bl_len) % dev->bl_cap;
+		size_t tail = (dev->blh->head + dev->blh->len) % dev->bl_cap;
 		size_t n = min_sz(len, dev->bl_cap - tail);
 		memcpy(dev->bl + tail, src, n);
-		dev->bl_len += n;
+		dev->blh->len += n;
 		src += n;
 		len -= n;
 	}
-	dev->stats.backlog_bytes = dev->bl_len;
+	dev->stats.backlog_bytes = dev->blh->len;
 }
 
 static ssize_t out_writev(struct console_dev *dev, const struct iovec *iov, unsigned n)
@@ -255,13 +299,13 @@ static ssize_t in_readv(struct console_dev *dev, struct iovec *iov, unsigned n)
  * -EPIPE when the endpoint went away (detached now). */
 static int bl_drain(struct console_dev *dev)
 {
-	while (dev->bl_len) {
+	while (dev->blh->len) {
 		struct iovec v[2];
-		size_t first = min_sz(dev->bl_len, dev->bl_cap - dev->bl_head);
+		size_t first = min_sz(dev->blh->len, dev->bl_cap - dev->blh->head);
 		unsigned n = 1;
-		v[0] = (struct iovec){ dev->bl + dev->bl_head, first };
-		if (first < dev->bl_len)
-			v[n++] = (struct iovec){ dev->bl, dev->bl_len - first };
+		v[0] = (struct iovec){ dev->bl + dev->blh->head, first };
+		if (first < dev->blh->len)
+			v[n++] = (struct iovec){ dev->bl, dev->blh->len - first };
 		ssize_t r = out_writev(dev, v, n);
 		if (r > 0) {
 			bl_consume(dev, (size_t)r);
@@ -312,7 +356,7 @@ static void answer(struct con_req *cr, uint32_t written)
  * rest of the request is dropped and counted. */
 static void tx_divert(struct console_dev *dev, struct vreq *req, struct con_req *cr)
 {
-	if (dev->ep->backlog) {
+	if (dev->blh) {
 		struct iovec *v = &req->iov[cr->pos++];
 		bl_append(dev, v->iov_base, v->iov_len);
 		dev->stats.tx_bytes += v->iov_len;
@@ -373,7 +417,7 @@ static int tx_deliver(struct console_dev *dev, struct con_req *cr, uint64_t byte
 			continue;       /* hung up: on into the backlog */
 		}
 		output_error(dev, err);
-		if (output_live(dev) && !dev->ep->backlog)
+		if (output_live(dev) && !dev->blh)
 			tx_divert(dev, req, cr);    /* log, stdio: this request's rest is lost */
 	}
 	return 0;
@@ -388,7 +432,7 @@ void console_tx_pump(struct console_dev *dev)
 	if (dev->ep->before_output && dev->ep->before_output(dev))
 		return;     /* it attached, and pumped from there */
 	for (;;) {
-		if (output_live(dev) && dev->bl_len) {
+		if (output_live(dev) && dev->blh && dev->blh->len) {
 			if (bl_drain(dev) == -EAGAIN) {
 				dev->tx_blocked = true;
 				break;
@@ -416,6 +460,23 @@ void console_tx_pump(struct console_dev *dev)
 		reqs++;
 	}
 	console_update_watches(dev);
+}
+
+void console_settle(struct console_dev *dev)
+{
+	struct con_req *cr;
+	while (dev->blh && (cr = dev->tx_head)) {
+		struct vreq *req = vreq_of_priv(cr);
+		size_t rest = 0;
+		for (unsigned i = cr->pos; i < req->n_out; i++)
+			rest += req->iov[i].iov_len;
+		if (dev->blh->len + rest > dev->bl_cap)
+			break;      /* sent again whole by the next process */
+		while (cr->pos < req->n_out)
+			tx_divert(dev, req, cr);
+		list_pop(&dev->tx_head, &dev->tx_tail);
+		answer(cr, 0);
+	}
 }
 
 /* ---- receive: endpoint -> cell --------------------------------------- */
@@ -600,8 +661,11 @@ static const struct con_endpoint_ops *endpoint_ops(enum console_endpoint ep)
 	return NULL;
 }
 
-int console_open(const struct console_params *params, struct ivshm_port *port, struct tick *tick,
-		 struct console_dev **ret, char *err, size_t err_len)
+/* Shared by open and adopt: h is NULL when opening afresh. */
+static int console_start(const struct console_params *params, struct ivshm_port *port,
+			 struct tick *tick, struct handover *h, const char *prefix,
+			 const uint8_t *blob, size_t len, struct console_dev **ret, char *err,
+			 size_t err_len)
 {
 	const struct con_endpoint_ops *ep = endpoint_ops(params->endpoint);
 	uint16_t qs = params->queue_size;
@@ -638,12 +702,16 @@ int console_open(const struct console_params *params, struct ivshm_port *port, s
 	dev->tx_tail = &dev->tx_head;
 	dev->cols = params->cols ? params->cols : 80;
 	dev->rows = params->rows ? params->rows : 25;
+	dev->bl_fd = -1;
 	if (ep->backlog && params->backlog) {
-		dev->bl_cap = params->backlog;
-		dev->bl = malloc(dev->bl_cap);
-		if (!dev->bl) {
+		char name[HANDOVER_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s/backlog", prefix ? prefix : "");
+		r = backlog_map(dev, h ? handover_take(h, name) : -1, params->backlog);
+		if (r == -EBADMSG)
+			r = backlog_map(dev, -1, params->backlog);  /* another size: start empty */
+		if (r < 0) {
 			free_dev(dev);
-			return -ENOMEM;
+			return r;
 		}
 	}
 	dev->vops = (struct vdev_backend_ops){
@@ -669,7 +737,7 @@ int console_open(const struct console_params *params, struct ivshm_port *port, s
 	uv_idle_init(dev->loop, &dev->resume);
 	dev->resume.data = dev;
 	dev->handles += 2;
-	r = ep->open(dev, err, err_len);
+	r = h ? ep->adopt(dev, prefix, h, blob, len, err, err_len) : ep->open(dev, err, err_len);
 	if (r < 0) {
 		console_close(dev);
 		return r;
@@ -678,6 +746,32 @@ int console_open(const struct console_params *params, struct ivshm_port *port, s
 		uv_timer_start(&dev->timer, timer_cb, CONSOLE_CHECK_MS, CONSOLE_CHECK_MS);
 	*ret = dev;
 	return 0;
+}
+
+int console_open(const struct console_params *params, struct ivshm_port *port, struct tick *tick,
+		 struct console_dev **ret, char *err, size_t err_len)
+{
+	return console_start(params, port, tick, NULL, NULL, NULL, 0, ret, err, err_len);
+}
+
+int console_adopt(const struct console_params *params, struct ivshm_port *port,
+		  struct tick *tick, struct handover *h, const char *prefix, const uint8_t *blob,
+		  size_t len, struct console_dev **ret, char *err, size_t err_len)
+{
+	return console_start(params, port, tick, h, prefix, blob, len, ret, err, err_len);
+}
+
+int console_export(struct console_dev *dev, const char *prefix, struct handover *h,
+		   uint8_t *blob, size_t cap)
+{
+	if (dev->bl_fd >= 0) {
+		char name[HANDOVER_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s/backlog", prefix);
+		int r = handover_add(h, name, dev->bl_fd);
+		if (r < 0)
+			return r;
+	}
+	return dev->ep->export(dev, prefix, h, blob, cap);
 }
 
 struct vdev *console_vdev(struct console_dev *dev)

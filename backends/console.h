@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/handover.h"
 #include "core/transport.h"
 
 /* virtio-console wire constants (virtio 1.2 §5.3); port 0 only, no MULTIPORT. */
@@ -88,6 +89,25 @@ int console_queue_size(uint64_t rw_size, uint16_t want, uint16_t *out, char *why
  * reason in err. */
 int console_open(const struct console_params *params, struct ivshm_port *port, struct tick *tick,
 		 struct console_dev **ret, char *err, size_t err_len);
+
+/* What a new process needs to take the console over without its user
+ * noticing (the pty master, the listening socket and its client, the log,
+ * the backlog): fds into h as "prefix/...", the rest into blob.  Returns
+ * the blob's length or a negative errno. */
+int console_export(struct console_dev *dev, const char *prefix, struct handover *h,
+		   uint8_t *blob, size_t cap);
+
+/* Before a hand-over: output the endpoint has not taken (all of it, or the
+ * rest of a request it took part of) moves into the backlog, which is handed
+ * over, and its request is answered; so the next process neither repeats
+ * nor reorders it.  What does not fit stays in flight (executed again
+ * whole by the next process). */
+void console_settle(struct console_dev *dev);
+
+/* console_open() from what console_export() left instead of afresh. */
+int console_adopt(const struct console_params *params, struct ivshm_port *port,
+		  struct tick *tick, struct handover *h, const char *prefix, const uint8_t *blob,
+		  size_t len, struct console_dev **ret, char *err, size_t err_len);
 
 struct vdev *console_vdev(struct console_dev *dev);
 const struct console_stats *console_stats(const struct console_dev *dev);

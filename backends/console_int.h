@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "backends/console.h"
+#include "core/handover.h"
 
 #define CONSOLE_CHECK_MS     500         /* periodic endpoint check (ops->check) */
 #define MAX_LOGGED_ERRORS    10
@@ -59,6 +60,13 @@ struct con_endpoint_ops {
 	void (*detached)(struct console_dev *dev);
 	/* SIGHUP. */
 	int (*reopen)(struct console_dev *dev);
+	/* Hand the endpoint to a new process: its fds into h as "prefix/...",
+	 * the rest into blob (returns the length used, or -errno). */
+	int (*export)(struct console_dev *dev, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap);
+	/* Take it over from what export left (instead of open). */
+	int (*adopt)(struct console_dev *dev, const char *prefix, struct handover *h,
+		     const uint8_t *blob, size_t len, char *err, size_t err_len);
 };
 
 extern const struct con_endpoint_ops con_pty_ops, con_socket_ops, con_log_ops, con_stdio_ops;
@@ -107,9 +115,12 @@ struct console_dev {
 	struct con_req *tx_head, **tx_tail;
 	bool tx_blocked;            /* the endpoint is full: wait for WRITABLE */
 
-	/* Output while nobody is there: a ring of bl_cap bytes. */
+	/* Output while nobody is there: a ring of bl_cap bytes, in a memfd
+	 * (bl_fd) whose header says where it starts and how much it holds. */
+	struct con_backlog { uint64_t cap, head, len; } *blh;
 	uint8_t *bl;
-	size_t bl_cap, bl_head, bl_len;
+	size_t bl_cap;
+	int bl_fd;
 
 	uint16_t cols, rows;
 	uv_timer_t timer;

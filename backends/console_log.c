@@ -46,6 +46,29 @@ static int log_reopen(struct console_dev *dev)
 	return 0;
 }
 
+static int log_export(struct console_dev *dev, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s/log", prefix);
+	int r = handover_add(h, name, dev->out_fd);
+	return r < 0 ? r : 0;
+}
+
+/* The same open file (a logrotate'd one is reopened at the next SIGHUP). */
+static int log_adopt(struct console_dev *dev, const char *prefix, struct handover *h,
+		     const uint8_t *blob, size_t len, char *err, size_t err_len)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s/log", prefix);
+	int fd = handover_take(h, name);
+	if (fd < 0)
+		return log_open(dev, err, err_len);
+	dev->out_fd = fd;
+	dev->attached = true;
+	return 0;
+}
+
 static void log_close(struct console_dev *dev)
 {
 	if (dev->out_fd >= 0)
@@ -58,4 +81,6 @@ const struct con_endpoint_ops con_log_ops = {
 	.open = log_open,
 	.close = log_close,
 	.reopen = log_reopen,
+	.export = log_export,
+	.adopt = log_adopt,
 };

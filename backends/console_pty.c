@@ -19,6 +19,8 @@
 
 #include "core/log.h"
 
+static void watch_slave(struct console_dev *dev);
+
 static bool pty_hup(const struct console_dev *dev)
 {
 	struct pollfd pfd = { .fd = dev->master, .events = POLLIN | POLLOUT };
@@ -148,6 +150,14 @@ static int pty_open(struct console_dev *dev, char *err, size_t err_len)
 	dev->in_w = dev->out_w = w;
 	dev->in_fd = dev->out_fd = dev->master;
 	dev->winsz_fd = dev->master;
+	watch_slave(dev);
+	dev->attached = false;
+	return 0;
+}
+
+static void watch_slave(struct console_dev *dev)
+{
+	int r;
 	/* Opens and closes of the slave, at once; the check is the fallback. */
 	int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino >= 0 && inotify_add_watch(ino, dev->pts, IN_OPEN | IN_CLOSE) >= 0 &&
@@ -156,7 +166,57 @@ static int pty_open(struct console_dev *dev, char *err, size_t err_len)
 	} else if (ino >= 0) {
 		close(ino);
 	}
+}
+
+/* blob: the slave's name (NUL-terminated) and whether we made the symlink. */
+static int pty_export(struct console_dev *dev, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	size_t n = strlen(dev->pts) + 1;
+	if (cap < n + 1)
+		return -ENOSPC;
+	snprintf(name, sizeof(name), "%s/pty", prefix);
+	int r = handover_add(h, name, dev->master);
+	if (r < 0)
+		return r;
+	memcpy(blob, dev->pts, n);
+	blob[n] = dev->symlink_made;
+	return (int)(n + 1);
+}
+
+/* The same master: whoever has the slave open (screen, minicom) keeps it. */
+static int pty_adopt(struct console_dev *dev, const char *prefix, struct handover *h,
+		     const uint8_t *blob, size_t len, char *err, size_t err_len)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	const char *nul = memchr(blob, '\0', len);
+	if (!nul || (size_t)(nul - (const char *)blob) + 2 != len ||
+	    strncmp((const char *)blob, "/dev/pts/", 9) != 0 ||
+	    (size_t)(nul - (const char *)blob) >= sizeof(dev->pts)) {
+		snprintf(err, err_len, "the console's description is malformed");
+		return -EBADMSG;
+	}
+	snprintf(name, sizeof(name), "%s/pty", prefix);
+	dev->master = handover_take(h, name);
+	if (dev->master < 0) {
+		snprintf(err, err_len, "no %s handed over", name);
+		return -ENOENT;
+	}
+	snprintf(dev->pts, sizeof(dev->pts), "%s", (const char *)blob);
+	dev->symlink_made = blob[len - 1] != 0;
+	int r;
+	struct con_watch *w = con_watch_new(dev, dev->master, &r);
+	if (!w) {
+		snprintf(err, err_len, "cannot watch the pty: %s", strerror(-r));
+		return r;
+	}
+	dev->in_w = dev->out_w = w;
+	dev->in_fd = dev->out_fd = dev->master;
+	dev->winsz_fd = dev->master;
+	watch_slave(dev);
 	dev->attached = false;
+	pty_check(dev);
 	return 0;
 }
 
@@ -191,4 +251,6 @@ const struct con_endpoint_ops con_pty_ops = {
 	.before_output = pty_before_output,
 	.after_input = console_winsize_check,
 	.detached = pty_detached,
+	.export = pty_export,
+	.adopt = pty_adopt,
 };

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/le.h"
 #include "core/log.h"
 #include "core/unix_addr.h"
 
@@ -61,7 +62,7 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 		dev->in_w = dev->out_w = w;
 		dev->in_fd = dev->out_fd = fd;
 		log_info("%s: client connected on %s%s", dev->name, dev->path,
-			 dev->bl_len ? ", replaying the backlog" : "");
+			 dev->blh && dev->blh->len ? ", replaying the backlog" : "");
 		console_attach(dev);
 	}
 }
@@ -162,6 +163,73 @@ static int socket_open(struct console_dev *dev, char *err, size_t err_len)
 	return 0;
 }
 
+/* blob: the socket file's device and inode (so that only our own file is
+ * removed at the end), and whether a client is attached. */
+static int socket_export(struct console_dev *dev, const char *prefix, struct handover *h,
+			 uint8_t *blob, size_t cap)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	int r;
+	if (cap < 17)
+		return -ENOSPC;
+	snprintf(name, sizeof(name), "%s/listen", prefix);
+	if ((r = handover_add(h, name, dev->listen_fd)) < 0)
+		return r;
+	if (dev->attached && dev->in_fd >= 0) {
+		snprintf(name, sizeof(name), "%s/client", prefix);
+		if ((r = handover_add(h, name, dev->in_fd)) < 0)
+			return r;
+	}
+	put_le64(blob, 0, (uint64_t)dev->sock_dev);
+	put_le64(blob, 8, (uint64_t)dev->sock_ino);
+	blob[16] = dev->attached;
+	return 17;
+}
+
+/* The same listening socket, and the same client: it sees no hang-up. */
+static int socket_adopt(struct console_dev *dev, const char *prefix, struct handover *h,
+			const uint8_t *blob, size_t len, char *err, size_t err_len)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	int r;
+	if (len != 17) {
+		snprintf(err, err_len, "the console's description is malformed");
+		return -EBADMSG;
+	}
+	snprintf(name, sizeof(name), "%s/listen", prefix);
+	dev->listen_fd = handover_take(h, name);
+	if (dev->listen_fd < 0) {
+		snprintf(err, err_len, "no %s handed over", name);
+		return -ENOENT;
+	}
+	dev->sock_dev = (dev_t)le64(blob, 0);
+	dev->sock_ino = (ino_t)le64(blob, 8);
+	dev->in_sock = dev->out_sock = true;
+	dev->listen_w = con_watch_new(dev, dev->listen_fd, &r);
+	if (!dev->listen_w) {
+		snprintf(err, err_len, "cannot watch %s: %s", dev->path, strerror(-r));
+		return r;
+	}
+	con_watch_set(dev->listen_w, UV_READABLE, accept_cb);
+	dev->attached = false;
+	snprintf(name, sizeof(name), "%s/client", prefix);
+	int fd = handover_take(h, name);
+	if (fd >= 0 && blob[16]) {
+		struct con_watch *w = con_watch_new(dev, fd, &r);
+		if (!w) {
+			close(fd);
+			return 0;       /* the client reconnects */
+		}
+		dev->in_w = dev->out_w = w;
+		dev->in_fd = dev->out_fd = fd;
+		dev->attached = true;
+		console_update_watches(dev);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return 0;
+}
+
 static void socket_close(struct console_dev *dev)
 {
 	con_watch_close(dev->in_w, true);    /* the client */
@@ -187,4 +255,6 @@ const struct con_endpoint_ops con_socket_ops = {
 	.output_error = socket_output_error,
 	.watch_error = socket_watch_error,
 	.detached = socket_detached,
+	.export = socket_export,
+	.adopt = socket_adopt,
 };

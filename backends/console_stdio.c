@@ -96,6 +96,27 @@ static int stdio_open(struct console_dev *dev, char *err, size_t err_len)
 	return 0;
 }
 
+/* blob: the terminal settings to restore at the end (the terminal is raw
+ * now: a new process must not take that for the original). */
+static int stdio_export(struct console_dev *dev, const char *prefix, struct handover *h,
+			uint8_t *blob, size_t cap)
+{
+	if (cap < 1 + sizeof(dev->saved_tio))
+		return -ENOSPC;
+	blob[0] = dev->tty_fd >= 0;
+	memcpy(blob + 1, &dev->saved_tio, sizeof(dev->saved_tio));
+	return (int)(1 + sizeof(dev->saved_tio));
+}
+
+static int stdio_adopt(struct console_dev *dev, const char *prefix, struct handover *h,
+		       const uint8_t *blob, size_t len, char *err, size_t err_len)
+{
+	int r = stdio_open(dev, err, err_len);
+	if (r == 0 && len == 1 + sizeof(dev->saved_tio) && blob[0] && dev->tty_fd >= 0)
+		memcpy(&dev->saved_tio, blob + 1, sizeof(dev->saved_tio));
+	return r;
+}
+
 static void stdio_input_ended(struct console_dev *dev, int err)
 {
 	if (!dev->in_eof)
@@ -122,4 +143,6 @@ const struct con_endpoint_ops con_stdio_ops = {
 	.close = stdio_close,
 	.check = console_winsize_check,
 	.input_ended = stdio_input_ended,
+	.export = stdio_export,
+	.adopt = stdio_adopt,
 };

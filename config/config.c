@@ -392,6 +392,15 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 			BAD("must be a number from 1 to 64 (got '%s')", value);
 		else
 			d->threads = (unsigned)u;
+	} else if (strcmp(key, "journal") == 0) {
+		if (!parse_bool(value, &d->journal))
+			BAD("must be yes or no (got '%s')", value);
+	} else if (strcmp(key, "upgrade-drain-ms") == 0) {
+		unsigned long long u;
+		if (!parse_uint(value, 60000, &u))
+			BAD("must be a number of milliseconds from 0 to 60000 (got '%s')", value);
+		else
+			d->upgrade_drain_ms = (unsigned)u;
 	} else if (strcmp(key, "control-socket") == 0) {
 		if (!value[0] || strlen(value) >= 108) {
 			BAD("needs a socket path shorter than 108 bytes, or none");
@@ -568,6 +577,8 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	cfg->daemon.log_level = CFG_LOG_INFO;
 	cfg->daemon.threads = 1;
+	cfg->daemon.journal = true;
+	cfg->daemon.upgrade_drain_ms = CFG_DEFAULT_UPGRADE_DRAIN_MS;
 	snprintf(cfg->daemon.sysfs_root, sizeof(cfg->daemon.sysfs_root), "/sys");
 	snprintf(cfg->daemon.dev_root, sizeof(cfg->daemon.dev_root), "/dev");
 	snprintf(cfg->daemon.control, sizeof(cfg->daemon.control), "%s", CFG_DEFAULT_CONTROL);

@@ -86,11 +86,15 @@ struct cfg_device {
 /* log-level values: syslog priorities (core/log.h uses the same numbers). */
 enum { CFG_LOG_ERROR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
 
+#define CFG_DEFAULT_UPGRADE_DRAIN_MS 2000
+
 struct cfg_daemon {
 	int log_level;              /* a syslog priority: CFG_LOG_* */
 	char control[PATH_MAX];     /* control socket; "none" disables it */
 	bool control_set;           /* given in the file (failure to open is fatal) */
 	unsigned threads;           /* worker loops, each with its own io_uring */
+	bool journal;               /* keep in-flight journals (hand-over, crash recovery) */
+	unsigned upgrade_drain_ms;  /* how long an upgrade waits for block requests */
 	char sysfs_root[PATH_MAX];
 	char dev_root[PATH_MAX];
 	char root_cell[PATH_MAX];   /* "" if not given */

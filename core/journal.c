@@ -46,13 +46,13 @@ static size_t layout(struct journal *j, unsigned nq, unsigned qmax)
 	size_t pub = off;
 	off += (sizeof(uint16_t) * nq + 63) & ~(size_t)63;
 	size_t infl = off;
-	off += ((size_t)nq * qmax + 63) & ~(size_t)63;
+	off += ((size_t)nq * qmax * sizeof(uint32_t) + 63) & ~(size_t)63;
 	size_t blob = off;
 	off += JOURNAL_BLOB_SIZE;
 	if (j) {
 		uint8_t *base = (uint8_t *)j->hdr;
 		j->published = (uint16_t *)(base + pub);
-		j->inflight = base + infl;
+		j->inflight = (uint32_t *)(base + infl);
 		j->blob = base + blob;
 		j->nq = nq;
 		j->qmax = qmax;
@@ -142,9 +142,9 @@ int journal_attach(struct journal *j, int fd, uint64_t identity, unsigned nq, un
 		r = -ESTALE;
 	}
 	for (unsigned q = 0; r == 0 && q < nq; q++) {
-		const uint8_t *f = journal_inflight(j, q);
+		const uint32_t *f = journal_inflight(j, q);
 		for (unsigned i = 0; i < qmax; i++) {
-			if (f[i] > 1) {
+			if (f[i] && (f[i] & ~0xffffu) != JOURNAL_TAKEN) {
 				snprintf(why, why_len, "the journal's queue %u has a bad in-flight flag",
 					 q);
 				r = -EBADMSG;

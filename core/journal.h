@@ -16,15 +16,18 @@
  *              number stored last, so a process that dies in the middle of
  *              writing one leaves the other intact
  *   queues     per queue: `published`, the used index last made visible to
- *              the driver, and one byte per descriptor head: 1 while the
- *              request is popped and not yet published
+ *              the driver, and one word per descriptor head: while the
+ *              request is popped and not yet published, JOURNAL_TAKEN | the
+ *              avail position it was popped from (so that requests are
+ *              executed again in the order the driver made them available:
+ *              a console's output must not be reordered), else 0
  *   blob       4 KiB that the owner of the link (the daemon's wiring) uses
  *              for link parameters, with a checksum
  *
  * The order of ring and journal writes (the contract the transport keeps,
  * see core/transport.c):
- *   pop:      the chain is validated, then inflight[head] = 1, then the
- *             request goes to the backend.  inflight[head] = 1 is the
+ *   pop:      the chain is validated, then inflight[head] = TAKEN | pos,
+ *             then the request goes to the backend.  That store is the
  *             moment a request is taken: before it, a new process pops it
  *             again; after it, a new process executes it again.
  *   answer:   the used ring slot is written (not visible yet).
@@ -34,7 +37,7 @@
  * published: the heads in used slots [P, U) were published (a process that
  * died between its used->idx store and the journal's is covered); every
  * other head with inflight set was taken and not answered, and is executed
- * again (block reads, writes, flushes, discards and write-zeroes are
+ * again, oldest avail position first (block reads, writes, flushes, discards and write-zeroes are
  * idempotent; console bytes may repeat); the next avail entry to pop is
  * U + that count, since each popped chain gets exactly one used entry.  So
  * no request is lost (taken ones are replayed, untaken ones popped again)
@@ -54,6 +57,7 @@
 #define JOURNAL_VERSION     1
 #define JOURNAL_BLOB_SIZE   4096
 #define JOURNAL_MAX_QUEUES  64
+#define JOURNAL_TAKEN       0x10000u    /* | avail position: in flight */
 
 struct journal_queue {          /* a queue's negotiated state */
 	uint16_t size, driver_vector, enable, pad;
@@ -86,7 +90,7 @@ struct journal {
 	size_t size;
 	struct journal_hdr *hdr;
 	uint16_t *published;        /* [nq] */
-	uint8_t *inflight;          /* [nq * qmax] */
+	uint32_t *inflight;         /* [nq * qmax] */
 	uint8_t *blob;              /* JOURNAL_BLOB_SIZE */
 	unsigned nq, qmax;
 };
@@ -114,7 +118,7 @@ int journal_load_transport(const struct journal *j, struct journal_transport *t)
 void journal_save_blob(struct journal *j, const void *data, uint32_t len);
 int journal_load_blob(const struct journal *j, void *data, uint32_t cap, uint32_t *len);
 
-static inline uint8_t *journal_inflight(struct journal *j, unsigned q)
+static inline uint32_t *journal_inflight(struct journal *j, unsigned q)
 {
 	return j->inflight + (size_t)q * j->qmax;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/handover.h"
 #include "core/ivshmem.h"
 #include "core/shm.h"
 
@@ -30,6 +31,9 @@ struct ivshm_port_ops {
 	/* See ivshm_port_handle(). */
 	int (*handle)(struct ivshm_port *p, unsigned watch_idx, int *vector);
 	void (*destroy)(struct ivshm_port *p);
+	/* See ivshm_port_export(). */
+	int (*export)(struct ivshm_port *p, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap);
 };
 
 struct ivshm_port {
@@ -98,6 +102,16 @@ static inline uint32_t ivshm_port_own_state(const struct ivshm_port *p)
 }
 
 void ivshm_port_destroy(struct ivshm_port *p);
+
+/* What a new process needs to take this port over: its fds added to h as
+ * "prefix/...", and whatever else into blob (up to cap bytes).  Returns the
+ * blob's length or a negative errno.  The fds stay the port's (a failed
+ * hand-over goes on serving).  Each kind has its adopt function. */
+static inline int ivshm_port_export(struct ivshm_port *p, const char *prefix,
+				    struct handover *h, uint8_t *blob, size_t cap)
+{
+	return p->ops->export(p, prefix, h, blob, cap);
+}
 
 /* Checks common to both implementations once a port is mapped: two peers,
  * IDs in range, state table large enough.  Returns 0 or -EPROTO. */

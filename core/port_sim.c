@@ -18,6 +18,8 @@ struct port_sim {
 	int sock;
 	void *shm;
 	size_t shm_size;
+	int shm_fd;                 /* kept for a hand-over */
+	uint64_t out_size;
 	bool int_enabled;
 	bool oneshot;
 	int own_fd[SIM_MAX_VECTORS];
@@ -141,9 +143,50 @@ static void sim_destroy(struct ivshm_port *p)
 		drop_peer(s, i);
 	if (s->shm)
 		munmap(s->shm, s->shm_size);
+	if (s->shm_fd >= 0)
+		close(s->shm_fd);
 	if (s->sock >= 0)
 		close(s->sock);
 	free(s);
+}
+
+/* blob: id, max_peers, vectors, protocol, output size, peer_nfd[] */
+#define BLOB_LEN (4 * 4 + 8 + SIM_MAX_PEERS)
+
+static int sim_export(struct ivshm_port *p, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap)
+{
+	struct port_sim *s = (struct port_sim *)p;
+	char name[HANDOVER_NAME_MAX + 1];
+	int r;
+	if (cap < BLOB_LEN)
+		return -ENOSPC;
+	snprintf(name, sizeof(name), "%s/sock", prefix);
+	if ((r = handover_add(h, name, s->sock)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "%s/shm", prefix);
+	if ((r = handover_add(h, name, s->shm_fd)) < 0)
+		return r;
+	for (unsigned v = 0; v < p->vectors; v++) {
+		snprintf(name, sizeof(name), "%s/own/%u", prefix, v);
+		if ((r = handover_add(h, name, s->own_fd[v])) < 0)
+			return r;
+	}
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {
+		for (unsigned v = 0; v < s->peer_nfd[i]; v++) {
+			snprintf(name, sizeof(name), "%s/peer/%u/%u", prefix, i, v);
+			if ((r = handover_add(h, name, s->peer_fd[i][v])) < 0)
+				return r;
+		}
+	}
+	put_le32(blob, 0, p->id);
+	put_le32(blob, 4, p->max_peers);
+	put_le32(blob, 8, p->vectors);
+	put_le32(blob, 12, p->protocol);
+	put_le64(blob, 16, s->out_size);
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++)
+		blob[24 + i] = (uint8_t)s->peer_nfd[i];
+	return BLOB_LEN;
 }
 
 static const struct ivshm_port_ops sim_ops = {
@@ -152,6 +195,7 @@ static const struct ivshm_port_ops sim_ops = {
 	.set_state = sim_set_state,
 	.handle = sim_handle,
 	.destroy = sim_destroy,
+	.export = sim_export,
 };
 
 void port_sim_set_oneshot(struct ivshm_port *p, bool oneshot)
@@ -179,6 +223,7 @@ static int map_shm(struct port_sim *s, int shm_fd, uint64_t out_size, char *err,
 		return -errno;
 	}
 	s->shm_size = size;
+	s->out_size = out_size;
 	s->port.state_table = s->shm;
 	s->port.state_table_size = SIM_STATE_TABLE_SIZE;
 	s->port.rw = (uint8_t *)s->shm + SIM_STATE_TABLE_SIZE;
@@ -217,9 +262,11 @@ static int handshake(struct port_sim *s, int timeout_ms, char *err, size_t err_l
 	}
 	p->peer_id = !p->id;
 	r = map_shm(s, fd, out_size, err, err_len);
-	close(fd);
-	if (r < 0)
+	if (r < 0) {
+		close(fd);
 		return r;
+	}
+	s->shm_fd = fd;
 	/* Our own eventfds come last; other peers' may come before. */
 	unsigned own = 0;
 	while (own < p->vectors) {
@@ -240,19 +287,112 @@ static int handshake(struct port_sim *s, int timeout_ms, char *err, size_t err_l
 	return 0;
 }
 
-int port_sim_open_fd(int sock, const char *name, int timeout_ms, struct ivshm_port **ret,
-		     char *err, size_t err_len)
+static struct port_sim *port_new(int sock, const char *name)
 {
 	struct port_sim *s = calloc(1, sizeof(*s));
-	if (!s) {
-		close(sock);
-		return -ENOMEM;
-	}
+	if (!s)
+		return NULL;
 	s->sock = sock;
+	s->shm_fd = -1;
 	s->port.ops = &sim_ops;
 	snprintf(s->port.name, sizeof(s->port.name), "sim:%s", name);
 	for (unsigned v = 0; v < SIM_MAX_VECTORS; v++)
 		s->own_fd[v] = -1;
+	return s;
+}
+
+static void set_watches(struct port_sim *s)
+{
+	s->port.watch_fd[0] = s->sock;
+	for (unsigned v = 0; v < s->port.vectors; v++)
+		s->port.watch_fd[1 + v] = s->own_fd[v];
+	s->port.n_watch = 1 + s->port.vectors;
+}
+
+int port_sim_adopt(const char *name, const uint8_t *blob, size_t len, struct handover *h,
+		   const char *prefix, struct ivshm_port **ret, char *err, size_t err_len)
+{
+	char fdname[HANDOVER_NAME_MAX + 1];
+	if (len != BLOB_LEN) {
+		snprintf(err, err_len, "the link's description has %zu bytes, not %d", len, BLOB_LEN);
+		return -EBADMSG;
+	}
+	snprintf(fdname, sizeof(fdname), "%s/sock", prefix);
+	int sock = handover_take(h, fdname);
+	struct port_sim *s = sock >= 0 ? port_new(sock, name) : NULL;
+	if (!s) {
+		snprintf(err, err_len, "no %s handed over", fdname);
+		return -ENOENT;
+	}
+	struct ivshm_port *p = &s->port;
+	p->id = le32(blob, 0);
+	p->max_peers = le32(blob, 4);
+	p->vectors = le32(blob, 8);
+	p->protocol = (uint16_t)le32(blob, 12);
+	uint64_t out_size = le64(blob, 16);
+	int r = 0;
+	if (p->max_peers < 2 || p->max_peers > SIM_MAX_PEERS || p->id >= p->max_peers ||
+	    p->vectors < 1 || p->vectors > SIM_MAX_VECTORS) {
+		snprintf(err, err_len, "the link's description is out of range");
+		r = -EBADMSG;
+		goto fail;
+	}
+	p->peer_id = !p->id;
+	snprintf(fdname, sizeof(fdname), "%s/shm", prefix);
+	int shm = handover_take(h, fdname);
+	if (shm < 0) {
+		snprintf(err, err_len, "no %s handed over", fdname);
+		r = -ENOENT;
+		goto fail;
+	}
+	if ((r = map_shm(s, shm, out_size, err, err_len)) < 0) {
+		close(shm);
+		goto fail;
+	}
+	s->shm_fd = shm;
+	for (unsigned v = 0; v < p->vectors; v++) {
+		snprintf(fdname, sizeof(fdname), "%s/own/%u", prefix, v);
+		if ((s->own_fd[v] = handover_take(h, fdname)) < 0) {
+			snprintf(err, err_len, "no %s handed over", fdname);
+			r = -ENOENT;
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {
+		unsigned n = blob[24 + i];
+		if (n > p->vectors || (n && i == p->id)) {
+			snprintf(err, err_len, "the link's description is out of range");
+			r = -EBADMSG;
+			goto fail;
+		}
+		for (unsigned v = 0; v < n; v++) {
+			snprintf(fdname, sizeof(fdname), "%s/peer/%u/%u", prefix, i, v);
+			int fd = handover_take(h, fdname);
+			if (fd < 0) {
+				snprintf(err, err_len, "no %s handed over", fdname);
+				r = -ENOENT;
+				goto fail;
+			}
+			s->peer_fd[i][s->peer_nfd[i]++] = fd;
+		}
+	}
+	/* Interrupts stay off until the owner re-arms: like a fresh device. */
+	set_watches(s);
+	*ret = p;
+	return 0;
+fail:
+	sim_destroy(p);
+	return r;
+}
+
+int port_sim_open_fd(int sock, const char *name, int timeout_ms, struct ivshm_port **ret,
+		     char *err, size_t err_len)
+{
+	struct port_sim *s = port_new(sock, name);
+	if (!s) {
+		close(sock);
+		return -ENOMEM;
+	}
 	int r = handshake(s, timeout_ms, err, err_len);
 	if (r == 0) {
 		char why[160];
@@ -265,10 +405,7 @@ int port_sim_open_fd(int sock, const char *name, int timeout_ms, struct ivshm_po
 		return r;
 	}
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
-	s->port.watch_fd[0] = sock;
-	for (unsigned v = 0; v < s->port.vectors; v++)
-		s->port.watch_fd[1 + v] = s->own_fd[v];
-	s->port.n_watch = 1 + s->port.vectors;
+	set_watches(s);
 	*ret = &s->port;
 	return 0;
 }

@@ -84,7 +84,17 @@ static void uio_destroy(struct ivshm_port *p)
 	free(u);
 }
 
+static int uio_export(struct ivshm_port *p, const char *prefix, struct handover *h,
+		      uint8_t *blob, size_t cap)
+{
+	struct port_uio *u = (struct port_uio *)p;
+	char name[HANDOVER_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s/uio", prefix);
+	return handover_add(h, name, u->fd);   /* everything else is in sysfs */
+}
+
 static const struct ivshm_port_ops uio_ops = {
+	.export = uio_export,
 	.set_int_control = uio_set_int_control,
 	.doorbell = uio_doorbell,
 	.set_state = uio_set_state,
@@ -226,8 +236,8 @@ static void *map_region(int fd, int index, uint64_t size, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_port **ret,
-		  char *err, size_t err_len)
+static int open_fd(const char *dev_path, const char *sysfs_root, int fd, struct ivshm_port **ret,
+		   char *err, size_t err_len)
 {
 	const char *base = strrchr(dev_path, '/');
 	base = base ? base + 1 : dev_path;
@@ -256,7 +266,7 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 		return -ENOMEM;
 	u->port.ops = &uio_ops;
 	snprintf(u->port.name, sizeof(u->port.name), "uio:%s", dev_path);
-	u->fd = open(dev_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	u->fd = fd >= 0 ? fd : open(dev_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (u->fd < 0) {
 		r = -errno;
 		snprintf(err, err_len, "cannot open %s: %s", dev_path, strerror(errno));
@@ -298,6 +308,26 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 fail:
 	uio_destroy(&u->port);
 	return r;
+}
+
+int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_port **ret,
+		  char *err, size_t err_len)
+{
+	return open_fd(dev_path, sysfs_root, -1, ret, err, err_len);
+}
+
+int port_uio_adopt(const char *dev_path, const char *sysfs_root, int fd,
+		   struct ivshm_port **ret, char *err, size_t err_len)
+{
+	/* Opening it (or closing it) would reset the link: this fd is the one
+	 * that kept it alive.  Non-blocking like ours. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		snprintf(err, err_len, "%s: the handed-over fd is not usable: %s", dev_path,
+			 strerror(errno));
+		return -EBADF;
+	}
+	return open_fd(dev_path, sysfs_root, fd, ret, err, err_len);
 }
 
 int port_uio_resolve_pci(const char *bdf, const char *sysfs_root, const char *dev_root,

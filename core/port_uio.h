@@ -20,6 +20,12 @@
 int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_port **ret,
 		  char *err, size_t err_len);
 
+/* The same with the fd of dev_path that a previous process kept open (see
+ * core/handover.h): nothing is written to the device; on failure the fd is
+ * closed (which resets the link). */
+int port_uio_adopt(const char *dev_path, const char *sysfs_root, int fd,
+		   struct ivshm_port **ret, char *err, size_t err_len);
+
 /* Find the /dev/uioN serving PCI device bdf ("0000:00:0c.0") through
  * <sysfs_root>/bus/pci/devices/<bdf>/uio/.  Writes "<dev_root>/uioN". */
 int port_uio_resolve_pci(const char *bdf, const char *sysfs_root, const char *dev_root,

@@ -116,6 +116,8 @@ static void peer_readable(uv_poll_t *h, int status, int events)
 	peer_release(h->data);
 }
 
+static void watch_peer(struct sim_link *l, struct sim_peer *p);
+
 static int peer_add(struct sim_link *l, int sock)
 {
 	struct sim_peer *p = NULL;
@@ -164,19 +166,13 @@ static int peer_add(struct sim_link *l, int sock)
 	}
 	for (unsigned v = 0; r == 0 && v < l->params.vectors; v++)
 		r = send_event_fd(sock, p->id, v, p->efd[v]);
-	p->poll = malloc(sizeof(*p->poll));
-	if (p->poll) {
-		uv_poll_init(l->loop, p->poll, sock);
-		p->poll->data = p;
-		l->open_handles++;
-		uv_poll_start(p->poll, UV_READABLE | UV_DISCONNECT, peer_readable);
-	} else {
-		r = -ENOMEM;
-	}
 	if (r < 0) {
 		peer_release(p);
 		return 0;   /* the socket is consumed either way */
 	}
+	watch_peer(l, p);
+	if (p->sock < 0)
+		return 0;
 	log_debug("sim link %s: peer %u joined", l->path, p->id);
 	return 0;
 }
@@ -315,6 +311,154 @@ int sim_link_create(uv_loop_t *loop, const char *path, const struct sim_link_par
 	uv_poll_start(&l->listen_poll, UV_READABLE, listen_readable);
 	*ret = l;
 	return 0;
+}
+
+/* blob: shm_size, output_size (u64), max_peers, vectors, protocol (u32),
+ * then one byte per peer slot: 1 occupied */
+#define BLOB_LEN (8 + 8 + 4 + 4 + 4 + SIM_MAX_PEERS)
+
+int sim_link_export(struct sim_link *l, const char *prefix, struct handover *h, uint8_t *blob,
+		    size_t cap)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	int r;
+	if (cap < BLOB_LEN)
+		return -ENOSPC;
+	snprintf(name, sizeof(name), "%s/listen", prefix);
+	if ((r = handover_add(h, name, l->listen_fd)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "%s/shm", prefix);
+	if ((r = handover_add(h, name, l->shm_fd)) < 0)
+		return r;
+	put_le64(blob, 0, l->params.shm_size);
+	put_le64(blob, 8, l->params.output_size);
+	put_le32(blob, 16, l->params.max_peers);
+	put_le32(blob, 20, l->params.vectors);
+	put_le32(blob, 24, l->params.protocol);
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {
+		struct sim_peer *p = &l->peers[i];
+		blob[28 + i] = p->sock >= 0;
+		if (p->sock < 0)
+			continue;
+		snprintf(name, sizeof(name), "%s/peer/%u/sock", prefix, i);
+		if ((r = handover_add(h, name, p->sock)) < 0)
+			return r;
+		for (unsigned v = 0; v < l->params.vectors; v++) {
+			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
+			if ((r = handover_add(h, name, p->efd[v])) < 0)
+				return r;
+		}
+	}
+	return BLOB_LEN;
+}
+
+static void watch_peer(struct sim_link *l, struct sim_peer *p)
+{
+	p->poll = malloc(sizeof(*p->poll));
+	if (!p->poll) {
+		peer_release(p);
+		return;
+	}
+	uv_poll_init(l->loop, p->poll, p->sock);
+	p->poll->data = p;
+	l->open_handles++;
+	uv_poll_start(p->poll, UV_READABLE | UV_DISCONNECT, peer_readable);
+}
+
+int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_t len,
+		   struct handover *h, const char *prefix, struct sim_link **ret, char *err,
+		   size_t err_len)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+	if (len != BLOB_LEN) {
+		snprintf(err, err_len, "the link's description has %zu bytes, not %d", len, BLOB_LEN);
+		return -EBADMSG;
+	}
+	struct sim_link_params pp = {
+		.shm_size = le64(blob, 0), .output_size = le64(blob, 8),
+		.max_peers = le32(blob, 16), .vectors = le32(blob, 20),
+		.protocol = (uint16_t)le32(blob, 24),
+	};
+	if (pp.max_peers < 2 || pp.max_peers > SIM_MAX_PEERS || pp.vectors < 1 ||
+	    pp.vectors > SIM_MAX_VECTORS || pp.shm_size > SIM_MAX_SHM_SIZE ||
+	    (pp.shm_size & (pp.shm_size - 1))) {
+		snprintf(err, err_len, "the link's description is out of range");
+		return -EBADMSG;
+	}
+	struct sim_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->loop = loop;
+	l->params = pp;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {
+		l->peers[i].link = l;
+		l->peers[i].id = i;
+		l->peers[i].sock = -1;
+		for (unsigned v = 0; v < SIM_MAX_VECTORS; v++)
+			l->peers[i].efd[v] = -1;
+	}
+	int r = 0;
+	snprintf(name, sizeof(name), "%s/listen", prefix);
+	l->listen_fd = handover_take(h, name);
+	snprintf(name, sizeof(name), "%s/shm", prefix);
+	l->shm_fd = handover_take(h, name);
+	if (l->listen_fd < 0 || l->shm_fd < 0) {
+		snprintf(err, err_len, "no %s/listen or %s/shm handed over", prefix, prefix);
+		r = -ENOENT;
+		goto fail;
+	}
+	l->state_table = mmap(NULL, SIM_STATE_TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      l->shm_fd, 0);
+	if (l->state_table == MAP_FAILED) {
+		l->state_table = NULL;
+		r = -errno;
+		snprintf(err, err_len, "cannot map the state table: %s", strerror(-r));
+		goto fail;
+	}
+	for (unsigned i = 0; i < pp.max_peers; i++) {
+		if (!blob[28 + i])
+			continue;
+		struct sim_peer *p = &l->peers[i];
+		snprintf(name, sizeof(name), "%s/peer/%u/sock", prefix, i);
+		p->sock = handover_take(h, name);
+		for (unsigned v = 0; v < pp.vectors; v++) {
+			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
+			p->efd[v] = handover_take(h, name);
+			if (p->efd[v] < 0)
+				p->sock = p->sock >= 0 ? p->sock : -1;
+		}
+		bool whole = p->sock >= 0;
+		for (unsigned v = 0; v < pp.vectors; v++)
+			whole &= p->efd[v] >= 0;
+		if (!whole) {
+			snprintf(err, err_len, "peer %u of the link was not handed over whole", i);
+			r = -ENOENT;
+			goto fail;
+		}
+	}
+	uv_poll_init(loop, &l->listen_poll, l->listen_fd);
+	l->listen_poll.data = l;
+	l->open_handles++;
+	uv_poll_start(&l->listen_poll, UV_READABLE, listen_readable);
+	for (unsigned i = 0; i < pp.max_peers; i++)
+		if (l->peers[i].sock >= 0)
+			watch_peer(l, &l->peers[i]);
+	*ret = l;
+	return 0;
+fail:
+	for (unsigned i = 0; i < SIM_MAX_PEERS; i++) {
+		if (l->peers[i].sock >= 0)
+			close(l->peers[i].sock);
+		for (unsigned v = 0; v < SIM_MAX_VECTORS; v++)
+			if (l->peers[i].efd[v] >= 0)
+				close(l->peers[i].efd[v]);
+	}
+	if (l->listen_fd >= 0)
+		close(l->listen_fd);
+	l->destroying = 1;
+	link_maybe_free(l);
+	return r;
 }
 
 void sim_link_destroy(struct sim_link *l)

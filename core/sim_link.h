@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/handover.h"
+
 struct sim_link_params {
 	/* The whole shared memory: 4 KiB state table, R/W section, output
 	 * sections.  Rounded up to a power of two, as ivshmem2-server does:
@@ -44,6 +46,18 @@ uint64_t sim_link_rw_size(const struct sim_link *link);
 
 /* Number of peers connected now. */
 unsigned sim_link_peers(const struct sim_link *link);
+
+/* What a new process needs to host this link on (see core/handover.h):
+ * its fds in h as "prefix/...", the rest in blob; returns the blob's length
+ * or a negative errno.  The fds stay the link's. */
+int sim_link_export(struct sim_link *link, const char *prefix, struct handover *h,
+		    uint8_t *blob, size_t cap);
+
+/* Host the link another process exported, peers and all (the peers notice
+ * nothing: their sockets and eventfds never closed). */
+int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_t len,
+		   struct handover *h, const char *prefix, struct sim_link **ret, char *err,
+		   size_t err_len);
 
 /* Stop listening, drop every peer and free the link once libuv has closed
  * its handles (the loop must run on). */

@@ -37,7 +37,15 @@ bool vdev_driver_live(const struct vdev *vd)
 /* May requests be popped from queue q now? */
 static bool queue_served(const struct vdev *vd, const struct vdev_queue *q)
 {
-	return vdev_driver_live(vd) && !vd->stopping && q->enable && q->vq.ready;
+	return vdev_driver_live(vd) && !vd->stopping && !vd->paused && q->enable && q->vq.ready;
+}
+
+void vdev_pause(struct vdev *vd, bool pause)
+{
+	vd->paused = pause;
+	if (!pause)
+		for (unsigned i = 0; i < vd->nq; i++)
+			vdev_scan_queue(vd, i);
 }
 
 /* May answers for queue q be written?  Not after a reset or the peer's
@@ -109,12 +117,12 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 			/* Taken: from here on a new process executes it again
 			 * (core/journal.h).  A head made available twice while
 			 * in flight would be counted once. */
-			uint8_t *flag = &journal_inflight(vd->journal, qi)[e.head];
+			uint32_t *flag = &journal_inflight(vd->journal, qi)[e.head];
 			if (*flag) {
 				fail_ring(vd, qi, -EBUSY);
 				return false;
 			}
-			*flag = 1;
+			*flag = JOURNAL_TAKEN | (uint16_t)(q->vq.last_avail - 1);
 			journal_order();
 		}
 		q->free = req->next_free;
@@ -196,7 +204,7 @@ static void journal_published(struct vdev *vd, unsigned qi)
 	if (!vd->journal)
 		return;
 	journal_order();
-	uint8_t *flags = journal_inflight(vd->journal, qi);
+	uint32_t *flags = journal_inflight(vd->journal, qi);
 	for (unsigned i = 0; i < q->nbatch; i++)
 		flags[q->batch[i]] = 0;
 	q->nbatch = 0;
@@ -225,6 +233,13 @@ static void publish(struct vdev *vd, unsigned qi)
 	q->irq_pending = true;
 	if (vd->irq_timer && !uv_is_active((uv_handle_t *)vd->irq_timer))
 		uv_timer_start(vd->irq_timer, irq_timer_cb, POLLED_IRQ_DELAY_MS, 0);
+}
+
+void vdev_flush(struct vdev *vd)
+{
+	for (unsigned i = 0; i < vd->nq; i++)
+		if (vd->q[i].dirty)
+			publish(vd, i);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -473,11 +488,46 @@ void vdev_journal_reset_queue(struct vdev *vd, unsigned qi)
 {
 	if (!vd->journal)
 		return;
-	memset(journal_inflight(vd->journal, qi), 0, vd->journal->qmax);
+	memset(journal_inflight(vd->journal, qi), 0, vd->journal->qmax * sizeof(uint32_t));
 	vd->q[qi].nbatch = 0;
 	journal_order();
 	vd->journal->published[qi] = 0;
 	journal_order();
+}
+
+/* The heads the journal has taken on queue qi, oldest avail position
+ * first, into heads[] (num entries of room); last_avail: the position after
+ * the newest.  A request may stay in flight while thousands of others pass
+ * it, so the age of a position is anything from 1 to 65535; two heads with
+ * one position, or one at last_avail, are corrupt (-EBADMSG).  Returns how
+ * many. */
+struct aged { uint16_t age, head; };
+
+static int older_first(const void *a, const void *b)
+{
+	return (int)((const struct aged *)b)->age - (int)((const struct aged *)a)->age;
+}
+
+static int taken_in_order(const uint32_t *flags, uint16_t num, uint16_t last_avail,
+			  uint16_t *heads)
+{
+	struct aged *v = malloc((size_t)num * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int n = 0;
+	for (unsigned h = 0; h < num; h++)
+		if (flags[h])
+			v[n++] = (struct aged){ (uint16_t)(last_avail - (uint16_t)flags[h]),
+						(uint16_t)h };
+	qsort(v, (size_t)n, sizeof(*v), older_first);
+	int r = n;
+	for (int i = 0; i < n; i++) {
+		if (v[i].age == 0 || (i && v[i].age == v[i - 1].age))
+			r = -EBADMSG;
+		heads[i] = v[i].head;
+	}
+	free(v);
+	return r;
 }
 
 /* Queue qi as the journal left it: which requests were taken and not
@@ -486,13 +536,18 @@ static int adopt_queue(struct vdev *vd, unsigned qi, char *why, size_t why_len)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	struct journal *j = vd->journal;
-	uint8_t *flags = journal_inflight(j, qi);
+	uint32_t *flags = journal_inflight(j, qi);
 	uint16_t num = q->vq.num, pub = j->published[qi], used = q->vq.used_idx;
 	if ((uint16_t)(used - pub) > num) {
 		snprintf(why, why_len, "queue %u: the ring's used index %u is not within %u of the "
 			 "journal's %u", qi, used, num, pub);
 		return -EBADMSG;
 	}
+	for (unsigned h = num; h < j->qmax; h++)
+		if (flags[h]) {
+			snprintf(why, why_len, "queue %u: head %u in flight in a ring of %u", qi, h, num);
+			return -EBADMSG;
+		}
 	for (uint16_t i = pub; i != used; i++) {
 		uint16_t head = vq_used_head(&q->vq, i);
 		if (head >= num) {
@@ -502,33 +557,44 @@ static int adopt_queue(struct vdev *vd, unsigned qi, char *why, size_t why_len)
 		flags[head] = 0;        /* published before the old process died */
 	}
 	unsigned taken = 0;
-	for (unsigned h = num; h < j->qmax; h++)
-		if (flags[h]) {
-			snprintf(why, why_len, "queue %u: head %u in flight in a ring of %u", qi, h, num);
-			return -EBADMSG;
-		}
 	for (unsigned h = 0; h < num; h++)
-		taken += flags[h];
+		taken += flags[h] != 0;
+	uint16_t *heads = malloc((size_t)num * sizeof(*heads));
+	int r = heads ? taken_in_order(flags, num, (uint16_t)(used + taken), heads) : -ENOMEM;
+	free(heads);
+	if (r < 0) {
+		snprintf(why, why_len, r == -ENOMEM ? "out of memory" :
+			 "queue %u: the journal's in-flight positions are not %u distinct ones "
+			 "before %u", qi, taken, (uint16_t)(used + taken));
+		return r;
+	}
 	j->published[qi] = used;
 	q->vq.last_avail = (uint16_t)(used + taken);
 	return 0;
 }
 
-/* Execute again what the journal says was taken and not answered. */
+/* Execute again what the journal says was taken and not answered, in the
+ * order the driver made it available. */
 static void replay_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
-	uint8_t *flags = journal_inflight(vd->journal, qi);
+	uint16_t num = q->vq.num;
+	uint16_t *heads = malloc((size_t)num * sizeof(*heads));
+	int n = heads ? taken_in_order(journal_inflight(vd->journal, qi), num, q->vq.last_avail,
+				       heads) : -ENOMEM;
+	if (n < 0) {
+		free(heads);
+		fail_ring(vd, qi, n);
+		return;
+	}
 	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
-	for (unsigned h = 0; h < q->vq.num; h++) {
-		if (!flags[h])
-			continue;
+	for (int k = 0; k < n; k++) {
 		struct vreq *req = q->free;
 		struct vq_elem e;
-		int r = req ? vq_chain(&q->vq, (uint16_t)h, &e, req->iov, cap) : -ENOBUFS;
+		int r = req ? vq_chain(&q->vq, heads[k], &e, req->iov, cap) : -ENOBUFS;
 		if (r < 0) {
 			fail_ring(vd, qi, r);
-			return;
+			break;
 		}
 		q->free = req->next_free;
 		req->head = e.head;
@@ -540,6 +606,7 @@ static void replay_queue(struct vdev *vd, unsigned qi)
 		q->stats.requests++;
 		vd->ops->submit(vd->be, req);
 	}
+	free(heads);
 }
 
 int vdev_adopt(struct vdev *vd, char *why, size_t why_len)

@@ -180,6 +180,7 @@ struct vdev {
 	unsigned inflight;                  /* over all queues */
 	struct tick_item tick_item;
 	bool in_tick;                       /* tick_run() is running */
+	bool paused;                        /* vdev_pause(): nothing new is popped */
 	uv_timer_t *irq_timer;              /* late interrupt decisions (own allocation:
 					     * it outlives the vdev while libuv closes it) */
 	void *slots;                        /* one allocation for every request slot */
@@ -242,6 +243,15 @@ void vdev_complete(struct vreq *req, uint32_t written);
 
 /* The config space changed (e.g. capacity): re-publish it and tell the driver. */
 void vdev_config_changed(struct vdev *vd);
+
+/* Stop (true) or go on (false) popping new requests; those in flight go
+ * on, transactions are answered.  For a hand-over: fewer requests left to
+ * execute again. */
+void vdev_pause(struct vdev *vd, bool pause);
+
+/* Publish now what vdev_complete() recorded (before a hand-over: answers
+ * left unpublished would be executed again by the next process). */
+void vdev_flush(struct vdev *vd);
 
 /* Is a driver using the device (DRIVER_OK, peer there, not broken)? */
 bool vdev_driver_live(const struct vdev *vd);

@@ -1,6 +1,8 @@
 /* virtio-ivshmemctl: talk to a running virtio-ivshmemd over its control socket. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 #include "ctl/proto.h"
 
 #define TIMEOUT_MS 10000
+/* the new binary's config check (10 s at most), the drain (2 s), its start */
+#define UPGRADE_TIMEOUT_MS 30000
 
 static void usage(FILE *f)
 {
@@ -20,6 +24,8 @@ static void usage(FILE *f)
 		"  resize NAME          re-read the image size and tell the cell\n"
 		"  change NAME IMAGE    swap the medium (read-only disks, or while the cell is down)\n"
 		"  eject NAME           remove the medium\n"
+		"  upgrade [PATH]       replace the daemon by PATH (default: the executable it\n"
+		"                       was started from) without the cells noticing\n"
 		"Options:\n"
 		"  -s, --socket PATH    control socket (default " CTL_DEFAULT_SOCKET ")\n"
 		"  -j, --json           machine-readable output\n");
@@ -47,6 +53,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The daemon runs elsewhere (its own working directory). */
+	char exe[PATH_MAX];
+	bool upgrade = strcmp(argv[optind], "upgrade") == 0;
+	if (upgrade && optind + 1 < argc) {
+		if (!realpath(argv[optind + 1], exe)) {
+			fprintf(stderr, "virtio-ivshmemctl: %s: %s\n", argv[optind + 1],
+				strerror(errno));
+			return 1;
+		}
+		argv[optind + 1] = exe;
+	}
 	char line[CTL_MAX_LINE];
 	size_t len = (size_t)snprintf(line, sizeof(line), "%s", json ? "json" : "");
 	for (int i = optind; i < argc; i++) {
@@ -61,12 +78,14 @@ int main(int argc, char **argv)
 		}
 	}
 	char *body = NULL, err[1024];
-	int r = ctl_request(path, line, TIMEOUT_MS, &body, err, sizeof(err));
+	int r = ctl_request(path, line, upgrade ? UPGRADE_TIMEOUT_MS : TIMEOUT_MS, &body, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "virtio-ivshmemctl: %s\n", err);
 		return 1;
 	}
 	fputs(body, stdout);
+	if (body[0] && body[strlen(body) - 1] != '\n')
+		putchar('\n');
 	free(body);
 	return 0;
 }

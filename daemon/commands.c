@@ -374,9 +374,16 @@ void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)
 		medium(c, cmd, json, argv, argc);
 		return;
 	}
+	if (strcmp(verb, "upgrade") == 0 && argc <= 2) {
+		if (c->stopping)
+			control_answer(cmd, -ESHUTDOWN, "the daemon is shutting down");
+		else
+			upgrade_start(c->upgrade, argc == 2 ? argv[1] : NULL, cmd);
+		return;
+	}
 	if (strcmp(verb, "help") == 0) {
 		control_answer(cmd, 0, "commands: list | stats [NAME] | resize NAME | change NAME "
-			       "IMAGE | eject NAME; prefix with 'json' for JSON");
+			       "IMAGE | eject NAME | upgrade [PATH]; prefix with 'json' for JSON");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "unknown command or wrong arguments: '%s' (try 'help')", line);

@@ -5,6 +5,9 @@
  *   resize NAME          re-read the image size; the cell gets a capacity change
  *   change NAME IMAGE    swap the medium (refused while a cell drives a writable disk)
  *   eject NAME           remove the medium (capacity 0), same rule
+ *   upgrade [PATH]       replace the daemon by PATH (default: the executable
+ *                        it was started from) without the cells noticing
+ *                        (daemon/upgrade.h); answered by the new process
  *   help
  * Prefix a command with "json " for a one-line JSON body instead of text.
  *
@@ -15,10 +18,13 @@
 #pragma once
 #include "daemon/control.h"
 #include "daemon/device.h"
+#include "daemon/upgrade.h"
 
 struct command_ctx {
 	struct device *devs;
 	unsigned ndevs;
+	struct upgrade *upgrade;
+	bool stopping;              /* no upgrade once the daemon stops */
 };
 
 void commands_handle(void *ctx, const char *line, struct control_cmd *cmd);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -309,6 +310,104 @@ int control_open(uv_loop_t *loop, const char *path, unsigned mode, control_handl
 		return r;
 	}
 	*ret = c;
+	return 0;
+}
+
+/* ---- hand-over ---------------------------------------------------------- */
+
+int control_export(struct control *c, struct control_cmd *keep, struct handover *h)
+{
+	uv_os_fd_t fd;
+	int r = uv_fileno((uv_handle_t *)&c->server, &fd);
+	if (r == 0)
+		r = handover_add(h, CONTROL_FD_NAME, fd);
+	if (r == 0 && keep && keep->cl) {
+		r = uv_fileno((uv_handle_t *)&keep->cl->pipe, &fd);
+		if (r == 0)
+			r = handover_add(h, CONTROL_CLIENT_FD_NAME, fd);
+	}
+	return r;
+}
+
+/* Is fd a listening unix socket?  (Its bound name says nothing: it was
+ * bound under a temporary name, see bind_private.) */
+static bool listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+const char *control_path(const struct control *c)
+{
+	return c->path;
+}
+
+int control_adopt(uv_loop_t *loop, const char *path, const char *handed_path, struct handover *h,
+		  control_handler handler, void *ctx, struct control **ret,
+		  struct control_cmd **pending, char *err, size_t err_len)
+{
+	*pending = NULL;
+	int fd = handover_take(h, CONTROL_FD_NAME);
+	int cfd = handover_take(h, CONTROL_CLIENT_FD_NAME);
+	if (fd < 0 || !listening(fd) || !handed_path || strcmp(handed_path, path) != 0) {
+		/* none, or the config names another socket now */
+		if (fd >= 0)
+			close(fd);
+		if (cfd >= 0)
+			close(cfd);
+		return 1;
+	}
+	struct control *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		if (cfd >= 0)
+			close(cfd);
+		return -ENOMEM;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->handler = handler;
+	c->ctx = ctx;
+	uv_pipe_init(loop, &c->server, 0);
+	c->server.data = c;
+	c->open_handles = 1;
+	int r = uv_pipe_open(&c->server, fd);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&c->server, 8, on_connect);
+	if (r < 0) {
+		snprintf(err, err_len, "cannot listen on the control socket handed over (%s): %s",
+			 path, uv_strerror(r));
+		if (cfd >= 0)
+			close(cfd);
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->server, server_closed);
+		return r;
+	}
+	*ret = c;
+	/* The client that asked for the hand-over gets its answer from us. */
+	struct client *cl = cfd >= 0 ? calloc(1, sizeof(*cl)) : NULL;
+	struct control_cmd *cmd = cl ? calloc(1, sizeof(*cmd)) : NULL;
+	if (!cmd) {
+		free(cl);
+		if (cfd >= 0)
+			close(cfd);
+		return 0;
+	}
+	cl->ctl = c;
+	uv_pipe_init(loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	c->open_handles++;
+	c->nclients++;
+	c->clients[0] = cl;
+	if (uv_pipe_open(&cl->pipe, cfd) < 0) {
+		close(cfd);
+		free(cmd);
+		client_close(cl);
+		return 0;
+	}
+	cmd->cl = cl;
+	cl->busy = cmd;
+	*pending = cmd;
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "core/handover.h"
 #include "ctl/proto.h"
 
 #define CONTROL_MAX_CLIENTS  16
@@ -42,6 +43,25 @@ int control_open(uv_loop_t *loop, const char *path, unsigned mode, control_handl
  * error with body as the message (strerror(-rc) when empty).  The client
  * may have gone meanwhile: the answer is then dropped. */
 void control_answer(struct control_cmd *cmd, int rc, const char *body);
+/* Hand-over names (core/handover.h). */
+#define CONTROL_FD_NAME         "control"
+#define CONTROL_CLIENT_FD_NAME  "control/client"
+
+/* Name the listening socket, and the client of keep if given (it gets its
+ * answer from the next process), in h. */
+int control_export(struct control *c, struct control_cmd *keep, struct handover *h);
+
+/* The path it listens on. */
+const char *control_path(const struct control *c);
+
+/* control_open() on the socket a previous process handed over in h, when
+ * that one listened on path too (handed_path, which the previous process
+ * told; else 1: open a new one, what was handed over is closed).  A handed-over client comes back as *pending: the command it
+ * waits on, to answer with control_answer(). */
+int control_adopt(uv_loop_t *loop, const char *path, const char *handed_path, struct handover *h,
+		  control_handler handler, void *ctx, struct control **ret,
+		  struct control_cmd **pending, char *err, size_t err_len);
+
 /* Close the socket and every client; memory is freed once libuv is done
  * and every pending command is answered. */
 void control_close(struct control *c);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "backends/virtio_blk.h"
+#include "core/container_of.h"
+#include "core/le.h"
 #include "core/log.h"
 #include "core/port_sim.h"
 #include "core/port_uio.h"
@@ -82,12 +84,13 @@ static int open_port(struct device *dev, const struct cfg_device *cfg,
 	}
 }
 
+/* image: the medium a previous process served (NULL: the configured one). */
 static int open_block(struct device *dev, const struct cfg_device *cfg, struct io_engine *eng,
-		      char *why, size_t why_len)
+		      const uint8_t *image, char *why, size_t why_len)
 {
 	struct blk_params bp = {
 		.name = cfg->name,
-		.image = cfg->image,
+		.image = image ? (const char *)image : cfg->image,
 		.read_only = cfg->read_only,
 		.queues = cfg->queues,
 		.queue_size = (uint16_t)cfg->queue_size,
@@ -107,6 +110,7 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 }
 
 static int open_console(struct device *dev, const struct cfg_device *cfg, struct tick *tick,
+			struct handover *h, const char *prefix, const uint8_t *blob, size_t len,
 			char *why, size_t why_len)
 {
 	static const enum console_endpoint eps[] = {
@@ -122,7 +126,9 @@ static int open_console(struct device *dev, const struct cfg_device *cfg, struct
 		.rows = (uint16_t)cfg->rows,
 		.queue_size = (uint16_t)cfg->queue_size,
 	};
-	int r = console_open(&cp, dev->port, tick, &dev->con, why, why_len);
+	int r = h ? console_adopt(&cp, dev->port, tick, h, prefix, blob, len, &dev->con, why,
+				  why_len)
+		  : console_open(&cp, dev->port, tick, &dev->con, why, why_len);
 	if (r < 0)
 		return r;
 	dev->vd = console_vdev(dev->con);
@@ -132,45 +138,350 @@ static int open_console(struct device *dev, const struct cfg_device *cfg, struct
 	return 0;
 }
 
+/* What the device serves: a journal made for another one is not trusted. */
+static uint64_t identity(const struct cfg_device *cfg)
+{
+	char num[256];
+	uint64_t h = journal_hash(0, cfg->name);
+	snprintf(num, sizeof(num), "%d %d %s %llu %u %d %s %u %u %u %u %u %d %llu %u %u",
+		 cfg->type, cfg->link.kind, cfg->link.target,
+		 (unsigned long long)cfg->link.shm_size, cfg->link.vectors, cfg->read_only,
+		 cfg->serial, cfg->queues, cfg->queue_size, cfg->seg_max, cfg->block_size,
+		 0, cfg->endpoint, (unsigned long long)cfg->backlog, cfg->cols, cfg->rows);
+	h = journal_hash(h, num);
+	h = journal_hash(h, cfg->image);
+	return journal_hash(h, cfg->ep_path);
+}
+
+/* The watchers outlive the device while they close (the device may be
+ * opened again meanwhile): they are counted and freed on their own. */
+struct watch_set {
+	unsigned closing;
+	struct device_watch w[];
+};
+
+static int watch_port(struct device *dev, uv_loop_t *loop, char *why, size_t why_len)
+{
+	struct watch_set *set = calloc(1, sizeof(*set) + dev->port->n_watch * sizeof(set->w[0]));
+	if (!set) {
+		snprintf(why, why_len, "out of memory");
+		return -ENOMEM;
+	}
+	dev->watch = set->w;
+	for (unsigned i = 0; i < dev->port->n_watch; i++) {
+		struct device_watch *w = &dev->watch[i];
+		w->dev = dev;
+		w->idx = i;
+		int r = uv_poll_init(loop, &w->poll, dev->port->watch_fd[i]);
+		if (r < 0) {
+			snprintf(why, why_len, "cannot watch %s for interrupts: %s",
+				 dev->port->name, uv_strerror(r));
+			return r;
+		}
+		w->poll.data = w;
+		dev->nwatch++;
+		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
+	}
+	return 0;
+}
+
+/* The journal: a new one, unless one was adopted. */
+static int journal_for(struct device *dev, const struct cfg_device *cfg, char *why,
+		       size_t why_len)
+{
+	struct vdev *vd = dev->vd;
+	if (dev->journal.fd < 0) {
+		char name[96];
+		snprintf(name, sizeof(name), "vivd-journal-%s", cfg->name);
+		int r = journal_create(&dev->journal, name, identity(cfg), vd->nq, vd->q[0].max_size);
+		if (r < 0) {
+			snprintf(why, why_len, "cannot create the device's journal: %s", strerror(-r));
+			return r;
+		}
+	}
+	vdev_set_journal(vd, &dev->journal);
+	return 0;
+}
+
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
 		struct tick *tick, struct io_engine *eng, char *err, size_t err_len)
 {
 	char why[512] = "";
 	uv_loop_t *loop = tick->loop;
 	dev->cfg = cfg;
+	dev->journal.fd = -1;
 	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
 	if (r == 0)
 		r = ivshm_port_check_role(dev->port, device_id(cfg), why, sizeof(why));
 	if (r == 0)
-		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, why, sizeof(why))
-					   : open_console(dev, cfg, tick, why, sizeof(why));
-	if (r < 0)
-		goto fail;
-	dev->watch = calloc(dev->port->n_watch, sizeof(*dev->watch));
-	if (!dev->watch) {
-		r = -ENOMEM;
-		snprintf(why, sizeof(why), "out of memory");
-		goto fail;
-	}
-	for (unsigned i = 0; i < dev->port->n_watch; i++) {
-		struct device_watch *w = &dev->watch[i];
-		w->dev = dev;
-		w->idx = i;
-		r = uv_poll_init(loop, &w->poll, dev->port->watch_fd[i]);
-		if (r < 0) {
-			snprintf(why, sizeof(why), "cannot watch %s for interrupts: %s",
-				 dev->port->name, uv_strerror(r));
-			goto fail;
-		}
-		w->poll.data = w;
-		dev->nwatch++;
-		uv_poll_start(&w->poll, UV_READABLE, watch_cb);
+		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, NULL, why, sizeof(why))
+					   : open_console(dev, cfg, tick, NULL, NULL, NULL, 0,
+							  why, sizeof(why));
+	if (r == 0 && dcfg->journal)
+		r = journal_for(dev, cfg, why, sizeof(why));
+	if (r == 0)
+		r = watch_port(dev, loop, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, err_len, "[%s %s]: %s", cfg_dev_type_name(cfg->type), cfg->name, why);
+		return r;
 	}
 	vdev_start(dev->vd);
 	return 0;
-fail:
-	snprintf(err, err_len, "[%s %s]: %s", cfg_dev_type_name(cfg->type), cfg->name, why);
+}
+
+/* ---- hand-over -------------------------------------------------------- */
+
+/* The journal's blob: the link kind, then three length-prefixed parts:
+ * the port's, the hosted link's, the backend's. */
+struct blob {
+	uint8_t buf[JOURNAL_BLOB_SIZE];
+	uint32_t len;
+};
+
+static int blob_part(struct blob *b, int (*fill)(void *ctx, uint8_t *dst, size_t cap),
+		     void *ctx)
+{
+	if (b->len + 4 > sizeof(b->buf))
+		return -ENOSPC;
+	int n = fill ? fill(ctx, b->buf + b->len + 4, sizeof(b->buf) - b->len - 4) : 0;
+	if (n < 0)
+		return n;
+	put_le32(b->buf, b->len, (uint32_t)n);
+	b->len += 4 + (uint32_t)n;
+	return 0;
+}
+
+/* The next part of a loaded blob: its bytes and length. */
+static const uint8_t *blob_next(const struct blob *b, uint32_t *pos, uint32_t *len)
+{
+	if (*pos + 4 > b->len)
+		return NULL;
+	uint32_t n = le32(b->buf, *pos);
+	if (n > b->len - *pos - 4)
+		return NULL;
+	const uint8_t *p = b->buf + *pos + 4;
+	*pos += 4 + n;
+	*len = n;
+	return p;
+}
+
+struct export_ctx {
+	struct device *dev;
+	struct handover *h;
+	char prefix[96];
+};
+
+static int fill_port(void *c, uint8_t *dst, size_t cap)
+{
+	struct export_ctx *x = c;
+	return ivshm_port_export(x->dev->port, x->prefix, x->h, dst, cap);
+}
+
+static int fill_link(void *c, uint8_t *dst, size_t cap)
+{
+	struct export_ctx *x = c;
+	return x->dev->link ? sim_link_export(x->dev->link, x->prefix, x->h, dst, cap) : 0;
+}
+
+static int fill_backend(void *c, uint8_t *dst, size_t cap)
+{
+	struct export_ctx *x = c;
+	if (x->dev->con)
+		return console_export(x->dev->con, x->prefix, x->h, dst, cap);
+	/* a block device: the medium it serves now (change/eject) */
+	const char *img = blk_image(x->dev->blk);
+	size_t n = strlen(img) + 1;
+	if (n > cap)
+		return -ENOSPC;
+	memcpy(dst, img, n);
+	return (int)n;
+}
+
+int device_export(struct device *dev, struct handover *h)
+{
+	if (!dev->open_ok || !dev->vd || dev->journal.fd < 0)
+		return -ENODEV;
+	struct blob b = { .len = 4 };
+	struct export_ctx x = { .dev = dev, .h = h };
+	put_le32(b.buf, 0, (uint32_t)dev->cfg->link.kind);
+	int r;
+	snprintf(x.prefix, sizeof(x.prefix), "%s/port", dev->cfg->name);
+	if ((r = blob_part(&b, fill_port, &x)) < 0)
+		return r;
+	snprintf(x.prefix, sizeof(x.prefix), "%s/link", dev->cfg->name);
+	if ((r = blob_part(&b, fill_link, &x)) < 0)
+		return r;
+	snprintf(x.prefix, sizeof(x.prefix), "%s/ep", dev->cfg->name);
+	if ((r = blob_part(&b, fill_backend, &x)) < 0)
+		return r;
+	journal_save_blob(&dev->journal, b.buf, b.len);
+	snprintf(x.prefix, sizeof(x.prefix), "%s/journal", dev->cfg->name);
+	return handover_add(h, x.prefix, dev->journal.fd);
+}
+
+/* The link, from the handed-over fds. */
+static int adopt_port(struct device *dev, const struct cfg_device *cfg,
+		      const struct cfg_daemon *dcfg, uv_loop_t *loop, struct handover *h,
+		      const struct blob *b, uint32_t *pos, char *why, size_t why_len)
+{
+	char prefix[96], dev_path[PATH_MAX];
+	uint32_t plen, llen;
+	const uint8_t *pb = blob_next(b, pos, &plen), *lb = blob_next(b, pos, &llen);
+	if (!pb || !lb || le32(b->buf, 0) != (uint32_t)cfg->link.kind) {
+		snprintf(why, why_len, "the journal does not describe a %s link",
+			 cfg_link_kind_name(cfg->link.kind));
+		return -EBADMSG;
+	}
+	snprintf(prefix, sizeof(prefix), "%s/port", cfg->name);
+	int r, fd;
+	switch (cfg->link.kind) {
+	case LINK_PCI:
+		r = port_uio_resolve_pci(cfg->link.target, dcfg->sysfs_root, dcfg->dev_root,
+					 dev_path, sizeof(dev_path), why, why_len);
+		if (r < 0)
+			return r;
+		/* fall through */
+	case LINK_UIO:
+		snprintf(prefix, sizeof(prefix), "%s/port/uio", cfg->name);
+		fd = handover_take(h, prefix);
+		if (fd < 0) {
+			snprintf(why, why_len, "no %s handed over", prefix);
+			return -ENOENT;
+		}
+		return port_uio_adopt(cfg->link.kind == LINK_UIO ? cfg->link.target : dev_path,
+				      dcfg->sysfs_root, fd, &dev->port, why, why_len);
+	case LINK_SIM_CONNECT:
+		return port_sim_adopt(cfg->link.target, pb, plen, h, prefix, &dev->port, why,
+				      why_len);
+	case LINK_SIM_HOST: {
+		char lprefix[96];
+		snprintf(lprefix, sizeof(lprefix), "%s/link", cfg->name);
+		r = sim_link_adopt(loop, cfg->link.target, lb, llen, h, lprefix, &dev->link, why,
+				   why_len);
+		if (r < 0)
+			return r;
+		return port_sim_adopt(cfg->link.target, pb, plen, h, prefix, &dev->port, why,
+				      why_len);
+	}
+	default:
+		snprintf(why, why_len, "no link configured");
+		return -EINVAL;
+	}
+}
+
+/* Close what was handed over for this device and nobody took. */
+static void drop_handed(struct handover *h, const char *name)
+{
+	size_t n = strlen(name);
+	for (unsigned i = 0; i < h->n; i++) {
+		struct handover_fd *f = &h->fds[i];
+		if (!f->taken && strncmp(f->name, name, n) == 0 && f->name[n] == '/') {
+			close(f->fd);
+			f->taken = true;
+		}
+	}
+}
+
+static int adopt(struct device *dev, const struct cfg_device *cfg,
+		 const struct cfg_daemon *dcfg, struct tick *tick, struct io_engine *eng,
+		 struct handover *h, char *why, size_t why_len)
+{
+	char name[96];
+	snprintf(name, sizeof(name), "%s/journal", cfg->name);
+	int fd = handover_take(h, name);
+	if (fd < 0) {
+		snprintf(why, why_len, "no journal handed over");
+		return -ENOENT;
+	}
+	/* The geometry is checked against the config before anything else. */
+	unsigned nq = cfg->type == DEV_BLOCK ? cfg->queues : 2;
+	struct journal_hdr peek;
+	if (pread(fd, &peek, sizeof(peek), 0) != (ssize_t)sizeof(peek)) {
+		close(fd);
+		snprintf(why, why_len, "the journal cannot be read");
+		return -EBADMSG;
+	}
+	int r = journal_attach(&dev->journal, fd, identity(cfg), nq, peek.qmax, why, why_len);
+	if (r < 0)
+		return r;
+	struct blob b;
+	if (journal_load_blob(&dev->journal, b.buf, sizeof(b.buf), &b.len) < 0 || b.len < 4) {
+		snprintf(why, why_len, "the journal's link description fails its checksum");
+		return -EBADMSG;
+	}
+	uint32_t pos = 4, elen;
+	r = adopt_port(dev, cfg, dcfg, tick->loop, h, &b, &pos, why, why_len);
+	if (r == 0)
+		r = ivshm_port_check_role(dev->port, device_id(cfg), why, why_len);
+	const uint8_t *eb = r == 0 ? blob_next(&b, &pos, &elen) : NULL;
+	if (r == 0 && !eb) {
+		snprintf(why, why_len, "the journal's endpoint description is malformed");
+		r = -EBADMSG;
+	}
+	if (r == 0) {
+		snprintf(name, sizeof(name), "%s/ep", cfg->name);
+		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, eb, why, why_len)
+					   : open_console(dev, cfg, tick, h, name, eb, elen, why,
+							  why_len);
+	}
+	if (r == 0 && dev->vd->q[0].max_size != dev->journal.qmax) {
+		snprintf(why, why_len, "the journal has queues of %u, the device %u",
+			 dev->journal.qmax, dev->vd->q[0].max_size);
+		r = -ESTALE;
+	}
+	if (r == 0)
+		r = journal_for(dev, cfg, why, why_len);
+	if (r == 0)
+		r = watch_port(dev, tick->loop, why, why_len);
+	if (r == 0)
+		r = vdev_adopt(dev->vd, why, why_len);
 	return r;
+}
+
+int device_adopt(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
+		 struct tick *tick, struct io_engine *eng, struct handover *h, char *err,
+		 size_t err_len)
+{
+	char why[512] = "";
+	dev->cfg = cfg;
+	dev->journal.fd = -1;
+	int r = adopt(dev, cfg, dcfg, tick, eng, h, why, sizeof(why));
+	if (r == 0)
+		return 0;
+	/* Not trusted: the cell sees its back-end reset, as after a restart
+	 * without hand-over, and nothing half-adopted stays. */
+	log_warn("%s: cannot take the device over (%s); its link is reset", cfg->name, why);
+	if (dev->vd && dev->nwatch > 0) {
+		/* adopted all but the session: a clean new session on the same link */
+		vdev_start(dev->vd);
+		return 1;
+	}
+	device_close(dev);
+	drop_handed(h, cfg->name);
+	*dev = (struct device){ .worker = dev->worker };
+	r = device_open(dev, cfg, dcfg, tick, eng, err, err_len);
+	return r < 0 ? r : 1;
+}
+
+void device_settle(struct device *dev)
+{
+	if (dev->con)
+		console_settle(dev->con);
+	if (dev->vd)
+		vdev_flush(dev->vd);
+}
+
+void device_pause(struct device *dev, bool pause)
+{
+	if (dev->vd)
+		vdev_pause(dev->vd, pause);
+}
+
+unsigned device_inflight(const struct device *dev)
+{
+	/* A console holds the cell's receive buffers until there is input:
+	 * only block requests finish on their own. */
+	return dev->blk ? blk_inflight(dev->blk) : 0;
 }
 
 static void vdev_stopped(struct vdev *vd, void *arg)
@@ -192,23 +503,22 @@ void device_stop(struct device *dev, void (*on_stopped)(struct device *dev))
 static void watch_closed(uv_handle_t *h)
 {
 	struct device_watch *w = h->data;
-	struct device *dev = w->dev;
-	if (--dev->open_handles == 0) {
-		free(dev->watch);
-		dev->watch = NULL;
-	}
+	struct watch_set *set = container_of(w - w->idx, struct watch_set, w[0]);
+	if (--set->closing == 0)
+		free(set);
 }
 
 void device_close(struct device *dev)
 {
-	for (unsigned i = 0; i < dev->nwatch; i++) {
-		dev->open_handles++;
-		uv_close((uv_handle_t *)&dev->watch[i].poll, watch_closed);
+	if (dev->watch) {
+		struct watch_set *set = container_of(dev->watch, struct watch_set, w[0]);
+		set->closing = dev->nwatch;
+		for (unsigned i = 0; i < dev->nwatch; i++)
+			uv_close((uv_handle_t *)&dev->watch[i].poll, watch_closed);
+		if (dev->nwatch == 0)
+			free(set);
 	}
-	if (dev->nwatch == 0) {
-		free(dev->watch);
-		dev->watch = NULL;
-	}
+	dev->watch = NULL;
 	dev->nwatch = 0;
 	blk_close(dev->blk);
 	dev->blk = NULL;
@@ -219,6 +529,7 @@ void device_close(struct device *dev)
 	dev->port = NULL;
 	sim_link_destroy(dev->link);
 	dev->link = NULL;
+	journal_close(&dev->journal);
 }
 
 void device_reopen(struct device *dev)

@@ -9,7 +9,9 @@
 #include "backends/blk.h"
 #include "backends/console.h"
 #include "config/config.h"
+#include "core/handover.h"
 #include "core/io_engine.h"
+#include "core/journal.h"
 #include "core/tick.h"
 #include "core/port.h"
 #include "core/sim_link.h"
@@ -33,9 +35,9 @@ struct device {
 	struct blk_dev *blk;            /* one of blk and con, by cfg->type */
 	struct console_dev *con;
 	struct vdev *vd;
+	struct journal journal;         /* fd -1: none */
 	struct device_watch *watch;
 	unsigned nwatch;
-	unsigned open_handles;
 	void (*on_stopped)(struct device *dev);
 };
 
@@ -43,6 +45,30 @@ struct device {
  * worker's).  Negative errno and the reason (naming the device) in err. */
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
 		struct tick *tick, struct io_engine *eng, char *err, size_t err_len);
+
+/* device_open() from what a previous process handed over (h: its fds,
+ * named "<device>/..."): the link, the endpoint and the cell's session go on
+ * as they were (core/transport.h vdev_adopt).  Returns 0 when adopted, 1
+ * when the hand-over could not be trusted and the device was opened afresh
+ * instead (the cell sees its back-end reset; the reason is logged), or a
+ * negative errno when it cannot be opened at all. */
+int device_adopt(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
+		 struct tick *tick, struct io_engine *eng, struct handover *h, char *err,
+		 size_t err_len);
+
+/* What a new process needs to take the device over: fds into h, the rest
+ * into the journal.  0 or a negative errno (the device serves on either
+ * way). */
+int device_export(struct device *dev, struct handover *h);
+
+/* Right before a hand-over (paused, the loop not to run again): pending
+ * console output into the backlog, recorded answers published. */
+void device_settle(struct device *dev);
+
+/* Stop or go on taking new requests (in-flight ones go on). */
+void device_pause(struct device *dev, bool pause);
+/* Requests in flight that will finish on their own (block I/O). */
+unsigned device_inflight(const struct device *dev);
 
 /* Answer what is in flight, publish RESET on the link, then on_stopped(dev)
  * from the loop. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "config/config.h"
@@ -15,7 +16,10 @@
 #include "daemon/notify.h"
 #include "core/sim_proto.h"
 #include "daemon/mailbox.h"
+#include "daemon/upgrade.h"
 #include "daemon/worker.h"
+#include "core/handover.h"
+#include "core/journal.h"
 #include "core/log.h"
 
 #define DEFAULT_CONFIG "/etc/virtio-ivshmemd.conf"
@@ -33,6 +37,11 @@ struct daemon {
 	struct control *control;
 	struct command_ctx commands;
 	bool stopping;
+	char **argv;
+	struct upgrade up;
+	struct handover handed;         /* what a previous process handed over */
+	struct upgrade_arrival arrival;
+	unsigned adopted, restarted;    /* devices taken over / started afresh */
 };
 
 static void usage(FILE *f)
@@ -42,6 +51,8 @@ static void usage(FILE *f)
 		"Serve virtio block devices to Jailhouse cells over IVSHMEM links.\n\n"
 		"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
 		"      --check-config FILE  validate FILE without touching any device, then exit\n"
+		"      --check-handover FILE  the same, then name the journal versions this\n"
+		"                         executable takes devices over from (for upgrade)\n"
 		"  -v, --verbose          debug logging\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          print the version\n\n"
@@ -50,6 +61,7 @@ static void usage(FILE *f)
 
 static void close_main(struct daemon *d)
 {
+	upgrade_close(&d->up);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -80,6 +92,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	d->commands.stopping = true;
+	upgrade_abort(&d->up);
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
 	notify_systemd("STOPPING=1");
 	shutdown_all(d);
@@ -104,6 +118,27 @@ static void on_hup(uv_signal_t *h, int signum)
 	log_info("SIGHUP: log endpoints reopened");
 }
 
+/* The client that asked for the upgrade we come out of. */
+static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
+{
+	char msg[1024];
+	double ms = (double)upgrade_since_ns(d->arrival.t_pause_ns) / 1e6;
+	if (d->arrival.error[0]) {
+		snprintf(msg, sizeof(msg), "%s; virtio-ivshmemd " PROJECT_VERSION " (pid %d) serves "
+			 "on", d->arrival.error, (int)getpid());
+		log_err("upgrade failed: %s", d->arrival.error);
+		if (cmd)
+			control_answer(cmd, -ENOEXEC, msg);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "virtio-ivshmemd " PROJECT_VERSION " (pid %d): %u device(s) "
+		 "taken over, %u started afresh, %.1f ms paused", (int)getpid(), d->adopted,
+		 d->restarted, ms);
+	log_info("upgrade: %s", msg);
+	if (cmd)
+		control_answer(cmd, 0, msg);
+}
+
 static int open_control(struct daemon *d)
 {
 	const struct cfg_daemon *dc = &d->cfg->daemon;
@@ -114,8 +149,18 @@ static int open_control(struct daemon *d)
 		mkdir("/run/virtio-ivshmemd", 0755);
 	d->commands.devs = d->devs;
 	d->commands.ndevs = d->ndevs;
-	int r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
-			     &d->control, err, sizeof(err));
+	d->commands.upgrade = &d->up;
+	struct control_cmd *pending = NULL;
+	int r = control_adopt(&d->loop, dc->control, d->arrival.control_path, &d->handed,
+			      commands_handle, &d->commands, &d->control, &pending, err,
+			      sizeof(err));
+	if (r == 0) {
+		answer_upgrade(d, pending);
+		return 0;
+	}
+	if (r == 1)
+		r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
+				 &d->control, err, sizeof(err));
 	if (r < 0 && dc->control_set) {
 		log_err("%s", err);
 		return r;
@@ -125,7 +170,7 @@ static int open_control(struct daemon *d)
 	return 0;
 }
 
-static int check_config(const char *path)
+static int check_config(const char *path, bool handover)
 {
 	struct config *cfg;
 	char err[1024];
@@ -170,6 +215,9 @@ static int check_config(const char *path)
 			       b->ep_path, qsz);
 	}
 	config_free(cfg);
+	/* what "upgrade" looks for before it hands anything to us */
+	if (handover)
+		printf(UPGRADE_CHECK_TOKEN " %u\n", JOURNAL_VERSION);
 	return 0;
 }
 
@@ -194,8 +242,13 @@ static int open_devices(struct daemon *d)
 				    entries > 16384 ? 16384 : entries);
 		d->nworkers++;
 		if (r < 0) {
-			log_err("cannot set up io_uring: %s%s", strerror(-r),
-				r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)" : "");
+			snprintf(err, sizeof(err), "cannot set up io_uring: %s%s", strerror(-r),
+				 r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)"
+							     : "");
+			/* nothing touched yet: the previous daemon can take its devices back */
+			if (d->arrival.upgraded)
+				upgrade_exec_back(&d->handed, d->argv, d->arrival.control_path, err);
+			log_err("%s", err);
 			return r;
 		}
 	}
@@ -206,12 +259,23 @@ static int open_devices(struct daemon *d)
 		d->ndevs++;
 		if (worker_add(w, dev) < 0)
 			return -ENOMEM;
-		int r = device_open(dev, &d->cfg->devices[i], &d->cfg->daemon, &w->tick, &w->eng,
-				    err, sizeof(err));
+		const struct cfg_device *cd = &d->cfg->devices[i];
+		char jname[HANDOVER_NAME_MAX + 1];
+		snprintf(jname, sizeof(jname), "%s/journal", cd->name);
+		bool handed = false;
+		for (unsigned k = 0; k < d->handed.n; k++)
+			handed |= strcmp(d->handed.fds[k].name, jname) == 0;
+		handed &= d->cfg->daemon.journal;   /* "journal = no" now: afresh */
+		int r = handed ? device_adopt(dev, cd, &d->cfg->daemon, &w->tick, &w->eng,
+					      &d->handed, err, sizeof(err))
+			       : device_open(dev, cd, &d->cfg->daemon, &w->tick, &w->eng, err,
+					     sizeof(err));
 		if (r < 0) {
-			log_err("%s:%d: %s", d->cfg->path, d->cfg->devices[i].line, err);
+			log_err("%s:%d: %s", d->cfg->path, cd->line, err);
 			return r;
 		}
+		d->adopted += handed && r == 0;
+		d->restarted += !handed || r == 1;
 		dev->open_ok = true;
 	}
 	return 0;
@@ -229,15 +293,28 @@ static int start_workers(struct daemon *d)
 	return 0;
 }
 
-static int run(const char *config_path, bool verbose)
+static int run(const char *config_path, bool verbose, char **argv)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .argv = argv };
 	char err[1024];
-	int r = config_load(config_path, &d.cfg, err, sizeof(err));
+	int r = handover_from_env(&d.handed, err, sizeof(err));
+	if (r < 0)
+		log_err("the fds handed over are unusable: %s; starting afresh", err);
+	upgrade_arrival(&d.arrival, &d.handed);
+	r = config_load(config_path, &d.cfg, err, sizeof(err));
+	if (r < 0 && d.arrival.upgraded) {
+		char why[1100];
+		snprintf(why, sizeof(why), "the new daemon cannot load its config: %s", err);
+		upgrade_exec_back(&d.handed, argv, d.arrival.control_path, why);
+	}
 	if (r < 0) {
 		log_err("%s", err);
+		handover_close_rest(&d.handed);
+		handover_free(&d.handed);
 		return 1;
 	}
+	if (d.arrival.upgraded && !upgrade_journals_known(&d.handed, err, sizeof(err)))
+		upgrade_exec_back(&d.handed, argv, d.arrival.control_path, err);
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
 	uv_loop_init(&d.loop);
 	mailbox_init(&d.mb, &d.loop);
@@ -249,6 +326,18 @@ static int run(const char *config_path, bool verbose)
 	/* The control socket before any thread: nothing process-wide changes
 	 * once threads run (it needs no umask() anyway, see control.h). */
 	if (open_devices(&d) < 0 || open_control(&d) < 0 || start_workers(&d) < 0)
+		status = 1;
+	/* What nobody took (devices no longer configured, the way back). */
+	unsigned dropped = handover_close_rest(&d.handed);
+	if (dropped)
+		log_info("closed %u fd(s) handed over that nothing here uses", dropped);
+	handover_free(&d.handed);
+	d.up = (struct upgrade){ .loop = &d.loop, .workers = d.workers, .nworkers = d.nworkers,
+				 .devs = d.devs, .ndevs = d.ndevs, .control = &d.control,
+				 .config_path = config_path, .argv = argv,
+				 .drain_ms = d.cfg->daemon.upgrade_drain_ms,
+				 .journal = d.cfg->daemon.journal };
+	if (upgrade_init(&d.up) < 0)
 		status = 1;
 	if (status == 0) {
 		uv_signal_start(&d.sig_int, on_signal, SIGINT);
@@ -285,6 +374,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", required_argument, NULL, 'C' },
+		{ "check-handover", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -297,7 +387,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
-		case 'C': return check_config(optarg);
+		case 'C': return check_config(optarg, false);
+		case 'H': return check_config(optarg, true);
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("virtio-ivshmemd " PROJECT_VERSION "\n"); return 0;
@@ -308,5 +399,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	return run(config, verbose);
+	return run(config, verbose, argv);
 }

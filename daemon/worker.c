@@ -16,6 +16,7 @@ struct call {
 	void (*done)(void *arg, int status);
 	void *arg;
 	int status;
+	bool hold;              /* worker_hold: block the thread afterwards */
 };
 
 static void call_answered(struct mail *m, bool gone)
@@ -37,9 +38,15 @@ static void answer(struct call *c, int status)
 static void call_run(struct mail *m, bool gone)
 {
 	struct call *c = container_of(m, struct call, to_worker);
+	struct worker *w = c->w;
+	bool hold = c->hold && !gone;
 	if (!gone)
 		c->fn(c->arg);
 	answer(c, gone ? -ESHUTDOWN : 0);
+	/* Nothing of this thread runs until released (or the process is
+	 * replaced): what fn captured stays as it was. */
+	if (hold)
+		uv_sem_wait(&w->held);
 }
 
 static struct call *call_new(struct worker *w, void (*fn)(void *arg),
@@ -69,6 +76,25 @@ void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg
 		answer(c, -ESHUTDOWN);      /* stopped: "gone", through the main loop */
 }
 
+void worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		 void *arg)
+{
+	struct call *c = call_new(w, fn, done, arg);
+	if (!c) {
+		log_err("worker %u: out of memory for a call", w->index);
+		return;
+	}
+	c->hold = w->threaded;
+	if (mailbox_post(&w->mb, &c->to_worker) < 0)
+		answer(c, -ESHUTDOWN);
+}
+
+void worker_release(struct worker *w)
+{
+	if (w->threaded)
+		uv_sem_post(&w->held);
+}
+
 /* ---- life ---------------------------------------------------------------- */
 
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
@@ -80,6 +106,9 @@ int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main
 	w->main_mb = main_mb;
 	if (threaded) {
 		int r = uv_loop_init(&w->own_loop);
+		if (r < 0)
+			return r;
+		r = uv_sem_init(&w->held, 0);
 		if (r < 0)
 			return r;
 		w->loop = &w->own_loop;
@@ -216,6 +245,7 @@ void worker_join(struct worker *w)
 	if (w->threaded && w->started) {
 		uv_thread_join(&w->thread);
 		uv_loop_close(&w->own_loop);
+		uv_sem_destroy(&w->held);
 	}
 	mailbox_destroy(&w->mb);
 	free(w->devs);

@@ -25,6 +25,7 @@ struct worker {
 	bool threaded;
 	bool started;
 	uv_thread_t thread;
+	uv_sem_t held;              /* worker_hold/worker_release */
 	struct tick tick;
 	struct io_engine eng;
 	bool eng_ok;
@@ -54,6 +55,16 @@ int worker_start(struct worker *w);
  * call. */
 void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
 		 void *arg);
+
+/* Main thread: like worker_call, but once fn has run the worker's thread
+ * does nothing more (no callback, no I/O completion) until
+ * worker_release(): for a hand-over, whose snapshot must not change before
+ * the process is replaced.  A worker without its own thread runs on the
+ * main loop: it holds still as long as the main thread does not return to
+ * the loop. */
+void worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		 void *arg);
+void worker_release(struct worker *w);
 
 /* Main thread: stop every device (in-flight requests answered), close
  * them, end the worker's loop; then done(arg, 0) on the main loop. */

@@ -129,6 +129,28 @@ static void test_bad_values(void **state)
 		     "2: [block d] pci: '00:0c' is not a PCI address like 0000:00:0c.0");
 	expect_error("[daemon]\nlog-level = loud\n[block d]\nsim = /s\nimage = %s\n",
 		     "2: [daemon] log-level: must be error, warning, info or debug (got 'loud')");
+	expect_error("[daemon]\njournal = perhaps\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] journal: must be yes or no (got 'perhaps')");
+	expect_error("[daemon]\nupgrade-drain-ms = 60001\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] upgrade-drain-ms: must be a number of milliseconds from 0 to "
+		     "60000 (got '60001')");
+}
+
+static void test_daemon_handover_keys(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	assert_int_equal(load("[block d]\nsim = /s\nimage = %s\n", err, sizeof(err), &cfg), 0);
+	assert_true(cfg->daemon.journal);                       /* defaults */
+	assert_int_equal(cfg->daemon.upgrade_drain_ms, 2000);
+	config_free(cfg);
+	int r = load("[daemon]\njournal = no\nupgrade-drain-ms = 0\n[block d]\nsim = /s\n"
+		     "image = %s\n", err, sizeof(err), &cfg);
+	if (r < 0)
+		fail_msg("%s", err);
+	assert_false(cfg->daemon.journal);
+	assert_int_equal(cfg->daemon.upgrade_drain_ms, 0);
+	config_free(cfg);
 }
 
 static void test_structure_errors(void **state)
@@ -350,6 +372,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_daemon_handover_keys),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_bad_values),

@@ -1425,6 +1425,36 @@ static void test_adopt_replays_in_flight(void **state)
 	journal_close(&jr);
 }
 
+/* Requests are executed again in the order the driver made them available
+ * (a console's output must not be reordered), even when one stayed in
+ * flight while more than a ring's worth of others passed it. */
+static void test_adopt_replays_in_avail_order(void **state)
+{
+	journaled_bringup();
+	hold(0, 5, 1);                  /* head 5, avail position 0: stays in flight */
+	for (unsigned round = 0; round < 5; round++) {
+		hold(0, 0, 4);          /* 20 requests pass it */
+		for (unsigned k = 0; k < 4; k++)
+			answer_held(0, 1, 1);
+		tick();
+	}
+	hold(0, 2, 1);                  /* then 2, 0 and 7, at positions 21..23 */
+	hold(0, 0, 1);
+	hold(0, 7, 1);
+	char why[256];
+	int r = crash_and_adopt(why);
+	if (r < 0)
+		fail_msg("%s", why);
+	static const uint16_t order[] = { 5, 2, 0, 7 };
+	assert_int_equal(be.nheld[0], 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(be.held[0][i]->head, order[i]);
+	assert_int_equal(vd.q[0].vq.last_avail, 24);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
 /* The process died between publishing used->idx and the journal's
  * bookkeeping: what the ring shows published is not done again. */
 static void test_adopt_after_publish_before_journal(void **state)
@@ -1473,6 +1503,19 @@ static void test_adopt_refuses_bad_journal(void **state)
 	assert_string_equal(why, "queue 0: the ring's used index 0 is not within 8 of the "
 			    "journal's 100");
 	assert_int_equal(fp->n_states, 0);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+	teardown(NULL);
+	setup(NULL);
+
+	/* two requests taken from one avail position */
+	journaled_bringup();
+	hold(0, 0, 2);
+	journal_inflight(&jr, 0)[1] = journal_inflight(&jr, 0)[0];
+	assert_int_equal(crash_and_adopt(why), -EBADMSG);
+	assert_string_equal(why, "queue 0: the journal's in-flight positions are not 2 distinct "
+			    "ones before 2");
 	vdev_destroy(&vd);
 	vd_inited = false;
 	journal_close(&jr);
@@ -1710,6 +1753,7 @@ int main(void)
 		T(test_quiesce_queue_disable),
 		T(test_shutdown),
 		T(test_adopt_replays_in_flight),
+		T(test_adopt_replays_in_avail_order),
 		T(test_adopt_after_publish_before_journal),
 		T(test_adopt_answers_pending_transaction),
 		T(test_adopt_refuses_bad_journal),

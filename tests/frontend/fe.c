@@ -397,8 +397,12 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len)
 	uint64_t e = vq->used + 4 + 8ull * (vq->last_used & (vq->num - 1));
 	uint32_t id = shm_ld32(fe->rw, e);
 	*len = shm_ld32(fe->rw, e + 4);
-	if (id >= vq->num || !vq->token[id])
-		return NULL;    /* a misbehaving device: the tests see it as a hang */
+	if (id >= vq->num || !vq->token[id]) {
+		/* A misbehaving device (an id not in flight: answered twice, or
+		 * made up): counted, and the tests see it as a hang. */
+		fe->violations++;
+		return NULL;
+	}
 	void *token = vq->token[id];
 	vq->token[id] = NULL;
 	/* Return the chain to the free list. */

@@ -51,6 +51,7 @@ struct fe_dev {
 	struct fe_vq *vq;
 	int timeout_ms;
 	uint64_t interrupts;
+	uint64_t violations;    /* used entries naming a head not in flight */
 };
 
 /* Connect to the link at path as the front-end.  wait_ms: how long to wait

@@ -1,0 +1,75 @@
+/* A verified workload through the userspace front-end, for the tests that
+ * replace the daemon under load (upgrade, kill): random reads and writes at
+ * a queue depth on some disks, and a byte stream both ways through a
+ * console.
+ *
+ * Every disk has a model of its contents.  It is divided into slots; a
+ * request owns its slot while in flight, so the model is exact: a write
+ * goes into the model when the device acknowledges it, a read is compared
+ * with the model when it completes.  A console stream is a counter pattern:
+ * the receiver checks every byte in order.  Any error status, mismatch, a
+ * used id not in flight (fe.h violations), or a back-end that stops being
+ * READY ends the load with the first error kept in err.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/frontend/fe_blk.h"
+#include "tests/frontend/fe_console.h"
+
+#define LOAD_MAX_DISKS 4
+#define LOAD_SLOT      (64u << 10)
+
+struct load_req;
+
+struct load_disk {
+	struct fe_blk *blk;
+	unsigned queues;
+	uint8_t *model;             /* what the disk holds, as acknowledged */
+	uint64_t size;
+	unsigned nslots;
+	uint8_t *busy;              /* slot owned by a request in flight */
+	struct load_req *reqs;      /* qd of them */
+	unsigned inflight;
+	uint64_t reads, writes, flushes, bytes;
+};
+
+struct load_console {
+	struct fe_console *con;     /* the cell's side */
+	int sock;                   /* the endpoint's side (a connected client) */
+	uint64_t to_cell_sent, to_cell_seen;     /* pattern positions */
+	uint64_t from_cell_sent, from_cell_seen;
+	uint64_t limit;             /* stop sending after this many each way (0: no limit) */
+};
+
+struct load {
+	unsigned qd;                /* per disk */
+	uint64_t rng;
+	struct load_disk disk[LOAD_MAX_DISKS];
+	unsigned ndisks;
+	struct load_console con;
+	bool has_con;
+	bool stopping;              /* submit nothing more */
+	bool failed;
+	char err[512];
+	uint64_t max_gap_ns;        /* longest time without a completion while busy */
+	uint64_t last_completion_ns;
+};
+
+void load_init(struct load *l, unsigned qd, uint64_t seed);
+/* A disk: its model starts as the image file's contents (read from path). */
+int load_add_disk(struct load *l, struct fe_blk *blk, unsigned queues, const char *image);
+/* A console: the front-end and a client socket connected to its endpoint. */
+void load_add_console(struct load *l, struct fe_console *con, int sock);
+
+/* Keep the queues full and check what completes, for up to timeout_ms.
+ * Returns 0, or -1 once the load failed (l->err). */
+int load_run(struct load *l, int timeout_ms);
+/* Stop submitting and wait for everything in flight (and the console
+ * streams to arrive).  -1 on failure or timeout. */
+int load_drain(struct load *l, int timeout_ms);
+/* Read every disk back whole and compare with the model. */
+int load_verify(struct load *l);
+void load_free(struct load *l);
