@@ -41,6 +41,7 @@ struct blk_dev {
 	struct io_engine *eng;
 	int fd;                     /* -1 when the medium is ejected */
 	char image[4096];
+	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
 	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
 	struct blk_limits lim;
@@ -505,6 +506,11 @@ const char *blk_image(const struct blk_dev *dev)
 	return dev->fd >= 0 ? dev->image : "";
 }
 
+unsigned blk_generation(const struct blk_dev *dev)
+{
+	return dev ? dev->generation : 0;
+}
+
 bool blk_read_only(const struct blk_dev *dev)
 {
 	return dev->p.read_only;
@@ -555,6 +561,7 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		close(old);
 	}
 	snprintf(dev->image, sizeof(dev->image), "%s", image ? image : "");
+	dev->generation++;
 	uint32_t bs = dev->lim.blk_size;
 	dev->lim.capacity = bytes / bs * (bs / VIRTIO_BLK_SECTOR_SIZE);
 	vdev_config_changed(vd);

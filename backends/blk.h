@@ -73,6 +73,8 @@ int blk_resize(struct blk_dev *dev);
 int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len);
 
 const char *blk_image(const struct blk_dev *dev);     /* "" when ejected */
+/* Changes with every change or eject of the medium. */
+unsigned blk_generation(const struct blk_dev *dev);
 bool blk_read_only(const struct blk_dev *dev);
 unsigned blk_inflight(const struct blk_dev *dev);
 

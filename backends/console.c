@@ -201,6 +201,7 @@ void console_detach(struct console_dev *dev, const char *why)
 		return;
 	dev->attached = false;
 	dev->tx_blocked = false;
+	dev->generation++;
 	log_info("%s: %s left (%s)%s", dev->name, dev->ep->name, why,
 		 dev->ep->backlog ? "; output goes to the backlog" : "");
 	if (dev->ep->detached)
@@ -212,6 +213,7 @@ void console_detach(struct console_dev *dev, const char *why)
 void console_attach(struct console_dev *dev)
 {
 	dev->attached = true;
+	dev->generation++;
 	dev->in_eof = false;
 	dev->tx_blocked = false;
 	dev->stats.clients++;
@@ -784,6 +786,11 @@ const struct console_stats *console_stats(const struct console_dev *dev)
 	return &dev->stats;
 }
 
+unsigned console_generation(const struct console_dev *dev)
+{
+	return dev ? dev->generation : 0;
+}
+
 bool console_attached(const struct console_dev *dev)
 {
 	return dev->attached;
@@ -793,6 +800,7 @@ int console_reopen(struct console_dev *dev)
 {
 	if (!dev || !dev->ep->reopen)
 		return 0;
+	dev->generation++;
 	return dev->ep->reopen(dev);
 }
 

@@ -97,6 +97,10 @@ int console_open(const struct console_params *params, struct ivshm_port *port, s
 int console_export(struct console_dev *dev, const char *prefix, struct handover *h,
 		   uint8_t *blob, size_t cap);
 
+/* Changes whenever what console_export() names may have changed (a client
+ * came or went, the log was reopened). */
+unsigned console_generation(const struct console_dev *dev);
+
 /* Before a hand-over: output the endpoint has not taken (all of it, or the
  * rest of a request it took part of) moves into the backlog, which is handed
  * over, and its request is answered; so the next process neither repeats

@@ -80,6 +80,7 @@ struct console_dev {
 	char path[PATH_MAX];
 	uv_loop_t *loop;
 	struct console_stats stats;
+	unsigned generation;        /* bumped when the endpoint's fds change */
 
 	/* The endpoint as the data paths see it. */
 	int in_fd, out_fd;          /* -1: none right now */

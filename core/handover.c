@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kcmp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 bool handover_name_ok(const char *name)
@@ -126,15 +128,84 @@ int handover_from_env(struct handover *h, char *why, size_t why_len)
 	return r;
 }
 
+static struct handover_fd *find(struct handover *h, const char *name)
+{
+	for (unsigned i = 0; i < h->n; i++)
+		if (strcmp(h->fds[i].name, name) == 0)
+			return &h->fds[i];
+	return NULL;
+}
+
 int handover_take(struct handover *h, const char *name)
 {
-	for (unsigned i = 0; i < h->n; i++) {
-		if (!h->fds[i].taken && strcmp(h->fds[i].name, name) == 0) {
-			h->fds[i].taken = true;
-			return h->fds[i].fd;
-		}
+	struct handover_fd *f = find(h, name);
+	if (f && !f->taken) {
+		f->taken = true;
+		return f->fd;
+	}
+	if (f)
+		return fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
+	/* either name of a pair finds the file (the supervisor may hold it
+	 * under the one that was first) */
+	for (unsigned i = 0; i < h->nalias; i++) {
+		const struct handover_alias *a = &h->aliases[i];
+		if ((strcmp(a->name, name) == 0 && (f = find(h, a->target))) ||
+		    (strcmp(a->target, name) == 0 && (f = find(h, a->name))))
+			return fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
 	}
 	return -1;
+}
+
+int handover_alias(struct handover *h, const char *name, const char *target)
+{
+	if (!handover_name_ok(name) || !handover_name_ok(target))
+		return -EINVAL;
+	if (h->nalias == h->alias_cap) {
+		unsigned cap = h->alias_cap ? h->alias_cap * 2 : 8;
+		struct handover_alias *n = realloc(h->aliases, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		h->aliases = n;
+		h->alias_cap = cap;
+	}
+	struct handover_alias *a = &h->aliases[h->nalias];
+	a->name = strdup(name);
+	a->target = strdup(target);
+	if (!a->name || !a->target) {
+		free(a->name);
+		free(a->target);
+		return -ENOMEM;
+	}
+	h->nalias++;
+	return 0;
+}
+
+bool handover_same_file(int a, int b)
+{
+	pid_t me = getpid();
+	return syscall(SYS_kcmp, me, me, KCMP_FILE, a, b) == 0;
+}
+
+int handover_dedupe(struct handover *h, unsigned first)
+{
+	int n = 0;
+	for (unsigned i = first + 1; i < h->n;) {
+		unsigned j = first;
+		while (j < i && !handover_same_file(h->fds[j].fd, h->fds[i].fd))
+			j++;
+		if (j == i) {
+			i++;
+			continue;
+		}
+		int r = handover_alias(h, h->fds[i].name, h->fds[j].name);
+		if (r < 0)
+			return r;
+		free(h->fds[i].name);
+		memmove(&h->fds[i], &h->fds[i + 1], (h->n - i - 1) * sizeof(h->fds[0]));
+		h->n--;
+		n++;
+	}
+	return n;
 }
 
 unsigned handover_close_rest(struct handover *h)
@@ -178,6 +249,11 @@ void handover_free(struct handover *h)
 {
 	for (unsigned i = 0; i < h->n; i++)
 		free(h->fds[i].name);
+	for (unsigned i = 0; i < h->nalias; i++) {
+		free(h->aliases[i].name);
+		free(h->aliases[i].target);
+	}
 	free(h->fds);
+	free(h->aliases);
 	*h = (struct handover){ 0 };
 }

@@ -21,9 +21,19 @@ struct handover_fd {
 	bool taken;
 };
 
+/* Another name for a file of the set: systemd stores an open file once, so
+ * a file two owners hold (the link's shared memory, which the daemon's own
+ * peer also maps) travels under one name and the other names are recorded
+ * with the owner's state (the device's journal) as aliases. */
+struct handover_alias {
+	char *name, *target;
+};
+
 struct handover {
 	struct handover_fd *fds;
 	unsigned n, cap;
+	struct handover_alias *aliases;
+	unsigned nalias, alias_cap;
 };
 
 /* Is name allowed? */
@@ -39,8 +49,21 @@ int handover_add(struct handover *h, const char *name, int fd);
  * malformed set (the fds then stay as they are). */
 int handover_from_env(struct handover *h, char *why, size_t why_len);
 
-/* The fd under name, marked taken (-1 if none; the first if several). */
+/* The fd under name (or an alias of it), the caller's from now on: the fd
+ * itself the first time, a duplicate when it was taken already or is
+ * reached through an alias.  -1 if none. */
 int handover_take(struct handover *h, const char *name);
+
+/* Record name as another name for target (and target for name). */
+int handover_alias(struct handover *h, const char *name, const char *target);
+
+/* Entries from index first on that are the same open file as an earlier
+ * one of them become aliases of it (and leave the set).  Returns how many,
+ * or a negative errno. */
+int handover_dedupe(struct handover *h, unsigned first);
+
+/* Do fds a and b refer to the same open file (kcmp(2))? */
+bool handover_same_file(int a, int b);
 
 /* Close every fd nobody took; returns how many. */
 unsigned handover_close_rest(struct handover *h);

@@ -50,6 +50,9 @@ struct ivshm_port {
 	size_t rw_size;
 	int watch_fd[IVSHM_PORT_MAX_WATCH];  /* poll these for POLLIN */
 	unsigned n_watch;
+	/* Changes whenever what ivshm_port_export() names changes (a peer's
+	 * interrupt fds came or went): its owner re-exports. */
+	unsigned generation;
 };
 
 /* Consume the readiness of watch_fd[watch_idx].  Returns 1 when an interrupt

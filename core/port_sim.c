@@ -65,6 +65,7 @@ static void drop_peer(struct port_sim *s, uint32_t peer)
 	for (unsigned v = 0; v < s->peer_nfd[peer]; v++)
 		close(s->peer_fd[peer][v]);
 	s->peer_nfd[peer] = 0;
+	s->port.generation++;
 }
 
 /* Gate an event through INT_CONTROL the way the device does. */
@@ -87,10 +88,12 @@ static int handle_msg(struct port_sim *s, const uint8_t *m, int len, int fd, boo
 		if (peer < SIM_MAX_PEERS && peer != s->port.id && vector == s->peer_nfd[peer] &&
 		    vector < s->port.vectors) {
 			s->peer_fd[peer][s->peer_nfd[peer]++] = fd;
+			s->port.generation++;
 			return 0;
 		}
 		if (peer == s->port.id && vector < s->port.vectors && s->own_fd[vector] < 0) {
 			s->own_fd[vector] = fd;
+			s->port.generation++;
 			return 0;
 		}
 		close(fd);

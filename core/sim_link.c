@@ -34,6 +34,7 @@ struct sim_link {
 	struct sim_peer peers[SIM_MAX_PEERS];
 	unsigned open_handles;          /* uv handles still to be closed */
 	int destroying;
+	unsigned generation;            /* bumped when a peer joins or leaves */
 };
 
 static void link_maybe_free(struct sim_link *l)
@@ -86,6 +87,7 @@ static void peer_release(struct sim_peer *p)
 	uint32_t id = p->id;
 	if (p->sock < 0)
 		return;
+	l->generation++;
 	/* The device zeroes the state of a peer that leaves, then tells the rest. */
 	__atomic_store_n(&l->state_table[id], 0, __ATOMIC_SEQ_CST);
 	if (p->poll) {
@@ -173,6 +175,7 @@ static int peer_add(struct sim_link *l, int sock)
 	watch_peer(l, p);
 	if (p->sock < 0)
 		return 0;
+	l->generation++;
 	log_debug("sim link %s: peer %u joined", l->path, p->id);
 	return 0;
 }
@@ -425,8 +428,6 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		for (unsigned v = 0; v < pp.vectors; v++) {
 			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
 			p->efd[v] = handover_take(h, name);
-			if (p->efd[v] < 0)
-				p->sock = p->sock >= 0 ? p->sock : -1;
 		}
 		bool whole = p->sock >= 0;
 		for (unsigned v = 0; v < pp.vectors; v++)
@@ -459,6 +460,11 @@ fail:
 	l->destroying = 1;
 	link_maybe_free(l);
 	return r;
+}
+
+unsigned sim_link_generation(const struct sim_link *l)
+{
+	return l ? l->generation : 0;
 }
 
 void sim_link_destroy(struct sim_link *l)

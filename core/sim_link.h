@@ -61,4 +61,8 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 
 /* Stop listening, drop every peer and free the link once libuv has closed
  * its handles (the loop must run on). */
+/* Changes whenever the set of fds sim_link_export() names changes (a peer
+ * joined or left): what a supervisor keeps must be brought up to date. */
+unsigned sim_link_generation(const struct sim_link *l);
+
 void sim_link_destroy(struct sim_link *link);

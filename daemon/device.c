@@ -1,6 +1,7 @@
 #include "daemon/device.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,12 +298,54 @@ static int fill_backend(void *c, uint8_t *dst, size_t cap)
 	return (int)n;
 }
 
+/* The fourth part: the aliases the set got from position first on, as
+ * "name\0target\0" pairs. */
+static int fill_aliases(struct blob *b, const struct handover *h, unsigned first_alias)
+{
+	uint32_t start = b->len;
+	if (b->len + 4 > sizeof(b->buf))
+		return -ENOSPC;
+	b->len += 4;
+	for (unsigned i = first_alias; i < h->nalias; i++) {
+		size_t n = strlen(h->aliases[i].name) + 1, t = strlen(h->aliases[i].target) + 1;
+		if (b->len + n + t > sizeof(b->buf))
+			return -ENOSPC;
+		memcpy(b->buf + b->len, h->aliases[i].name, n);
+		memcpy(b->buf + b->len + n, h->aliases[i].target, t);
+		b->len += (uint32_t)(n + t);
+	}
+	put_le32(b->buf, start, b->len - start - 4);
+	return 0;
+}
+
+/* Register the aliases of a loaded blob's fourth part. */
+static int load_aliases(struct handover *h, const uint8_t *p, uint32_t len)
+{
+	uint32_t pos = 0;
+	while (pos < len) {
+		const char *name = (const char *)p + pos;
+		size_t n = strnlen(name, len - pos);
+		if (pos + n + 1 >= len)
+			return -EBADMSG;
+		const char *target = name + n + 1;
+		size_t t = strnlen(target, len - pos - n - 1);
+		if (pos + n + 1 + t + 1 > len)
+			return -EBADMSG;
+		int r = handover_alias(h, name, target);
+		if (r < 0)
+			return r;
+		pos += (uint32_t)(n + 1 + t + 1);
+	}
+	return 0;
+}
+
 int device_export(struct device *dev, struct handover *h)
 {
 	if (!dev->open_ok || !dev->vd || dev->journal.fd < 0)
 		return -ENODEV;
 	struct blob b = { .len = 4 };
 	struct export_ctx x = { .dev = dev, .h = h };
+	unsigned first = h->n, first_alias = h->nalias;
 	put_le32(b.buf, 0, (uint32_t)dev->cfg->link.kind);
 	int r;
 	snprintf(x.prefix, sizeof(x.prefix), "%s/port", dev->cfg->name);
@@ -314,24 +357,55 @@ int device_export(struct device *dev, struct handover *h)
 	snprintf(x.prefix, sizeof(x.prefix), "%s/ep", dev->cfg->name);
 	if ((r = blob_part(&b, fill_backend, &x)) < 0)
 		return r;
-	journal_save_blob(&dev->journal, b.buf, b.len);
 	snprintf(x.prefix, sizeof(x.prefix), "%s/journal", dev->cfg->name);
-	return handover_add(h, x.prefix, dev->journal.fd);
+	if ((r = handover_add(h, x.prefix, dev->journal.fd)) < 0)
+		return r;
+	/* one name per open file (a supervisor keeps each once) */
+	if ((r = handover_dedupe(h, first)) < 0 || (r = fill_aliases(&b, h, first_alias)) < 0)
+		return r;
+	journal_save_blob(&dev->journal, b.buf, b.len);
+	return 0;
 }
+
+uint64_t device_handover_gen(const struct device *dev)
+{
+	return (uint64_t)sim_link_generation(dev->link) << 48 ^
+	       (uint64_t)(dev->port ? dev->port->generation : 0) << 32 ^
+	       (uint64_t)console_generation(dev->con) << 16 ^ blk_generation(dev->blk);
+}
+
+int device_snapshot(struct device *dev, struct handover *h)
+{
+	struct handover mine = { 0 };
+	int r = device_export(dev, &mine);
+	for (unsigned i = 0; r == 0 && i < mine.n; i++) {
+		int fd = fcntl(mine.fds[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		r = handover_add(h, mine.fds[i].name, fd);
+		if (r < 0)
+			close(fd);
+	}
+	handover_free(&mine);
+	return r;
+}
+
+/* A loaded blob's parts. */
+struct parts {
+	const uint8_t *port, *link, *ep, *aliases;
+	uint32_t port_len, link_len, ep_len, aliases_len;
+};
 
 /* The link, from the handed-over fds. */
 static int adopt_port(struct device *dev, const struct cfg_device *cfg,
 		      const struct cfg_daemon *dcfg, uv_loop_t *loop, struct handover *h,
-		      const struct blob *b, uint32_t *pos, char *why, size_t why_len)
+		      const struct parts *pt, char *why, size_t why_len)
 {
 	char prefix[96], dev_path[PATH_MAX];
-	uint32_t plen, llen;
-	const uint8_t *pb = blob_next(b, pos, &plen), *lb = blob_next(b, pos, &llen);
-	if (!pb || !lb || le32(b->buf, 0) != (uint32_t)cfg->link.kind) {
-		snprintf(why, why_len, "the journal does not describe a %s link",
-			 cfg_link_kind_name(cfg->link.kind));
-		return -EBADMSG;
-	}
+	const uint8_t *pb = pt->port, *lb = pt->link;
+	uint32_t plen = pt->port_len, llen = pt->link_len;
 	snprintf(prefix, sizeof(prefix), "%s/port", cfg->name);
 	int r, fd;
 	switch (cfg->link.kind) {
@@ -409,20 +483,33 @@ static int adopt(struct device *dev, const struct cfg_device *cfg,
 		snprintf(why, why_len, "the journal's link description fails its checksum");
 		return -EBADMSG;
 	}
-	uint32_t pos = 4, elen;
-	r = adopt_port(dev, cfg, dcfg, tick->loop, h, &b, &pos, why, why_len);
+	uint32_t pos = 4;
+	struct parts pt;
+	pt.port = blob_next(&b, &pos, &pt.port_len);
+	pt.link = blob_next(&b, &pos, &pt.link_len);
+	pt.ep = blob_next(&b, &pos, &pt.ep_len);
+	pt.aliases = blob_next(&b, &pos, &pt.aliases_len);
+	if (!pt.port || !pt.link || !pt.ep || !pt.aliases ||
+	    le32(b.buf, 0) != (uint32_t)cfg->link.kind ||
+	    load_aliases(h, pt.aliases, pt.aliases_len) < 0) {
+		snprintf(why, why_len, "the journal does not describe a %s link",
+			 cfg_link_kind_name(cfg->link.kind));
+		return -EBADMSG;
+	}
+	if (cfg->type == DEV_BLOCK &&
+	    (pt.ep_len < 2 || strnlen((const char *)pt.ep, pt.ep_len) != pt.ep_len - 1)) {
+		snprintf(why, why_len, "the journal names no medium (an ejected one is not taken "
+			 "over)");
+		return -EBADMSG;
+	}
+	r = adopt_port(dev, cfg, dcfg, tick->loop, h, &pt, why, why_len);
 	if (r == 0)
 		r = ivshm_port_check_role(dev->port, device_id(cfg), why, why_len);
-	const uint8_t *eb = r == 0 ? blob_next(&b, &pos, &elen) : NULL;
-	if (r == 0 && !eb) {
-		snprintf(why, why_len, "the journal's endpoint description is malformed");
-		r = -EBADMSG;
-	}
 	if (r == 0) {
 		snprintf(name, sizeof(name), "%s/ep", cfg->name);
-		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, eb, why, why_len)
-					   : open_console(dev, cfg, tick, h, name, eb, elen, why,
-							  why_len);
+		r = cfg->type == DEV_BLOCK ? open_block(dev, cfg, eng, pt.ep, why, why_len)
+					   : open_console(dev, cfg, tick, h, name, pt.ep, pt.ep_len,
+							  why, why_len);
 	}
 	if (r == 0 && dev->vd->q[0].max_size != dev->journal.qmax) {
 		snprintf(why, why_len, "the journal has queues of %u, the device %u",

@@ -38,6 +38,7 @@ struct device {
 	struct journal journal;         /* fd -1: none */
 	struct device_watch *watch;
 	unsigned nwatch;
+	uint64_t stored_gen;            /* device_handover_gen() last sent to the fd store */
 	void (*on_stopped)(struct device *dev);
 };
 
@@ -64,6 +65,15 @@ int device_export(struct device *dev, struct handover *h);
 /* Right before a hand-over (paused, the loop not to run again): pending
  * console output into the backlog, recorded answers published. */
 void device_settle(struct device *dev);
+
+/* Changes whenever what device_export() names changes (peers, clients,
+ * medium): the supervisor's copy must be brought up to date. */
+uint64_t device_handover_gen(const struct device *dev);
+
+/* device_export() with copies of the fds (close-on-exec, the caller's to
+ * close): for another thread to send while this one goes on.  On failure
+ * what was added to h is still the caller's. */
+int device_snapshot(struct device *dev, struct handover *h);
 
 /* Stop or go on taking new requests (in-flight ones go on). */
 void device_pause(struct device *dev, bool pause);

@@ -13,6 +13,7 @@
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/device.h"
+#include "daemon/fdstore.h"
 #include "daemon/notify.h"
 #include "core/sim_proto.h"
 #include "daemon/mailbox.h"
@@ -41,6 +42,7 @@ struct daemon {
 	struct upgrade up;
 	struct handover handed;         /* what a previous process handed over */
 	struct upgrade_arrival arrival;
+	struct fdstore store;
 	unsigned adopted, restarted;    /* devices taken over / started afresh */
 };
 
@@ -76,6 +78,8 @@ static void worker_finished(void *arg, int status)
 	struct daemon *d = arg;
 	if (++d->workers_done == d->nworkers) {
 		log_info("all devices stopped");
+		/* their links are reset: nothing kept is worth taking over */
+		fdstore_clear(&d->store);
 		close_main(d);
 	}
 }
@@ -301,6 +305,9 @@ static int run(const char *config_path, bool verbose, char **argv)
 	if (r < 0)
 		log_err("the fds handed over are unusable: %s; starting afresh", err);
 	upgrade_arrival(&d.arrival, &d.handed);
+	if (!d.arrival.upgraded && d.handed.n)
+		log_info("restarted with %u fd(s) from the supervisor's store", d.handed.n);
+
 	r = config_load(config_path, &d.cfg, err, sizeof(err));
 	if (r < 0 && d.arrival.upgraded) {
 		char why[1100];
@@ -316,6 +323,8 @@ static int run(const char *config_path, bool verbose, char **argv)
 	if (d.arrival.upgraded && !upgrade_journals_known(&d.handed, err, sizeof(err)))
 		upgrade_exec_back(&d.handed, argv, d.arrival.control_path, err);
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)d.cfg->daemon.log_level);
+	for (unsigned i = 0; i < d.handed.n; i++)
+		log_debug("handed over: %s (fd %d)", d.handed.fds[i].name, d.handed.fds[i].fd);
 	uv_loop_init(&d.loop);
 	mailbox_init(&d.mb, &d.loop);
 	uv_signal_init(&d.loop, &d.sig_int);
@@ -325,7 +334,18 @@ static int run(const char *config_path, bool verbose, char **argv)
 	int status = 0;
 	/* The control socket before any thread: nothing process-wide changes
 	 * once threads run (it needs no umask() anyway, see control.h). */
-	if (open_devices(&d) < 0 || open_control(&d) < 0 || start_workers(&d) < 0)
+	fdstore_init(&d.store, d.cfg->daemon.journal && notify_enabled(), &d.handed);
+	if (open_devices(&d) < 0 || open_control(&d) < 0)
+		status = 1;
+	if (status == 0 && d.store.enabled) {
+		const char *names[d.ndevs ? d.ndevs : 1];
+		for (unsigned i = 0; i < d.ndevs; i++)
+			names[i] = d.cfg->devices[i].name;
+		fdstore_prune(&d.store, names, d.ndevs);
+		for (unsigned i = 0; i < d.nworkers; i++)
+			worker_keep_store(&d.workers[i], &d.store);
+	}
+	if (status == 0 && start_workers(&d) < 0)
 		status = 1;
 	/* What nobody took (devices no longer configured, the way back). */
 	unsigned dropped = handover_close_rest(&d.handed);
@@ -362,6 +382,7 @@ static int run(const char *config_path, bool verbose, char **argv)
 	for (unsigned i = 0; i < d.nworkers; i++)
 		worker_join(&d.workers[i]);
 	mailbox_destroy(&d.mb);
+	fdstore_free(&d.store);
 	uv_loop_close(&d.loop);
 	free(d.workers);
 	free(d.devs);

@@ -137,6 +137,42 @@ int worker_add(struct worker *w, struct device *dev)
 	return 0;
 }
 
+/* ---- the fd store ---------------------------------------------------------- */
+
+static void store_check_cb(uv_check_t *c)
+{
+	struct worker *w = c->data;
+	for (unsigned i = 0; i < w->ndevs; i++) {
+		struct device *dev = w->devs[i];
+		uint64_t gen = device_handover_gen(dev);
+		if (gen == dev->stored_gen || !dev->vd)
+			continue;
+		struct fdstore_mail *m = fdstore_mail_new(w->store, dev->cfg->name);
+		if (!m)
+			continue;           /* the next iteration tries again */
+		int r = device_snapshot(dev, &m->h);
+		if (r < 0) {
+			log_warn("%s: cannot describe it for the fd store: %s", dev->cfg->name,
+				 strerror(-r));
+			m->m.run(&m->m, true);      /* frees it and its fds */
+		} else if (mailbox_post(w->main_mb, &m->m) < 0) {
+			m->m.run(&m->m, true);
+		}
+		dev->stored_gen = gen;
+	}
+}
+
+void worker_keep_store(struct worker *w, struct fdstore *store)
+{
+	w->store = store;
+	uv_check_init(w->loop, &w->store_check);
+	w->store_check.data = w;
+	uv_check_start(&w->store_check, store_check_cb);
+	/* every device is sent once to begin with */
+	for (unsigned i = 0; i < w->ndevs; i++)
+		w->devs[i]->stored_gen = device_handover_gen(w->devs[i]) + 1;
+}
+
 static void thread_main(void *arg)
 {
 	struct worker *w = arg;
@@ -176,6 +212,8 @@ static void teardown_cb(uv_timer_t *t)
 		io_engine_close(&w->eng);
 	tick_close(&w->tick);
 	uv_close((uv_handle_t *)&w->teardown, NULL);
+	if (w->store)
+		uv_close((uv_handle_t *)&w->store_check, NULL);
 	mailbox_close(&w->mb);
 	struct stop_note *n = malloc(sizeof(*n));
 	if (!n)
@@ -209,6 +247,8 @@ static void do_shutdown(void *arg)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	if (w->store)
+		uv_check_stop(&w->store_check);     /* stopping devices are not kept */
 	w->stopped = req->done;
 	w->stopped_arg = req->arg;
 	w->running = w->ndevs;

@@ -16,6 +16,7 @@
 #include "core/io_engine.h"
 #include "core/tick.h"
 #include "daemon/device.h"
+#include "daemon/fdstore.h"
 #include "daemon/mailbox.h"
 
 struct worker {
@@ -32,6 +33,8 @@ struct worker {
 	struct mailbox mb;          /* requests for this worker */
 	struct mailbox *main_mb;    /* answers go to the main loop */
 	uv_timer_t teardown;
+	struct fdstore *store;      /* main thread's; only named in mails */
+	uv_check_t store_check;
 	struct device **devs;
 	unsigned ndevs, running;
 	bool stopping;
@@ -46,6 +49,11 @@ struct worker {
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
 		struct mailbox *main_mb, unsigned io_entries);
 int worker_add(struct worker *w, struct device *dev);
+/* Before worker_start: keep store (daemon/fdstore.h) up to date with every
+ * device's hand-over set: checked at the end of every loop iteration, a
+ * snapshot posted to the main loop when it changed. */
+void worker_keep_store(struct worker *w, struct fdstore *store);
+
 /* Start the thread (no-op when not threaded). */
 int worker_start(struct worker *w);
 

@@ -50,10 +50,74 @@ static void failf(struct load *l, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The console streams: byte p of a direction. */
-static uint8_t pattern(uint64_t p, unsigned dir)
+/* The console streams: byte p of direction dir. */
+static uint8_t stream_byte(uint64_t p, unsigned dir)
 {
-	return (uint8_t)(p * 7 + (p >> 8) + dir * 101);
+	uint32_t rec = (uint32_t)(p / 8) & 0xffffff;
+	switch (p % 8) {
+	case 0: return 0xc3;
+	case 1: case 2: case 3: return (uint8_t)(rec >> (8 * (p % 8 - 1)));
+	case 4: case 5: case 6: return (uint8_t)(~rec >> (8 * (p % 8 - 4)));
+	default: return (uint8_t)(0x40 + dir);
+	}
+}
+
+/* The record number in r[8], or -1 when it is not a record of dir. */
+static int64_t record_of(const uint8_t *r, unsigned dir)
+{
+	uint32_t a = r[1] | (uint32_t)r[2] << 8 | (uint32_t)r[3] << 16;
+	uint32_t b = r[4] | (uint32_t)r[5] << 8 | (uint32_t)r[6] << 16;
+	if (r[0] != 0xc3 || r[7] != 0x40 + dir || (a ^ b) != 0xffffff)
+		return -1;
+	return a;
+}
+
+static void stream_gen(const struct load_stream *st, unsigned dir, uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = stream_byte(st->sent + i, dir);
+}
+
+/* Received bytes of one direction, checked record by record. */
+static void stream_take(struct load *l, struct load_stream *st, unsigned dir, const uint8_t *buf,
+			size_t n, const char *what)
+{
+	for (size_t i = 0; i < n && !l->failed; i++) {
+		st->part[st->npart++] = buf[i];
+		if (st->npart < 8)
+			continue;
+		int64_t rec = record_of(st->part, dir);
+		if (rec < 0) {
+			if (!l->con.tolerant) {
+				failf(l, "console %s: bytes at record %llu are no record", what,
+				      (unsigned long long)st->next);
+				return;
+			}
+			st->garbage++;
+			memmove(st->part, st->part + 1, 7);
+			st->npart = 7;
+			continue;
+		}
+		st->npart = 0;
+		uint32_t want = (uint32_t)st->next & 0xffffff;
+		if ((uint32_t)rec == want) {
+			st->next++;
+			continue;
+		}
+		uint32_t back = (want - (uint32_t)rec) & 0xffffff;
+		if (!l->con.tolerant) {
+			failf(l, "console %s: record %lld where %llu was due", what, (long long)rec,
+			      (unsigned long long)st->next);
+			return;
+		}
+		if (back <= 0x7fffff) {
+			st->repeated++;             /* sent again: the stream goes on after it */
+		} else {
+			uint32_t skip = ((uint32_t)rec - want) & 0xffffff;
+			st->missing += skip;
+			st->next += skip + 1;
+		}
+	}
 }
 
 void load_init(struct load *l, unsigned qd, uint64_t seed)
@@ -177,8 +241,11 @@ static void fill(struct load *l, struct load_disk *d)
 		if (q->slot != UINT32_MAX)
 			d->busy[q->slot] = 1;
 		q->busy = true;
-		if (d->inflight++ == 0 && l->last_completion_ns == 0)
-			l->last_completion_ns = now_ns();
+		if (d->inflight++ == 0) {
+			d->last_irq_ns = now_ns();
+			if (l->last_completion_ns == 0)
+				l->last_completion_ns = d->last_irq_ns;
+		}
 		kicked[qi & 15] = true;
 	}
 	for (unsigned qi = 0; qi < d->queues && qi < 16; qi++)
@@ -193,9 +260,11 @@ static void reap(struct load *l, struct load_disk *d)
 		failf(l, "disk %ld: the back-end is no longer READY (a reset)", (long)(d - l->disk));
 	else if (r < 0 && r != -ETIMEDOUT)
 		failf(l, "disk %ld: %s", (long)(d - l->disk), strerror(-r));
-	if (d->blk->fe->violations)
-		failf(l, "disk %ld: the device answered a request not in flight",
-		      (long)(d - l->disk));
+	struct fe_dev *fe = d->blk->fe;
+	if (fe->violations)
+		failf(l, "disk %ld: the device answered a request not in flight (queue %u, used "
+		      "entry %u names head %u)", (long)(d - l->disk), fe->violation_queue,
+		      fe->violation_pos, fe->violation_id);
 }
 
 /* ---- console ------------------------------------------------------------ */
@@ -205,16 +274,11 @@ static void console_step(struct load *l)
 	struct load_console *c = &l->con;
 	uint8_t buf[4096];
 	/* endpoint -> cell */
-	uint64_t lim = c->limit ? c->limit : UINT64_MAX;
-	if (!l->stopping && c->to_cell_sent < lim) {
-		size_t n = sizeof(buf);
-		if (c->to_cell_sent + n > lim)
-			n = (size_t)(lim - c->to_cell_sent);
-		for (size_t i = 0; i < n; i++)
-			buf[i] = pattern(c->to_cell_sent + i, 0);
-		ssize_t w = send(c->sock, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (!l->stopping) {
+		stream_gen(&c->to_cell, 0, buf, sizeof(buf));
+		ssize_t w = send(c->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w > 0)
-			c->to_cell_sent += (uint64_t)w;
+			c->to_cell.sent += (uint64_t)w;
 		else if (w < 0 && errno != EAGAIN)
 			failf(l, "console: the endpoint socket: %s", strerror(errno));
 	}
@@ -224,34 +288,16 @@ static void console_step(struct load *l)
 	if (c->con->fe->violations)
 		failf(l, "console: the device answered a request not in flight");
 	size_t got;
-	while ((got = fe_console_recv(c->con, buf, sizeof(buf))) > 0) {
-		for (size_t i = 0; i < got; i++, c->to_cell_seen++)
-			if (buf[i] != pattern(c->to_cell_seen, 0)) {
-				failf(l, "console: byte %llu to the cell is 0x%02x, not 0x%02x",
-				      (unsigned long long)c->to_cell_seen, buf[i],
-				      pattern(c->to_cell_seen, 0));
-				return;
-			}
-	}
+	while ((got = fe_console_recv(c->con, buf, sizeof(buf))) > 0)
+		stream_take(l, &c->to_cell, 0, buf, got, "to the cell");
 	/* cell -> endpoint */
-	if (!l->stopping && c->from_cell_sent < lim && c->con->tx_inflight < 8) {
-		size_t n = 1500;
-		if (c->from_cell_sent + n > lim)
-			n = (size_t)(lim - c->from_cell_sent);
-		for (size_t i = 0; i < n; i++)
-			buf[i] = pattern(c->from_cell_sent + i, 1);
-		c->from_cell_sent += fe_console_send(c->con, buf, n);
+	if (!l->stopping && c->con->tx_inflight < 8) {
+		stream_gen(&c->from_cell, 1, buf, 1500);
+		c->from_cell.sent += fe_console_send(c->con, buf, 1500);
 	}
 	ssize_t n;
-	while ((n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
-		for (ssize_t i = 0; i < n; i++, c->from_cell_seen++)
-			if (buf[i] != pattern(c->from_cell_seen, 1)) {
-				failf(l, "console: byte %llu from the cell is 0x%02x, not 0x%02x",
-				      (unsigned long long)c->from_cell_seen, buf[i],
-				      pattern(c->from_cell_seen, 1));
-				return;
-			}
-	}
+	while ((n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		stream_take(l, &c->from_cell, 1, buf, (size_t)n, "from the cell");
 	if (n == 0)
 		failf(l, "console: the endpoint closed the connection");
 	else if (errno != EAGAIN)
@@ -268,16 +314,19 @@ static bool busy(const struct load *l)
 	return false;
 }
 
-/* Wait for any interrupt or console input, at most ms. */
+/* Wait for any interrupt or console input, at most ms; note which disks
+ * got an interrupt. */
 static void wait_any(struct load *l, int ms)
 {
 	struct pollfd p[64];
-	unsigned n = 0;
+	unsigned n = 0, first[LOAD_MAX_DISKS + 1];
 	for (unsigned i = 0; i < l->ndisks; i++) {
 		struct ivshm_port *port = l->disk[i].blk->fe->port;
+		first[i] = n;
 		for (unsigned k = 0; k < port->n_watch && n < 63; k++)
 			p[n++] = (struct pollfd){ port->watch_fd[k], POLLIN, 0 };
 	}
+	first[l->ndisks] = n;
 	if (l->has_con) {
 		struct ivshm_port *port = l->con.con->fe->port;
 		for (unsigned k = 0; k < port->n_watch && n < 62; k++)
@@ -285,6 +334,15 @@ static void wait_any(struct load *l, int ms)
 		p[n++] = (struct pollfd){ l->con.sock, POLLIN, 0 };
 	}
 	poll(p, n, ms);
+	uint64_t t = now_ns();
+	for (unsigned i = 0; i < l->ndisks; i++) {
+		struct load_disk *d = &l->disk[i];
+		d->irq = false;
+		for (unsigned k = first[i]; k < first[i + 1]; k++)
+			d->irq |= (p[k].revents & POLLIN) != 0;
+		if (d->irq)
+			d->last_irq_ns = t;
+	}
 }
 
 static void step(struct load *l)
@@ -292,11 +350,19 @@ static void step(struct load *l)
 	for (unsigned i = 0; i < l->ndisks; i++)
 		fill(l, &l->disk[i]);
 	wait_any(l, 2);
-	for (unsigned i = 0; i < l->ndisks; i++)
-		reap(l, &l->disk[i]);
+	uint64_t t = now_ns();
+	for (unsigned i = 0; i < l->ndisks; i++) {
+		struct load_disk *d = &l->disk[i];
+		/* like the Linux driver: completions are taken on an interrupt */
+		if (d->irq)
+			reap(l, d);
+		else if (d->inflight && t - d->last_irq_ns > LOAD_STALL_MS * 1000000ull)
+			failf(l, "disk %u: %u request(s) in flight and no interrupt for %d ms", i,
+			      d->inflight, LOAD_STALL_MS);
+	}
 	if (l->has_con)
 		console_step(l);
-	uint64_t t = now_ns();
+	t = now_ns();
 	if (busy(l) && l->last_completion_ns && t - l->last_completion_ns > l->max_gap_ns)
 		l->max_gap_ns = t - l->last_completion_ns;
 }
@@ -309,11 +375,17 @@ int load_run(struct load *l, int timeout_ms)
 	return l->failed ? -1 : 0;
 }
 
+/* Every record sent has arrived (the last one, when some may be missing). */
+static bool stream_settled(const struct load_stream *st)
+{
+	return st->next == st->sent / 8;
+}
+
 static bool console_settled(const struct load *l)
 {
 	const struct load_console *c = &l->con;
-	return !l->has_con || (c->to_cell_seen == c->to_cell_sent &&
-			       c->from_cell_seen == c->from_cell_sent && c->con->tx_inflight == 0);
+	return !l->has_con || (stream_settled(&c->to_cell) && stream_settled(&c->from_cell) &&
+			       c->con->tx_inflight == 0);
 }
 
 int load_drain(struct load *l, int timeout_ms)
@@ -342,6 +414,9 @@ int load_verify(struct load *l)
 		for (uint64_t off = 0; off < d->size; off += LOAD_SLOT) {
 			uint32_t len = (uint32_t)(d->size - off < LOAD_SLOT ? d->size - off : LOAD_SLOT);
 			int r = fe_blk_io(d->blk, 0, VIRTIO_BLK_T_IN, off / 512, buf, len);
+			reap(l, d);
+			if (l->failed)
+				break;
 			if (r != VIRTIO_BLK_S_OK) {
 				failf(l, "verify: disk %u: read at %llu: status %d", i,
 				      (unsigned long long)off, r);

@@ -6,8 +6,13 @@
  * Every disk has a model of its contents.  It is divided into slots; a
  * request owns its slot while in flight, so the model is exact: a write
  * goes into the model when the device acknowledges it, a read is compared
- * with the model when it completes.  A console stream is a counter pattern:
- * the receiver checks every byte in order.  Any error status, mismatch, a
+ * with the model when it completes.  A console stream is a sequence of
+ * 8-byte records numbered from 0 (magic, number, its complement,
+ * direction), so the receiver can tell each record apart: strictly, every
+ * record arrives once and in order; tolerantly (after a crash the daemon may
+ * send console bytes again, and lose input it had read), records may repeat
+ * or go missing and bytes between them may be garbage, which is counted,
+ * but they never go backwards past a repeat.  Any error status, mismatch, a
  * used id not in flight (fe.h violations), or a back-end that stops being
  * READY ends the load with the first error kept in err.
  */
@@ -21,6 +26,9 @@
 
 #define LOAD_MAX_DISKS 4
 #define LOAD_SLOT      (64u << 10)
+/* A disk with requests in flight and no interrupt for this long fails (as
+ * the Linux driver reaps only on interrupts, so do we). */
+#define LOAD_STALL_MS  5000
 
 struct load_req;
 
@@ -34,14 +42,23 @@ struct load_disk {
 	struct load_req *reqs;      /* qd of them */
 	unsigned inflight;
 	uint64_t reads, writes, flushes, bytes;
+	bool irq;                   /* its interrupt fds fired in the last wait */
+	uint64_t last_irq_ns;       /* or when it became busy */
+};
+
+struct load_stream {           /* one direction */
+	uint64_t sent;              /* bytes */
+	uint64_t next;              /* the record expected next */
+	uint8_t part[8];            /* an incomplete record received */
+	unsigned npart;
+	uint64_t repeated, missing, garbage;    /* records, records, bytes */
 };
 
 struct load_console {
 	struct fe_console *con;     /* the cell's side */
 	int sock;                   /* the endpoint's side (a connected client) */
-	uint64_t to_cell_sent, to_cell_seen;     /* pattern positions */
-	uint64_t from_cell_sent, from_cell_seen;
-	uint64_t limit;             /* stop sending after this many each way (0: no limit) */
+	struct load_stream to_cell, from_cell;
+	bool tolerant;
 };
 
 struct load {

@@ -212,9 +212,9 @@ static void upgrades_under_load(struct fixture *fx, unsigned threads, const char
 	       (unsigned long long)(l->disk[0].reads + l->disk[1].reads),
 	       (unsigned long long)(l->disk[0].writes + l->disk[1].writes),
 	       (unsigned long long)(l->disk[0].flushes + l->disk[1].flushes),
-	       (unsigned long long)l->con.to_cell_seen, (unsigned long long)l->con.from_cell_seen,
+	       (unsigned long long)l->con.to_cell.sent, (unsigned long long)l->con.from_cell.sent,
 	       (double)l->max_gap_ns / 1e6);
-	assert_true(l->con.to_cell_seen > 0 && l->con.from_cell_seen > 0);
+	assert_true(l->con.to_cell.next > 0 && l->con.from_cell.next > 0);
 	assert_false(harness_log_has(&fx->d, "cannot take the device over"));
 	if (expect_log && !harness_log_has(&fx->d, expect_log))
 		fail_msg("the daemon never logged \"%s\"", expect_log);

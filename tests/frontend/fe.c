@@ -400,7 +400,11 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len)
 	if (id >= vq->num || !vq->token[id]) {
 		/* A misbehaving device (an id not in flight: answered twice, or
 		 * made up): counted, and the tests see it as a hang. */
-		fe->violations++;
+		if (!fe->violations++) {
+			fe->violation_queue = q;
+			fe->violation_id = id;
+			fe->violation_pos = vq->last_used;
+		}
 		return NULL;
 	}
 	void *token = vq->token[id];

@@ -52,6 +52,8 @@ struct fe_dev {
 	int timeout_ms;
 	uint64_t interrupts;
 	uint64_t violations;    /* used entries naming a head not in flight */
+	unsigned violation_queue, violation_id;     /* the first one */
+	uint16_t violation_pos;
 };
 
 /* Connect to the link at path as the front-end.  wait_ms: how long to wait

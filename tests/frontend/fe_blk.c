@@ -176,6 +176,8 @@ int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, vo
 		return r;
 	fe_blk_kick(blk, q);
 	for (int tries = 0; req.status == -2; tries++) {
+		if (blk->fe->violations)
+			return -EPROTO;     /* the device answered something else: it never ends */
 		r = fe_blk_poll(blk, 1000);
 		if (r == -ETIMEDOUT && tries < 10)
 			continue;

@@ -1,0 +1,370 @@
+/* The daemon killed, end to end: under a stand-in for systemd
+ * (tests/supervisor.h: the fd store, Restart=always) the daemon is SIGKILLed
+ * at random moments while the userspace front-end drives two disks at queue
+ * depth 32 and a console stream (tests/load.h).  The front-end must see no
+ * error and no reset, no used id twice, and every acknowledged write read
+ * back; console bytes may repeat or (input read just before the kill) go
+ * missing, never reorder.  Then what must not be trusted: a journal with a
+ * field corrupted, a config changed while the daemon was down; each resets
+ * that link only, with the reason in the log.  VIVD_KILLS sets how many
+ * kills (default 100). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "backends/virtio_blk.h"
+#include "core/journal.h"
+#include "tests/harness.h"
+#include "tests/load.h"
+#include "tests/supervisor.h"
+
+#define MiB (1u << 20)
+
+struct fixture {
+	struct daemon_proc d;       /* the test dir (the supervisor runs the daemon) */
+	struct supervisor *sup;
+	char conf[4096];
+	struct fe_blk *blk[2];
+	struct fe_console *con;
+	int con_sock;
+	struct load load;
+};
+
+static const char *path(struct fixture *fx, const char *name, int slot)
+{
+	return harness_path(&fx->d, name, slot);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	fx->con_sock = -1;
+	*state = fx;
+	return harness_mkdir(&fx->d) == 0 ? 0 : -1;
+}
+
+static void disconnect(struct fixture *fx)
+{
+	for (int i = 0; i < 2; i++) {
+		fe_blk_close(fx->blk[i]);
+		fx->blk[i] = NULL;
+	}
+	fe_console_close(fx->con);
+	fx->con = NULL;
+	if (fx->con_sock >= 0)
+		close(fx->con_sock);
+	fx->con_sock = -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	load_free(&fx->load);
+	disconnect(fx);
+	sup_free(fx->sup);
+	harness_cleanup(&fx->d);
+	free(fx);
+	return 0;
+}
+
+static bool log_has(struct fixture *fx, const char *text)
+{
+	return harness_log_has(&fx->d, text);
+}
+
+static int unix_connect(const char *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void write_conf(struct fixture *fx, const char *image0)
+{
+	snprintf(fx->conf, sizeof(fx->conf),
+		 "[daemon]\ncontrol-socket = none\nlog-level = debug\n"
+		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s\nqueues = 2\n"
+		 "[block disk1]\nsim = %s/disk1.sock\nimage = %s/b.img\nqueues = 2\n"
+		 "[console con0]\nsim = %s/con0.sock\nendpoint = socket\npath = %s/con0-ep.sock\n"
+		 "backlog = 256K\n",
+		 fx->d.dir, image0, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir);
+	FILE *f = fopen(fx->d.conf, "w");
+	assert_non_null(f);
+	fputs(fx->conf, f);
+	fclose(f);
+}
+
+/* Two disks and a console under the supervisor, the front-end on all. */
+static void start(struct fixture *fx)
+{
+	char err[256];
+	assert_int_equal(harness_image(path(fx, "a.img", 0), 16 * MiB, 21), 0);
+	assert_int_equal(harness_image(path(fx, "b.img", 0), 8 * MiB, 22), 0);
+	write_conf(fx, path(fx, "a.img", 0));
+	if (sup_start(&fx->sup, DAEMON_PATH, fx->d.conf, fx->d.log, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	if (sup_wait_ready(fx->sup, 0, 20000) < 0)
+		fail_msg("the daemon did not become ready");
+	for (int i = 0; i < 2; i++) {
+		char sock[32];
+		snprintf(sock, sizeof(sock), "disk%d.sock", i);
+		if (fe_blk_open(path(fx, sock, 1), 0, 2, 64, 5000, &fx->blk[i], err, sizeof(err)) < 0)
+			fail_msg("connecting to %s: %s", sock, err);
+	}
+	if (fe_console_open(path(fx, "con0.sock", 1), 64, 32, 4096, 5000, &fx->con, err,
+			    sizeof(err)) < 0)
+		fail_msg("connecting to the console: %s", err);
+	fx->con_sock = unix_connect(path(fx, "con0-ep.sock", 1));
+	assert_true(fx->con_sock >= 0);
+	load_init(&fx->load, 32, 7);
+	assert_int_equal(load_add_disk(&fx->load, fx->blk[0], 2, path(fx, "a.img", 0)), 0);
+	assert_int_equal(load_add_disk(&fx->load, fx->blk[1], 2, path(fx, "b.img", 0)), 0);
+	load_add_console(&fx->load, fx->con, fx->con_sock);
+	fx->load.con.tolerant = true;
+}
+
+static unsigned kills_wanted(void)
+{
+	const char *v = getenv("VIVD_KILLS");
+	return v && atoi(v) > 0 ? (unsigned)atoi(v) : 100;
+}
+
+/* Run the load until the daemon of the latest start is ready. */
+static void load_until_ready(struct fixture *fx)
+{
+	struct load *l = &fx->load;
+	for (int i = 0; i < 4000 && !l->failed; i++) {
+		if (sup_wait_ready(fx->sup, sup_starts(fx->sup) - 1, 0) == 0)
+			return;
+		load_run(l, 5);
+	}
+	if (!l->failed)
+		fail_msg("the restarted daemon did not become ready");
+}
+
+static void test_kills_under_load(void **state)
+{
+	struct fixture *fx = *state;
+	start(fx);
+	struct load *l = &fx->load;
+	if (load_run(l, 300) < 0)
+		fail_msg("before any kill: %s", l->err);
+	unsigned kills = kills_wanted(), hits = 0;
+	srand(1234);
+	for (unsigned k = 0; k < kills && !l->failed; k++) {
+		/* three in four kills hit a daemon that is serving; the rest one
+		 * that may still be starting up and taking the devices over */
+		if (k % 4 != 3)
+			load_until_ready(fx);
+		load_run(l, 2 + rand() % 40);
+		hits += sup_kill(fx->sup, SIGKILL) >= 0;   /* none between death and restart */
+	}
+	if (!l->failed)
+		load_until_ready(fx);
+	if (l->failed)
+		fail_msg("after %u start(s): %s", sup_starts(fx->sup), l->err);
+	if (load_run(l, 300) < 0 || load_drain(l, 20000) < 0 || load_verify(l) < 0)
+		fail_msg("after %u kills: %s", kills, l->err);
+	assert_int_equal(sup_starts(fx->sup), hits + 1);
+	assert_true(hits >= kills * 3 / 4);
+	printf("%u kills (%u hit a running daemon): %llu reads, %llu writes, %llu flushes; console to the cell %llu records "
+	       "(%llu repeated, %llu missing), from the cell %llu (%llu repeated, %llu missing), "
+	       "%llu garbage bytes; %u fds stored\n", kills, hits,
+	       (unsigned long long)(l->disk[0].reads + l->disk[1].reads),
+	       (unsigned long long)(l->disk[0].writes + l->disk[1].writes),
+	       (unsigned long long)(l->disk[0].flushes + l->disk[1].flushes),
+	       (unsigned long long)l->con.to_cell.next, (unsigned long long)l->con.to_cell.repeated,
+	       (unsigned long long)l->con.to_cell.missing,
+	       (unsigned long long)l->con.from_cell.next,
+	       (unsigned long long)l->con.from_cell.repeated,
+	       (unsigned long long)l->con.from_cell.missing,
+	       (unsigned long long)(l->con.to_cell.garbage + l->con.from_cell.garbage),
+	       sup_stored(fx->sup));
+	assert_false(log_has(fx, "cannot take the device over"));
+	assert_int_equal(sup_rejected(fx->sup), 0);
+	assert_int_equal(sup_unexpected(fx->sup), 0);
+	assert_false(log_has(fx, "Sanitizer"));
+	assert_false(log_has(fx, "runtime error"));
+	/* the stream went on through every kill */
+	assert_true(l->con.to_cell.next > 0 && l->con.from_cell.next > 0);
+	assert_int_equal(sup_stop(fx->sup), 0);
+	for (int i = 0; i < 2; i++) {
+		struct load_disk *d = &l->disk[i];
+		uint8_t *img = malloc(d->size);
+		assert_int_equal(harness_read_file(path(fx, i ? "b.img" : "a.img", 0), 0, img,
+						   d->size), 0);
+		assert_memory_equal(img, d->model, d->size);
+		free(img);
+	}
+}
+
+/* ---- what is not trusted ------------------------------------------------ */
+
+/* Kill the daemon and keep it down; let f change what it left; restart;
+ * then disk0 must have been reset (its front-end sees the back-end leave)
+ * and disk1 taken over (its load goes on). */
+static void kill_change_restart(struct fixture *fx, void (*f)(struct fixture *fx, void *arg),
+				void *arg, const char *expect_log)
+{
+	struct load *l = &fx->load;
+	if (load_run(l, 200) < 0 || load_drain(l, 10000) < 0)
+		fail_msg("before the kill: %s", l->err);
+	sup_hold_restart(fx->sup, true);
+	sup_kill(fx->sup, SIGKILL);
+	for (int i = 0; i < 500 && sup_pid(fx->sup); i++)
+		usleep(10000);
+	assert_int_equal(sup_pid(fx->sup), 0);
+	f(fx, arg);
+	sup_hold_restart(fx->sup, false);
+	assert_int_equal(sup_restart(fx->sup), 0);
+	if (sup_wait_ready(fx->sup, 1, 20000) < 0)
+		fail_msg("the restarted daemon did not become ready");
+	if (!log_has(fx, expect_log))
+		fail_msg("the log does not say \"%s\"", expect_log);
+	/* disk0 was reset: its front-end sees it */
+	int r = 0;
+	for (int i = 0; i < 100 && r != -ENODEV; i++)
+		r = fe_blk_poll(fx->blk[0], 10);
+	assert_int_equal(r, -ENODEV);
+	/* disk1 and the console were taken over: nothing for them changed */
+	struct load l1;
+	load_init(&l1, 32, 99);
+	l1.disk[0] = l->disk[1];
+	l1.ndisks = 1;
+	l1.con = l->con;
+	l1.has_con = true;
+	if (load_run(&l1, 300) < 0 || load_drain(&l1, 10000) < 0 || load_verify(&l1) < 0)
+		fail_msg("disk1 after the restart: %s", l1.err);
+	l->disk[1] = l1.disk[0];
+	assert_false(log_has(fx, "disk1: cannot take the device over"));
+	assert_false(log_has(fx, "con0: cannot take the device over"));
+}
+
+/* A field of disk0's journal, changed while the daemon is down. */
+struct corruption {
+	const char *what;
+	void (*apply)(struct journal_hdr *h, uint8_t *base, size_t size);
+	const char *log;
+};
+
+static void c_magic(struct journal_hdr *h, uint8_t *b, size_t n) { h->magic ^= 0x100; }
+static void c_version(struct journal_hdr *h, uint8_t *b, size_t n) { h->version = 7; }
+static void c_identity(struct journal_hdr *h, uint8_t *b, size_t n) { h->identity ^= 1; }
+static void c_hdr_crc(struct journal_hdr *h, uint8_t *b, size_t n) { h->qmax ^= 2; }
+static void c_transport(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	h->t[0].status ^= 0x40;
+	h->t[1].status ^= 0x40;
+}
+static void c_blob(struct journal_hdr *h, uint8_t *b, size_t n) { h->blob_crc ^= 1; }
+
+/* the per-queue parts, found as the journal lays them out */
+static void c_published(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	size_t off = (sizeof(*h) + 63) & ~(size_t)63;
+	uint16_t *published = (uint16_t *)(b + off);
+	published[0] += 1000;
+}
+
+static void c_inflight(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	size_t off = (sizeof(*h) + 63) & ~(size_t)63;
+	off += (sizeof(uint16_t) * h->nq + 63) & ~(size_t)63;
+	uint32_t *inflight = (uint32_t *)(b + off);
+	inflight[3] = 0x20005;        /* neither 0 nor JOURNAL_TAKEN | position */
+}
+
+static void corrupt(struct fixture *fx, void *arg)
+{
+	const struct corruption *c = arg;
+	int fd = sup_fd(fx->sup, "disk0/journal");
+	assert_true(fd >= 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	uint8_t *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	c->apply((struct journal_hdr *)m, m, (size_t)size);
+	munmap(m, (size_t)size);
+	close(fd);
+}
+
+static const struct corruption corruptions[] = {
+	{ "magic", c_magic, "disk0: cannot take the device over (the journal has magic "
+	  "0x4a445749 version 1, not 0x4a445649 version 1); its link is reset" },
+	{ "version", c_version, "disk0: cannot take the device over (the journal has magic "
+	  "0x4a445649 version 7, not 0x4a445649 version 1); its link is reset" },
+	{ "identity", c_identity, "disk0: cannot take the device over (the journal's header "
+	  "fails its checksum); its link is reset" },
+	{ "header", c_hdr_crc, "disk0: cannot take the device over (the journal's header fails "
+	  "its checksum); its link is reset" },
+	{ "transport", c_transport, "disk0: cannot take the device over (the journal's transport "
+	  "state fails its checksums); its link is reset" },
+	{ "blob", c_blob, "disk0: cannot take the device over (the journal's link description "
+	  "fails its checksum); its link is reset" },
+	{ "published", c_published, "disk0: cannot take the device over (queue 0: the ring's "
+	  "used index" },
+	{ "inflight", c_inflight, "disk0: cannot take the device over (the journal's queue 0 has "
+	  "a bad in-flight flag); its link is reset" },
+};
+
+static void test_corrupt_journal(void **state)
+{
+	struct fixture *fx = *state;
+	for (size_t i = 0; i < sizeof(corruptions) / sizeof(corruptions[0]); i++) {
+		if (i) {
+			load_free(&fx->load);
+			disconnect(fx);
+			sup_free(fx->sup);
+			fx->sup = NULL;
+			harness_cleanup(&fx->d);
+			assert_int_equal(harness_mkdir(&fx->d), 0);
+		}
+		start(fx);
+		kill_change_restart(fx, corrupt, (void *)&corruptions[i], corruptions[i].log);
+		printf("journal %s corrupted: disk0 reset, disk1 and con0 taken over\n",
+		       corruptions[i].what);
+	}
+}
+
+/* disk0 serves another image after the restart: not what its journal
+ * describes. */
+static void other_image(struct fixture *fx, void *arg)
+{
+	assert_int_equal(harness_image(path(fx, "c.img", 0), 16 * MiB, 23), 0);
+	write_conf(fx, path(fx, "c.img", 0));
+}
+
+static void test_config_changed(void **state)
+{
+	struct fixture *fx = *state;
+	start(fx);
+	kill_change_restart(fx, other_image, NULL, "disk0: cannot take the device over (the "
+			    "journal was made for another configuration");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_kills_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_changed, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
