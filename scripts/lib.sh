@@ -9,8 +9,9 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       # at run time; the guests get busybox and the e2fsprogs/util-linux tools
       seabios qemu-system-data libpixman-1-0 libglib2.0-0 libfdt1
       busybox-static e2fsprogs util-linux
-      # the completion test loads bash-completion
-      bash-completion)
+      # the manual pages (scdoc) and their render test (man); the completion
+      # test loads bash-completion
+      scdoc man-db bash-completion)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {
