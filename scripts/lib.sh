@@ -8,7 +8,10 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       # the real-driver guests (tests/realdriver): the kit's QEMU needs these
       # at run time; the guests get busybox and the e2fsprogs/util-linux tools
       seabios qemu-system-data libpixman-1-0 libglib2.0-0 libfdt1
-      busybox-static e2fsprogs util-linux)
+      busybox-static e2fsprogs util-linux
+      # the manual pages (scdoc) and their render test (man); the completion
+      # test loads bash-completion
+      scdoc man-db bash-completion)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {
