@@ -15,10 +15,14 @@
  * duplicated) as a fdstore_mail; fdstore_sync() brings the store in line:
  * names gone or now naming another file are removed, new ones stored.  To
  * tell "the same file" it keeps one duplicate of every fd it stored and
- * compares with kcmp(2).
+ * compares with kcmp(2).  Messages go out in order through a queue: the
+ * notify socket is never waited on (a supervisor whose queue is full gets
+ * them later, from a timer), so the loop never blocks on it.
  */
 #pragma once
 #include <stdbool.h>
+
+#include <uv.h>
 
 #include "core/handover.h"
 #include "daemon/mailbox.h"
@@ -28,8 +32,17 @@ struct fdstore_entry {
 	int fd;                     /* our duplicate of what the store holds */
 };
 
+#define FDSTORE_RETRY_MS  100
+#define FDSTORE_MAX_OPS   8192
+
+struct fdstore_op;
+
 struct fdstore {
 	bool enabled;
+	uv_timer_t retry;           /* the supervisor's queue was full */
+	struct fdstore_op *head, **tail;
+	unsigned nops;
+	bool overflowed;
 	struct fdstore_entry *e;     /* what the store holds, as far as we know */
 	unsigned n, cap;
 	unsigned long long sent, removed;
@@ -46,7 +59,8 @@ struct fdstore_mail {
 /* enabled: there is a supervisor and devices keep journals.  handed: what
  * this process was started with, before anything of it is taken or closed
  * (what the store holds: duplicated to compare with later). */
-void fdstore_init(struct fdstore *s, bool enabled, const struct handover *handed);
+void fdstore_init(struct fdstore *s, uv_loop_t *loop, bool enabled,
+		  const struct handover *handed);
 
 /* A mail for device's set, to fill with device_snapshot() and post to the
  * main loop's mailbox; NULL on ENOMEM. */
@@ -61,4 +75,6 @@ void fdstore_prune(struct fdstore *s, const char *const *devices, unsigned ndevi
 
 /* Empty the store (after a clean stop: nothing there is valid any more). */
 void fdstore_clear(struct fdstore *s);
+/* Close the retry timer (the loop must run on), then fdstore_free. */
+void fdstore_close(struct fdstore *s);
 void fdstore_free(struct fdstore *s);

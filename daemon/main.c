@@ -64,6 +64,7 @@ static void usage(FILE *f)
 static void close_main(struct daemon *d)
 {
 	upgrade_close(&d->up);
+	fdstore_close(&d->store);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -334,7 +335,7 @@ static int run(const char *config_path, bool verbose, char **argv)
 	int status = 0;
 	/* The control socket before any thread: nothing process-wide changes
 	 * once threads run (it needs no umask() anyway, see control.h). */
-	fdstore_init(&d.store, d.cfg->daemon.journal && notify_enabled(), &d.handed);
+	fdstore_init(&d.store, &d.loop, d.cfg->daemon.journal && notify_enabled(), &d.handed);
 	if (open_devices(&d) < 0 || open_control(&d) < 0)
 		status = 1;
 	if (status == 0 && d.store.enabled) {

@@ -30,7 +30,8 @@ int notify_systemd_fds(const char *state, const int *fds, unsigned nfds)
 	memcpy(sa.sun_path, path, len);
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0';      /* abstract namespace */
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* never waits: a supervisor with a full queue gets -EAGAIN back */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	struct iovec iov = { .iov_base = (void *)state, .iov_len = strlen(state) };
@@ -53,7 +54,7 @@ int notify_systemd_fds(const char *state, const int *fds, unsigned nfds)
 		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
-	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	int r = n < 0 ? -errno : 0;
 	close(fd);
 	return r;

@@ -8,7 +8,8 @@
 bool notify_enabled(void);
 
 /* Send state ("READY=1", "STOPPING=1", ...).  A no-op without
- * $NOTIFY_SOCKET.  Returns 0 or a negative errno. */
+ * $NOTIFY_SOCKET.  Never waits: -EAGAIN when the supervisor's queue is
+ * full.  Returns 0 or a negative errno. */
 int notify_systemd(const char *state);
 
 /* Send state with nfds fds attached ("FDSTORE=1\nFDNAME=..."). */

@@ -58,11 +58,11 @@ expect() {
 	fi
 }
 
-expect "virtio-ivshmemd --ch" "--check-config"
+expect "virtio-ivshmemd --check-c" "--check-config"
 expect "virtio-ivshmemd -c $tmp/files/b" "$tmp/files/b.img"
-expect "virtio-ivshmemd -" "--check-config --config --help --verbose --version -V -c -h -v"
+expect "virtio-ivshmemd -" "--check-config --check-handover --config --help --verbose --version -V -c -h -v"
 
-expect "virtio-ivshmemctl " "change eject list resize stats"
+expect "virtio-ivshmemctl " "change eject list resize stats upgrade"
 expect "virtio-ivshmemctl -" "--help --json --socket -h -j -s"
 expect "virtio-ivshmemctl -s $tmp/ctl.sock stats " "disk0 hvc0"
 if [[ $(cat "$tmp/ctl-args" 2>/dev/null) != "-s $tmp/ctl.sock list" ]]; then
@@ -71,6 +71,7 @@ if [[ $(cat "$tmp/ctl-args" 2>/dev/null) != "-s $tmp/ctl.sock list" ]]; then
 fi
 expect "virtio-ivshmemctl eject d" "disk0"
 expect "virtio-ivshmemctl change disk0 $tmp/files/b" "$tmp/files/b.img"
+expect "virtio-ivshmemctl upgrade $tmp/files/b" "$tmp/files/b.img"
 expect "virtio-ivshmemctl list " ""
 
 if [[ " $* " == *" jailhouse-cellmgr "* ]]; then

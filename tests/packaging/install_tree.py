@@ -10,6 +10,8 @@ and run what got installed, the way systemd would start it:
   run as the unit would (Type=notify: READY=1 on $NOTIFY_SOCKET), the daemon
   serves the example's placeholder and stops with exit 0 on its KillSignal;
   the installed virtio-ivshmemctl lists the placeholder in between;
+- ExecReload (virtio-ivshmemctl upgrade) hands the placeholder to the
+  installed daemon again; the unit keeps the fd store and restarts;
 - systemd-analyze verify finds nothing to say about the unit, and the
   tmpfiles.d entry creates the runtime directory the example uses.
 
@@ -120,6 +122,17 @@ def run_like_systemd(dest, a, tmp, svc):
         fail("ExecStart is %r, not %s -c %s" % (svc.get("ExecStart"), daemon, conf))
     if svc.get("Type") != "notify":
         fail("the unit's Type is %r, not notify" % svc.get("Type"))
+    ctl = os.path.join(a.bindir, "virtio-ivshmemctl")
+    reload = svc.get("ExecReload", "").split()
+    if reload != [ctl, "upgrade"]:
+        fail("ExecReload is %r, not %s upgrade" % (svc.get("ExecReload"), ctl))
+    for key, want in (("Restart", "always"), ("RuntimeDirectoryPreserve", "restart"),
+                      ("NotifyAccess", "main")):
+        if svc.get(key) != want:
+            fail("the unit's %s is %r, not %s" % (key, svc.get(key), want))
+    if int(svc.get("FileDescriptorStoreMax", "0")) < 256:
+        fail("the unit's FileDescriptorStoreMax is %r: too small for the devices' fds"
+             % svc.get("FileDescriptorStoreMax"))
     if errors:
         return
     run = os.path.join(tmp, "run")
@@ -157,6 +170,12 @@ def run_like_systemd(dest, a, tmp, svc):
                                  capture_output=True, text=True, timeout=20)
             if ctl.returncode != 0 or "placeholder" not in ctl.stdout:
                 fail("virtio-ivshmemctl list did not show the placeholder: " + ctl.stdout + ctl.stderr)
+            # systemctl reload: the installed daemon upgrades to itself
+            up = subprocess.run([dest + reload[0], "-s", os.path.join(run, "control.sock"),
+                                 "upgrade"], capture_output=True, text=True, timeout=40)
+            if up.returncode != 0 or "1 device(s) taken over" not in up.stdout:
+                fail("ExecReload (upgrade) did not take the placeholder over: " + up.stdout
+                     + up.stderr)
         sig = getattr(signal, svc.get("KillSignal", "SIGTERM"))
         proc.send_signal(sig)
         rc = proc.wait(timeout=int(svc.get("TimeoutStopSec", "30")))
@@ -180,7 +199,7 @@ def check_unit_tools(dest, a, tmp):
         copy = os.path.join(tmp, "virtio-ivshmemd.service")
         with open(unit) as f:
             text = f.read()
-        for d in (a.sbindir, a.sysconfdir, a.docdir):
+        for d in (a.sbindir, a.bindir, a.sysconfdir, a.docdir):
             text = text.replace("=%s/" % d, "=%s%s/" % (dest, d)).replace("file://%s/" % d,
                                                                         "file://%s%s/" % (dest, d))
         with open(copy, "w") as f:
