@@ -129,8 +129,9 @@ static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
 	char msg[1024];
 	double ms = (double)upgrade_since_ns(d->arrival.t_pause_ns) / 1e6;
 	if (d->arrival.error[0]) {
-		snprintf(msg, sizeof(msg), "%s; virtio-ivshmemd " PROJECT_VERSION " (pid %d) serves "
-			 "on", d->arrival.error, (int)getpid());
+		snprintf(msg, sizeof(msg), "%s; the previous daemon (virtio-ivshmemd "
+			 PROJECT_VERSION ", pid %d) took them back: %u taken over, %u started "
+			 "afresh", d->arrival.error, (int)getpid(), d->adopted, d->restarted);
 		log_err("upgrade failed: %s", d->arrival.error);
 		if (cmd)
 			control_answer(cmd, -ENOEXEC, msg);

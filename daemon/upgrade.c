@@ -396,8 +396,9 @@ static void check_closed(uv_handle_t *h)
 		return;
 	}
 	if (!reads_our_journal(u->outbuf)) {
+		const char *last = strrchr(u->outbuf, '\n');
 		fail(u, -EPROTO, "%s does not take devices over from journal version %u (it says "
-		     "\"%.200s\")", u->path, JOURNAL_VERSION, u->outbuf);
+		     "\"%.200s\")", u->path, JOURNAL_VERSION, last ? last + 1 : u->outbuf);
 		return;
 	}
 	drain(u);
@@ -538,9 +539,9 @@ bool upgrade_journals_known(const struct handover *h, char *why, size_t why_len)
 		    hdr.magic != JOURNAL_MAGIC)
 			continue;       /* not a journal at all: that device starts afresh */
 		if (hdr.version != JOURNAL_VERSION) {
-			snprintf(why, why_len, "%.*s keeps a journal of version %u; this daemon "
-				 "knows version %u", (int)(n - sl), name, hdr.version,
-				 JOURNAL_VERSION);
+			snprintf(why, why_len, "the new daemon cannot take the devices over: %.*s "
+				 "keeps a journal of version %u, it reads version %u",
+				 (int)(n - sl), name, hdr.version, JOURNAL_VERSION);
 			return false;
 		}
 	}

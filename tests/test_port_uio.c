@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/handover.h"
 #include "core/port_uio.h"
 #include "tests/fake_sysfs.h"
 
@@ -281,6 +282,55 @@ static void test_resolve_pci(void **state)
 	assert_string_equal(err, want);
 }
 
+/* Taking over the fd a previous daemon kept open: the node is not opened
+ * again (closing or opening it is what resets the link), no register is
+ * written, and the memory is the same. */
+static void test_adopt_writes_nothing(void **state)
+{
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	add(&u);
+	char err[512], sys[256];
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	struct ivshm_port *old;
+	int r = open_port(0, &old, err);
+	if (r < 0)
+		fail_msg("%s", err);
+	ivshm_port_set_state(old, 1);           /* READY, as a serving daemon left it */
+	old->rw[100] = 0x5a;
+	struct handover h = { 0 };
+	uint8_t blob[64];
+	assert_true(ivshm_port_export(old, "disk0/port", &h, blob, sizeof(blob)) >= 0);
+	int fd = handover_take(&h, "disk0/port/uio");
+	assert_true(fd >= 0);
+	int fd_kept = dup(fd);
+	/* the old process is gone without closing anything */
+	handover_free(&h);
+	/* whatever is at the path now is not what we adopt */
+	char moved[300];
+	snprintf(moved, sizeof(moved), "%s.moved", node(0));
+	assert_int_equal(rename(node(0), moved), 0);
+	uint8_t before[0x20];
+	int rd = open(moved, O_RDONLY);
+	assert_int_equal(pread(rd, before, sizeof(before), 0), (ssize_t)sizeof(before));
+	struct ivshm_port *p;
+	r = port_uio_adopt(node(0), sys, fd, &p, err, sizeof(err));
+	if (r < 0)
+		fail_msg("%s", err);
+	uint8_t after[0x20];
+	assert_int_equal(pread(rd, after, sizeof(after), 0), (ssize_t)sizeof(after));
+	assert_memory_equal(before, after, sizeof(before));     /* no register written */
+	uint32_t st;
+	memcpy(&st, after + 0x10, 4);
+	assert_int_equal(st, 1);                /* STATE as the old process left it */
+	assert_int_equal(p->rw[100], 0x5a);
+	assert_int_equal(p->vectors, 2);
+	close(rd);
+	close(fd_kept);
+	ivshm_port_destroy(p);
+	ivshm_port_destroy(old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_resolve_pci),
+		cmocka_unit_test(test_adopt_writes_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -248,12 +248,100 @@ static void test_upgrades_in_flight(void **state)
 			    "still in flight after 0 ms; the new process executes them again");
 }
 
+/* One upgrade from the test's thread while the load goes on here. */
+static void upgrade_once(struct fixture *fx, const char *exe, struct upgrader *u)
+{
+	*u = (struct upgrader){ .ctl = fx->ctl, .exe = exe, .count = 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, upgrade_thread, u), 0);
+	while (!u->finished && !fx->load.failed)
+		load_run(&fx->load, 20);
+	pthread_join(t, NULL);
+	if (fx->load.failed)
+		fail_msg("%s", fx->load.err);
+}
+
+static void write_script(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* Executables that must not get the devices: each is refused with its
+ * reason, and the cells see nothing of it. */
+static void test_upgrade_refused(void **state)
+{
+	struct fixture *fx = *state;
+	char text[1024];
+	start(fx, 2, "");
+	pid_t pid = pid_of(fx);
+	if (load_run(&fx->load, 200) < 0)
+		fail_msg("%s", fx->load.err);
+	struct upgrader u;
+
+	/* one that refuses the config */
+	write_script(path(fx, "refuses.sh", 0),
+		     "#!/bin/sh\necho 'line 3: this config is not for me' >&2\nexit 1\n");
+	upgrade_once(fx, path(fx, "refuses.sh", 0), &u);
+	assert_int_equal(u.rc, -EREMOTEIO);
+	assert_non_null(strstr(u.err, "refuses.sh --check-handover"));
+	assert_non_null(strstr(u.err, "refused it: line 3: this config is not for me"));
+
+	/* one that names another journal version */
+	upgrade_once(fx, DAEMON_JV2_PATH, &u);
+	assert_int_equal(u.rc, -EREMOTEIO);
+	assert_non_null(strstr(u.err, "does not take devices over from journal version 1 (it "
+				      "says \"handover: journal versions 2\")"));
+
+	/* one that passes the check but cannot read the journals once it runs:
+	 * it executes the previous daemon again, which takes the devices back */
+	snprintf(text, sizeof(text), "#!/bin/sh\nif [ \"$1\" = --check-handover ]; then exec %s "
+		 "\"$@\"; fi\nexec %s \"$@\"\n", DAEMON_PATH, DAEMON_JV2_PATH);
+	write_script(path(fx, "lies.sh", 0), text);
+	upgrade_once(fx, path(fx, "lies.sh", 0), &u);
+	assert_int_equal(u.rc, -EREMOTEIO);
+	assert_non_null(strstr(u.err, "the new daemon cannot take the devices over: "));
+	assert_non_null(strstr(u.err, "keeps a journal of version 1, it reads version 2; the "
+				      "previous daemon"));
+	assert_non_null(strstr(u.err, "took them back: 3 taken over, 0 started afresh"));
+	assert_true(harness_log_has(&fx->d, "taking the previous daemon back"));
+
+	/* and a good one still works afterwards */
+	upgrade_once(fx, NULL, &u);
+	if (u.rc < 0)
+		fail_msg("%s", u.err);
+	assert_non_null(strstr(u.last, "3 device(s) taken over, 0 started afresh"));
+	if (load_run(&fx->load, 200) < 0 || load_drain(&fx->load, 10000) < 0 ||
+	    load_verify(&fx->load) < 0)
+		fail_msg("%s", fx->load.err);
+	assert_int_equal(kill(pid, 0), 0);
+	assert_false(harness_log_has(&fx->d, "cannot take the device over"));
+}
+
+/* Without journals there is nothing to hand over: refused, nothing paused. */
+static void test_upgrade_without_journal(void **state)
+{
+	struct fixture *fx = *state;
+	start(fx, 1, "journal = no");
+	struct upgrader u;
+	upgrade_once(fx, NULL, &u);
+	assert_int_equal(u.rc, -EREMOTEIO);
+	assert_string_equal(u.err, "the config says journal = no: there is nothing to hand over");
+	if (load_run(&fx->load, 100) < 0 || load_drain(&fx->load, 10000) < 0)
+		fail_msg("%s", fx->load.err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_upgrades_one_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrades_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrades_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_without_journal, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
