@@ -1,7 +1,9 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
  *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root,
- *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up)
+ *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up),
+ *                     journal (yes/no: in-flight journals for hand-over),
+ *                     upgrade-drain-ms (0..60000, how long an upgrade waits)
  *   [block NAME]      one virtio-blk device: exactly one link key
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |

@@ -88,6 +88,10 @@ void upgrade_abort(struct upgrade *u)
 	if (u->phase == UPGRADE_IDLE)
 		return;
 	u->aborting = true;
+	/* told now: the control socket closes with the daemon's stop */
+	if (u->cmd)
+		control_answer(u->cmd, -ECANCELED, "the daemon is shutting down");
+	u->cmd = NULL;
 	if (u->check_open)
 		uv_process_kill(&u->proc, SIGKILL);
 }

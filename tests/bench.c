@@ -13,6 +13,15 @@
  * total IOPS, MB/s (10^6 bytes), p50/p99 latency, kicks and interrupts per
  * request, and last a machine-readable line
  *   RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n>
+ *
+ * With --upgrade-every MS and --control SOCKET, a thread asks the daemon for
+ * "upgrade" every MS milliseconds (after a second of load) and the pause
+ * each one caused is measured as the load sees it: the longest time between
+ * two completions of a device while the upgrade was under way (from just
+ * before the request to 100 ms after its answer), the largest over the
+ * devices.  Reported, with the daemon's own figure from its answer, as
+ *   UPGRADES n=<n> pause_p50_ms=<n> pause_p99_ms=<n> pause_max_ms=<n>
+ *            daemon_p50_ms=<n> daemon_p99_ms=<n>
  * Exit status: 0 when every request succeeded, 1 when any failed or a device
  * broke, 2 on a usage error.
  */
@@ -31,11 +40,14 @@
 
 #include "backends/virtio_blk.h"
 #include "core/virtio_ivshmem.h"
+#include "ctl/client.h"
 #include "tests/frontend/fe_blk.h"
 
 #define MAX_DEVS        64
 #define POLL_MS         100         /* fe_blk_poll timeout: how often we look at the stop flag */
 #define HANG_MS         10000       /* no completion for this long with requests in flight: fail */
+#define MAX_UPGRADES    4096
+#define UPGRADE_TAIL_MS 100         /* an upgrade's window goes on this long after its answer */
 
 /* ---- log-linear latency histogram (nanoseconds) ------------------------ */
 
@@ -176,6 +188,8 @@ struct opts {
 	unsigned runtime;           /* seconds */
 	uint64_t size;              /* 0: whole disk */
 	bool quiet;
+	const char *control;        /* the daemon's control socket (for --upgrade-every) */
+	unsigned upgrade_every;     /* ms; 0: no upgrades */
 };
 
 struct dev;
@@ -219,9 +233,13 @@ struct dev {
 	bool open_ok;
 	int fatal;                  /* negative errno when the run broke */
 	char msg[256];
+	/* --upgrade-every: the longest completion gap within each upgrade's window */
+	uint64_t last_done_ns;
+	uint64_t *pause_ns;         /* [MAX_UPGRADES] */
 };
 
 static int g_stop;              /* atomic: stop submitting */
+static int g_upgrade = -1;      /* atomic: the upgrade whose window is open, or -1 */
 static int g_abort;             /* atomic: a device failed to open, do not start */
 static pthread_barrier_t g_barrier;
 
@@ -247,7 +265,12 @@ static void req_done(struct fe_blk_req *req)
 	}
 	if (!d->measuring)
 		return;
-	uint64_t lat = now_ns() - req->t_submit;
+	uint64_t t = now_ns();
+	int u = __atomic_load_n(&g_upgrade, __ATOMIC_ACQUIRE);
+	if (u >= 0 && d->pause_ns && d->last_done_ns && t - d->last_done_ns > d->pause_ns[u])
+		d->pause_ns[u] = t - d->last_done_ns;
+	d->last_done_ns = t;
+	uint64_t lat = t - req->t_submit;
 	hist_add(&d->lat[s->is_write], lat);
 	d->ios[s->is_write]++;
 	d->bytes[s->is_write] += req->len;
@@ -478,6 +501,86 @@ static void *dev_thread(void *arg)
 	return NULL;
 }
 
+/* ---- upgrades ---------------------------------------------------------- */
+
+struct upgrader {
+	const struct opts *o;
+	pthread_t thread;
+	unsigned done;
+	double daemon_ms[MAX_UPGRADES];
+	int failed;
+	char msg[1024];
+};
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void *upgrade_thread(void *arg)
+{
+	struct upgrader *u = arg;
+	sleep_ms(1000);
+	while (!__atomic_load_n(&g_stop, __ATOMIC_RELAXED) && u->done < MAX_UPGRADES) {
+		char *body = NULL, err[1024];
+		__atomic_store_n(&g_upgrade, (int)u->done, __ATOMIC_RELEASE);
+		int r = ctl_request(u->o->control, "upgrade", 30000, &body, err, sizeof(err));
+		if (r < 0) {
+			snprintf(u->msg, sizeof(u->msg), "upgrade %u: %s", u->done + 1, err);
+			u->failed = 1;
+			__atomic_store_n(&g_upgrade, -1, __ATOMIC_RELEASE);
+			break;
+		}
+		const char *p = strstr(body, " ms paused");
+		while (p && p > body && (p[-1] == '.' || (p[-1] >= '0' && p[-1] <= '9')))
+			p--;
+		u->daemon_ms[u->done] = p ? strtod(p, NULL) : 0;
+		free(body);
+		sleep_ms(UPGRADE_TAIL_MS);
+		__atomic_store_n(&g_upgrade, -1, __ATOMIC_RELEASE);
+		u->done++;
+		sleep_ms(u->o->upgrade_every);
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of n sorted values (nearest rank). */
+static double pct(const double *v, unsigned n, double p)
+{
+	if (!n)
+		return 0;
+	unsigned k = (unsigned)(p / 100.0 * n + 0.999999);
+	return v[k ? k - 1 : 0];
+}
+
+static void report_upgrades(const struct upgrader *u, const struct dev *devs, unsigned ndevs)
+{
+	static double fe[MAX_UPGRADES], dm[MAX_UPGRADES];
+	for (unsigned i = 0; i < u->done; i++) {
+		uint64_t m = 0;
+		for (unsigned k = 0; k < ndevs; k++)
+			if (devs[k].pause_ns[i] > m)
+				m = devs[k].pause_ns[i];
+		fe[i] = (double)m / 1e6;
+		dm[i] = u->daemon_ms[i];
+	}
+	qsort(fe, u->done, sizeof(double), cmp_double);
+	qsort(dm, u->done, sizeof(double), cmp_double);
+	printf("UPGRADES n=%u pause_p50_ms=%.2f pause_p99_ms=%.2f pause_max_ms=%.2f "
+	       "daemon_p50_ms=%.2f daemon_p99_ms=%.2f\n", u->done, pct(fe, u->done, 50),
+	       pct(fe, u->done, 99), u->done ? fe[u->done - 1] : 0, pct(dm, u->done, 50),
+	       pct(dm, u->done, 99));
+	if (u->failed)
+		printf("UPGRADE FAILED: %s\n", u->msg);
+}
+
 /* ---- reporting --------------------------------------------------------- */
 
 static double secs(const struct dev *d)
@@ -518,6 +621,9 @@ static void usage(FILE *f)
 		"  --runtime SEC     duration (default 10)\n"
 		"  --size BYTES      region of each disk to use (default: the whole disk)\n"
 		"  --quiet           no progress lines\n"
+		"  --control PATH    the daemon's control socket, for --upgrade-every\n"
+		"  --upgrade-every MS  ask the daemon to upgrade (to itself) every MS ms and\n"
+		"                    report the pauses the load saw\n"
 		"  -h, --help        this help\n\n"
 		"Ends with: RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n>\n");
 }
@@ -534,6 +640,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "runtime", required_argument, NULL, 't' },
 		{ "size", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "upgrade-every", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -610,6 +718,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'Q':
 			o->quiet = true;
 			break;
+		case 'C':
+			o->control = optarg;
+			break;
+		case 'U':
+			if (!parse_num(optarg, 1, 3600000, &u)) {
+				fprintf(stderr, "--upgrade-every: milliseconds, from 1\n");
+				return -1;
+			}
+			o->upgrade_every = (unsigned)u;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -620,6 +738,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (optind != argc || o->ndevs == 0) {
 		if (o->ndevs == 0)
 			fprintf(stderr, "at least one --socket is needed\n");
+		return -1;
+	}
+	if (o->upgrade_every && !o->control) {
+		fprintf(stderr, "--upgrade-every needs --control\n");
 		return -1;
 	}
 	if (o->size && o->size < o->bs) {
@@ -636,6 +758,7 @@ static void free_devs(struct dev *devs, unsigned n)
 		free(devs[i].qs);
 		free(devs[i].slots);
 		free(devs[i].bufs);
+		free(devs[i].pause_ns);
 	}
 	free(devs);
 }
@@ -663,6 +786,11 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	for (unsigned i = 0; o.upgrade_every && i < o.ndevs; i++)
+		if (!(devs[i].pause_ns = calloc(MAX_UPGRADES, sizeof(uint64_t)))) {
+			perror("calloc");
+			return 1;
+		}
 	pthread_barrier_init(&g_barrier, NULL, o.ndevs + 1);
 	unsigned started = 0;
 	for (unsigned i = 0; i < o.ndevs; i++) {
@@ -712,6 +840,12 @@ int main(int argc, char **argv)
 		       vq->num < o.iodepth * (ind ? 1 : 3) ? " [ring smaller than iodepth]" : "");
 	}
 
+	static struct upgrader up;
+	up.o = &o;
+	if (o.upgrade_every && pthread_create(&up.thread, NULL, upgrade_thread, &up) != 0) {
+		perror("pthread_create");
+		return 1;
+	}
 	struct rusage ru0, ru1;
 	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t t0 = now_ns();
@@ -756,6 +890,8 @@ int main(int argc, char **argv)
 		last_t = t;
 	}
 	__atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
+	if (o.upgrade_every)
+		pthread_join(up.thread, NULL);
 	for (unsigned i = 0; i < o.ndevs; i++)
 		pthread_join(devs[i].thread, NULL);
 	getrusage(RUSAGE_SELF, &ru1);
@@ -822,9 +958,11 @@ int main(int argc, char **argv)
 	       wall > 0 ? cpu_s / wall * 100 : 0, (cpu_u + cpu_s) / (double)n * 1e6);
 	if (tot_err)
 		printf("ERRORS: %" PRIu64 " request(s) failed\n", tot_err);
+	if (o.upgrade_every)
+		report_upgrades(&up, devs, o.ndevs);
 	printf("RESULT iops=%.0f mbps=%.1f p50_us=%.1f p99_us=%.1f\n", tot_iops, tot_bps / 1e6,
 	       p50, p99);
 	free_devs(devs, o.ndevs);
 	pthread_barrier_destroy(&g_barrier);
-	return failed || tot_err ? 1 : 0;
+	return failed || tot_err || up.failed ? 1 : 0;
 }

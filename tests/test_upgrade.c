@@ -321,6 +321,29 @@ static void test_upgrade_refused(void **state)
 	assert_false(harness_log_has(&fx->d, "cannot take the device over"));
 }
 
+/* SIGTERM while an upgrade is under way: it is given up, the asking client
+ * told so, and the daemon stops as always (in-flight I/O answered, exit 0). */
+static void test_sigterm_during_upgrade(void **state)
+{
+	struct fixture *fx = *state;
+	start(fx, 2, "");
+	char text[1024];
+	snprintf(text, sizeof(text), "#!/bin/sh\nsleep 2\nexec %s \"$@\"\n", DAEMON_PATH);
+	write_script(path(fx, "slow.sh", 0), text);
+	struct upgrader u = { .ctl = fx->ctl, .exe = path(fx, "slow.sh", 0), .count = 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, upgrade_thread, &u), 0);
+	while (!harness_log_has(&fx->d, "upgrade: checking"))
+		load_run(&fx->load, 20);
+	kill(fx->d.pid, SIGTERM);
+	while (!u.finished)
+		load_run(&fx->load, 20);
+	pthread_join(t, NULL);
+	assert_int_equal(u.rc, -EREMOTEIO);
+	assert_string_equal(u.err, "the daemon is shutting down");
+	assert_int_equal(harness_stop(&fx->d), 0);
+}
+
 /* Without journals there is nothing to hand over: refused, nothing paused. */
 static void test_upgrade_without_journal(void **state)
 {
@@ -342,6 +365,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upgrades_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_without_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_upgrade, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

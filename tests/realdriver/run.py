@@ -17,6 +17,13 @@ Scenarios (all by default; --only NAME to pick):
   uio     a back-end guest binds uio_ivshmem and runs the daemon with
           uio = /dev/uioN; a front-end guest uses its disks; the links
           come from ivshmem2-server
+  handover      a guest keeps writing files on ext4 on a disk the daemon
+                serves from the host (sim =) while the daemon is upgraded
+                10 times and killed 10 times under vivd-supervise (the
+                tests' stand-in for systemd's fd store and Restart=)
+  handover-uio  the same with the daemon in a back-end guest on
+                uio_ivshmem (the uio fd kept by the supervisor, so the
+                driver never resets the link)
 
 Exit status: 0 all passed, 1 a check failed, 77 the kit is missing (meson
 counts that as skipped).
@@ -43,6 +50,8 @@ KERNEL = "guest/vmlinuz-6.1.0-57-amd64"
 MiB = 1 << 20
 # Linux disables an IRQ when 99,900 of 100,000 interrupts find nothing to do.
 FLOOD_WRITES = 110000
+
+SCENARIOS = ("hosted", "joined", "uio", "handover", "handover-uio")
 
 # Host tools copied into the guests, with the Debian package that has them.
 TOOLS = {
@@ -533,13 +542,245 @@ def scenario_uio(run, workdir):
                                                                    if errors else ""))
 
 
+# ---------------------------------------------------------------- hand-over
+
+HANDOVER_ROUNDS = 10        # upgrades, and as many kills, alternating
+
+
+def writer_initramfs(kit, workdir):
+    rd = base_initramfs(kit, "writer.sh")
+    rd.binary("bin/mkfs.ext4", TOOLS["mkfs.ext4"][0])
+    if os.path.exists("/etc/mke2fs.conf"):
+        rd.host_file("etc/mke2fs.conf", "/etc/mke2fs.conf", 0o644)
+    path = os.path.join(workdir, "writer.cpio.gz")
+    rd.write(path)
+    return path
+
+
+def files_written(guest):
+    return sum(1 for l in list(guest.all) if l.startswith("VIVD FILE "))
+
+
+def wait_files(guest, n, timeout):
+    deadline = time.time() + timeout
+    while files_written(guest) < n:
+        if guest.proc.poll() is not None:
+            raise Failed("%s: guest ended while writing" % guest.name)
+        if time.time() > deadline:
+            raise Failed("%s: no new file written within %d s (I/O stuck?)" % (guest.name,
+                                                                            timeout))
+        time.sleep(0.1)
+
+
+def drive_handover(run, writer, upgrade, kill, what):
+    """Alternate upgrades and kills while the writer writes; after each, two
+    more files must reach the disk."""
+    wait_files(writer, 2, 180)
+    pauses = []
+    for i in range(2 * HANDOVER_ROUNDS):
+        before = files_written(writer)
+        if i % 2 == 0:
+            ok, text = upgrade()
+            run.check(ok, "%s: upgrade %d: %s" % (what, i // 2 + 1, text))
+            m = re.search(r"([0-9.]+) ms paused", text)
+            if m:
+                pauses.append(float(m.group(1)))
+        else:
+            ok, text = kill()
+            run.check(ok, "%s: kill %d: %s" % (what, i // 2 + 1, text))
+        wait_files(writer, before + 2, 120)
+    if pauses:
+        run.note("%s: upgrade pauses %s ms (as the daemon measured them)" % (
+            what, ", ".join("%.1f" % p for p in pauses)))
+    writer.expect(r"^VIVD WAIT stop", 10)
+    writer.send("go")
+    writer.wait(300)
+
+
+def writer_checks(run, writer, what):
+    res = vivd_results(writer)
+    for f in res.get("FAIL", []):
+        run.check(False, "%s: guest reports FAIL %s" % (what, f))
+    run.check("umount" in res.get("PASS", []), "%s: ext4 unmounts cleanly" % what)
+    run.check(info(writer, "reread-bad") == "0", "%s: every file reads back from the disk as "
+              "written (%s bad)" % (what, info(writer, "reread-bad")))
+    run.check(info(writer, "io-errors") == "0", "%s: no I/O error in the guest's log (%s)" % (
+        what, info(writer, "io-errors")))
+    run.check(info(writer, "backend-failed") == "0", "%s: the driver never saw the back-end "
+              "fail (%s)" % (what, info(writer, "backend-failed")))
+    files = {}
+    for l in writer.results():
+        m = re.match(r"VIVD FILE (\d+) ([0-9a-f]{64})", l)  # the echo of "go" may follow
+        if m:
+            files[int(m.group(1))] = m.group(2)
+    run.note("%s: %d files written through %d upgrades and %d kills" % (
+        what, len(files), HANDOVER_ROUNDS, HANDOVER_ROUNDS))
+    return files
+
+
+class Supervised:
+    """The daemon under vivd-supervise, on the host."""
+
+    def __init__(self, run, workdir, conf_text, devices):
+        self.conf = os.path.join(workdir, "vivd.conf")
+        self.log_path = os.path.join(workdir, "daemon.log")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        self.proc = subprocess.Popen([run.args.supervise, self.log_path, run.args.daemon,
+                                      self.conf], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.expect("READY 0", 30)
+
+    def expect(self, prefix, timeout):
+        result = []
+
+        def read():
+            for line in self.proc.stdout:
+                if line.startswith(prefix):
+                    result.append(line.strip())
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not result:
+            raise Failed("vivd-supervise: no '%s' within %d s; daemon log:\n%s" % (
+                prefix, timeout, self.text()[-3000:]))
+        return result[0]
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def kill(self, start):
+        self.proc.stdin.write("kill\n")
+        self.proc.stdin.flush()
+        killed = self.expect("KILLED", 10)
+        ready = self.expect("READY %d" % (start + 1), 60)
+        return killed, ready
+
+    def stop(self):
+        if self.proc.poll() is not None:
+            return None
+        self.proc.stdin.write("stop\n")
+        self.proc.stdin.flush()
+        line = self.expect("STOPPED", 60)
+        self.proc.wait(10)
+        return line
+
+
+def scenario_handover(run, workdir):
+    """Upgrades and kills of the daemon on the host under a writing guest."""
+    img = os.path.join(workdir, "fs.img")
+    with open(img, "wb") as f:
+        f.truncate(64 * MiB)
+    link = os.path.join(workdir, "disk0.link")
+    ctl = os.path.join(workdir, "ctl.sock")
+    conf = ("[daemon]\ncontrol-socket = %s\n[block disk0]\nsim = %s\nimage = %s\n"
+            "serial = VIVD-FS\n" % (ctl, link, img))
+    sup = Supervised(run, workdir, conf, 1)
+    writer = None
+    starts = [0]
+    try:
+        writer = Guest("writer", run.kit, workdir, writer_initramfs(run.kit, workdir), [link],
+                       "vivd.fs=VIVD-FS")
+
+        def upgrade():
+            r = subprocess.run([run.args.ctl, "-s", ctl, "upgrade"], capture_output=True,
+                               text=True, timeout=60)
+            text = (r.stdout + r.stderr).strip()
+            return r.returncode == 0 and "1 device(s) taken over, 0 started afresh" in text, text
+
+        def kill():
+            killed, ready = sup.kill(starts[0])
+            starts[0] += 1
+            return True, "%s, %s" % (killed, ready)
+
+        drive_handover(run, writer, upgrade, kill, "handover")
+    finally:
+        if writer:
+            writer.kill()
+        stopped = sup.stop()
+    run.check(stopped == "STOPPED 0 0", "handover: the daemon stops cleanly and never died "
+              "unasked (%s)" % stopped)
+    files = writer_checks(run, writer, "handover")
+    log = sup.text()
+    run.check("cannot take the device over" not in log, "handover: every device taken over "
+              "every time")
+    run.check(log.count("restarted with") == HANDOVER_ROUNDS, "handover: %d restarts from the "
+              "store (%d)" % (HANDOVER_ROUNDS, log.count("restarted with")))
+    fsck = subprocess.run(["e2fsck", "-fn", img], capture_output=True, text=True)
+    run.check(fsck.returncode == 0, "handover: e2fsck -fn clean on the host image (%d)%s" % (
+        fsck.returncode, "" if fsck.returncode == 0 else "\n" + fsck.stdout))
+    bad = [n for n, want in sorted(files.items()) if sha(subprocess.run(
+        ["debugfs", "-R", "cat /f%d" % n, img], capture_output=True).stdout) != want]
+    run.check(files and not bad, "handover: every file in the host image as the guest wrote it "
+              "(%d files, bad: %s)" % (len(files), bad[:10]))
+
+
+def scenario_handover_uio(run, workdir):
+    """The same with the daemon on uio_ivshmem in a back-end guest."""
+    be = base_initramfs(run.kit, "backend.sh")
+    be.binary("bin/virtio-ivshmemd", run.args.daemon)
+    be.binary("bin/virtio-ivshmemctl", run.args.ctl)
+    be.binary("bin/vivd-supervise", run.args.supervise)
+    if run.args.cellmgr and os.path.exists(run.args.cellmgr):
+        be.binary("bin/jailhouse-cellmgr", run.args.cellmgr)
+    be.binary("bin/e2fsck", TOOLS["e2fsck"][0])
+    be_initrd = os.path.join(workdir, "backend.cpio.gz")
+    be.write(be_initrd)
+    sock = os.path.join(workdir, "blk0.link")
+    server = LinkServer(run.kit, sock, "4M", 2, "0x8002")
+    backend = writer = None
+    try:
+        backend = Guest("backend", run.kit, workdir, be_initrd, [sock],
+                        "vivd.serial0=VIVD-FS vivd.supervise=1")
+        backend.expect(r"^VIVD (READY|FAIL)", 120)
+        writer = Guest("writer", run.kit, workdir, writer_initramfs(run.kit, workdir), [sock],
+                       "vivd.fs=VIVD-FS")
+
+        def upgrade():
+            backend.send("upgrade")
+            line = backend.expect(r"^VIVD UPGRADED", 120)
+            return (line.startswith("VIVD UPGRADED 0 ") and
+                    "1 device(s) taken over, 0 started afresh" in line), line[14:]
+
+        def kill():
+            backend.send("kill")
+            line = backend.expect(r"^VIVD (RESTARTED|FAIL)", 120)
+            return line.startswith("VIVD RESTARTED"), line[5:]
+
+        drive_handover(run, writer, upgrade, kill, "handover-uio")
+        backend.send("fsck disk0")
+        fsck = backend.expect(r"^VIVD FSCK ", 120)
+        backend.send("stop")
+        stopped = backend.expect(r"^VIVD STOPPED", 60)
+        backend.wait(60)
+    finally:
+        for g in (writer, backend):
+            if g:
+                g.kill()
+        server.stop()
+    writer_checks(run, writer, "handover-uio")
+    run.check(fsck.endswith(" 0"), "handover-uio: e2fsck -fn clean in the back-end guest (%s)" %
+              fsck)
+    run.check(stopped == "VIVD STOPPED 0 0", "handover-uio: the daemon stops cleanly and never "
+              "died unasked (%s)" % stopped)
+    log = [l for l in backend.results() if l.startswith("VIVD DAEMON ")]
+    run.check(not any("cannot take the device over" in l for l in log),
+              "handover-uio: every device taken over every time")
+    run.check(sum("restarted with" in l for l in log) == HANDOVER_ROUNDS,
+              "handover-uio: %d restarts from the store" % HANDOVER_ROUNDS)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kit", default=os.environ.get("VIVD_REALDRIVER_KIT",
                                                     os.path.join(SRC, "..", "shared", "realdriver")))
     ap.add_argument("--daemon", required=True, help="the virtio-ivshmemd binary")
     ap.add_argument("--cellmgr", help="the jailhouse-cellmgr binary (for bind in the guest)")
-    ap.add_argument("--only", choices=("hosted", "joined", "uio"), action="append")
+    ap.add_argument("--ctl", help="the virtio-ivshmemctl binary (for the hand-over scenarios)")
+    ap.add_argument("--supervise", help="the vivd-supervise binary (for the hand-over scenarios)")
+    ap.add_argument("--only", choices=SCENARIOS, action="append")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     args.kit = os.path.abspath(args.kit)
@@ -554,7 +795,9 @@ def main():
         print("missing Debian packages for the guests: " + " ".join(missing))
         return 1
     run = Run(args)
-    scenarios = args.only or ["hosted", "joined", "uio"]
+    scenarios = args.only or list(SCENARIOS)
+    if not (args.ctl and args.supervise):
+        scenarios = [n for n in scenarios if not n.startswith("handover")]
     workroot = tempfile.mkdtemp(prefix="vivd-realdriver-")
     for name in scenarios:
         workdir = os.path.join(workroot, name)
@@ -564,6 +807,10 @@ def main():
         try:
             if name == "uio":
                 scenario_uio(run, workdir)
+            elif name == "handover":
+                scenario_handover(run, workdir)
+            elif name == "handover-uio":
+                scenario_handover_uio(run, workdir)
             else:
                 scenario_frontend(run, workdir, joined=(name == "joined"))
         except Failed as e:

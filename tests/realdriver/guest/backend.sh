@@ -4,6 +4,10 @@
 # to uio_ivshmem, serves one image per device from tmpfs, then answers the
 # host: "check OFF:LEN ..." prints sha256 of image ranges and runs
 # e2fsck -fn, "stop" ends the daemon with SIGTERM.
+# With vivd.supervise=1 the daemon runs under vivd-supervise (the tests'
+# stand-in for systemd: fd store, restart) and the host may also say
+# "upgrade" (virtio-ivshmemctl upgrade) and "kill" (SIGKILL, the supervisor
+# starts it again with the fds it kept).
 . /common.sh
 setup_guest uio uio_ivshmem
 
@@ -18,8 +22,13 @@ fi
 sed 's/^/VIVD BIND /' /tmp/bind.out
 
 CONF=/tmp/vivd.conf
+SUPERVISE=$(opt supervise)
 echo "[daemon]" > $CONF
-echo "control-socket = none" >> $CONF
+if [ "$SUPERVISE" = 1 ]; then
+	echo "control-socket = /tmp/ctl.sock" >> $CONF
+else
+	echo "control-socket = none" >> $CONF
+fi
 n=0
 for d in /sys/class/uio/uio*; do
 	[ -e "$d" ] || continue
@@ -29,8 +38,24 @@ for d in /sys/class/uio/uio*; do
 	n=$((n + 1))
 done
 info uio-devices "$n"
-virtio-ivshmemd -c $CONF > /tmp/daemon.log 2>&1 &
-DAEMON=$!
+if [ "$SUPERVISE" = 1 ]; then
+	mkfifo /tmp/sup.in
+	vivd-supervise /tmp/daemon.log /bin/virtio-ivshmemd $CONF < /tmp/sup.in > /tmp/sup.out 2>&1 &
+	DAEMON=$!
+	exec 4>/tmp/sup.in
+else
+	virtio-ivshmemd -c $CONF > /tmp/daemon.log 2>&1 &
+	DAEMON=$!
+fi
+STARTS=1
+# Wait for the supervisor to report start N ready.
+ready() {
+	i=0
+	while ! grep -q "^READY $1\$" /tmp/sup.out && [ $i -lt 300 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	grep -q "^READY $1\$" /tmp/sup.out
+}
 i=0
 while ! grep -q "serving $n device" /tmp/daemon.log && [ $i -lt 200 ]; do
 	sleep 0.1; i=$((i + 1))
@@ -53,10 +78,23 @@ while read -r cmd args; do
 		e2fsck -fn /tmp/$args.img > /tmp/fsck.out 2>&1
 		say FSCK "$args" "$?"
 		sed 's/^/VIVD FSCKOUT /' /tmp/fsck.out;;
+	upgrade)
+		out=$(virtio-ivshmemctl -s /tmp/ctl.sock upgrade 2>&1)
+		say UPGRADED "$?" "$out";;
+	kill)
+		echo kill >&4
+		if ready $STARTS; then say RESTARTED $STARTS; else fail "restart $STARTS"; fi
+		STARTS=$((STARTS + 1));;
 	stop)
-		kill -TERM $DAEMON
-		wait $DAEMON
-		say STOPPED "$?"
+		if [ "$SUPERVISE" = 1 ]; then
+			echo stop >&4
+			wait $DAEMON
+			say STOPPED "$(sed -n 's/^STOPPED //p' /tmp/sup.out)"
+		else
+			kill -TERM $DAEMON
+			wait $DAEMON
+			say STOPPED "$?"
+		fi
 		sed 's/^/VIVD DAEMON /' /tmp/daemon.log
 		break;;
 	esac
