@@ -419,24 +419,34 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		snprintf(err, err_len, "cannot map the state table: %s", strerror(-r));
 		goto fail;
 	}
+	/* A peer listed but not handed over whole joined just before the old
+	 * process died, before the supervisor got its fds: it went with that
+	 * process.  It is dropped as a peer that leaves (state zeroed, the
+	 * others told), not held against the rest of the link. */
+	uint64_t dropped = 0;
 	for (unsigned i = 0; i < pp.max_peers; i++) {
 		if (!blob[28 + i])
 			continue;
 		struct sim_peer *p = &l->peers[i];
 		snprintf(name, sizeof(name), "%s/peer/%u/sock", prefix, i);
 		p->sock = handover_take(h, name);
+		bool whole = p->sock >= 0;
 		for (unsigned v = 0; v < pp.vectors; v++) {
 			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
 			p->efd[v] = handover_take(h, name);
-		}
-		bool whole = p->sock >= 0;
-		for (unsigned v = 0; v < pp.vectors; v++)
 			whole &= p->efd[v] >= 0;
-		if (!whole) {
-			snprintf(err, err_len, "peer %u of the link was not handed over whole", i);
-			r = -ENOENT;
-			goto fail;
 		}
+		if (whole)
+			continue;
+		if (p->sock >= 0)
+			close(p->sock);
+		p->sock = -1;
+		for (unsigned v = 0; v < SIM_MAX_VECTORS; v++) {
+			if (p->efd[v] >= 0)
+				close(p->efd[v]);
+			p->efd[v] = -1;
+		}
+		dropped |= 1ull << i;
 	}
 	uv_poll_init(loop, &l->listen_poll, l->listen_fd);
 	l->listen_poll.data = l;
@@ -445,6 +455,21 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 	for (unsigned i = 0; i < pp.max_peers; i++)
 		if (l->peers[i].sock >= 0)
 			watch_peer(l, &l->peers[i]);
+	for (unsigned i = 0; i < pp.max_peers; i++) {
+		if (!(dropped & (1ull << i)))
+			continue;
+		__atomic_store_n(&l->state_table[i], 0, __ATOMIC_SEQ_CST);
+		uint8_t m[SIM_PEER_GONE_LEN];
+		put_le32(m, 0, SIM_MSG_PEER_GONE);
+		put_le32(m, 4, SIM_PEER_GONE_LEN);
+		put_le32(m, 8, i);
+		for (unsigned k = 0; k < pp.max_peers; k++)
+			if (l->peers[k].sock >= 0)
+				sim_send(l->peers[k].sock, m, sizeof(m), -1);
+		l->generation++;
+		log_warn("sim link %s: peer %u joined just before the restart and was not kept; "
+			 "dropped", path, i);
+	}
 	*ret = l;
 	return 0;
 fail:
@@ -460,6 +485,25 @@ fail:
 	l->destroying = 1;
 	link_maybe_free(l);
 	return r;
+}
+
+void sim_link_reannounce(struct sim_link *l, uint32_t to)
+{
+	if (!l || to >= l->params.max_peers || l->peers[to].sock < 0)
+		return;
+	int sock = l->peers[to].sock;
+	for (unsigned i = 0; i < l->params.max_peers; i++) {
+		if (i == to)
+			continue;
+		uint8_t m[SIM_PEER_GONE_LEN];
+		put_le32(m, 0, SIM_MSG_PEER_GONE);
+		put_le32(m, 4, SIM_PEER_GONE_LEN);
+		put_le32(m, 8, i);
+		sim_send(sock, m, sizeof(m), -1);
+		const struct sim_peer *p = &l->peers[i];
+		for (unsigned v = 0; p->sock >= 0 && v < l->params.vectors; v++)
+			send_event_fd(sock, p->id, v, p->efd[v]);
+	}
 }
 
 unsigned sim_link_generation(const struct sim_link *l)

@@ -61,6 +61,13 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 
 /* Stop listening, drop every peer and free the link once libuv has closed
  * its handles (the loop must run on). */
+/* Tell peer `to` again who is on the link: for every other slot "gone",
+ * then the eventfds of those present, as when they joined.  After a
+ * take-over, for the daemon's own peer, whose view may be older or newer
+ * than what the store kept (a peer that left and another that joined
+ * while the old process died). */
+void sim_link_reannounce(struct sim_link *l, uint32_t to);
+
 /* Changes whenever the set of fds sim_link_export() names changes (a peer
  * joined or left): what a supervisor keeps must be brought up to date. */
 unsigned sim_link_generation(const struct sim_link *l);

@@ -434,8 +434,12 @@ static int adopt_port(struct device *dev, const struct cfg_device *cfg,
 				   why_len);
 		if (r < 0)
 			return r;
-		return port_sim_adopt(cfg->link.target, pb, plen, h, prefix, &dev->port, why,
-				      why_len);
+		r = port_sim_adopt(cfg->link.target, pb, plen, h, prefix, &dev->port, why,
+				   why_len);
+		/* our peer's view of the others, from the link itself */
+		if (r == 0)
+			sim_link_reannounce(dev->link, dev->port->id);
+		return r;
 	}
 	default:
 		snprintf(why, why_len, "no link configured");

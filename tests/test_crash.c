@@ -4,7 +4,9 @@
  * depth 32 and a console stream (tests/load.h).  The front-end must see no
  * error and no reset, no used id twice, and every acknowledged write read
  * back; console bytes may repeat or (input read just before the kill) go
- * missing, never reorder.  Then what must not be trusted: a journal with a
+ * missing, never reorder.  A third disk is connected, negotiated, read and
+ * left over and over meanwhile, so that kills also land in the middle of
+ * transactions and of peers joining and leaving.  Then what must not be trusted: a journal with a
  * field corrupted, a config changed while the daemon was down; each resets
  * that link only, with the reason in the log.  VIVD_KILLS sets how many
  * kills (default 100). */
@@ -15,11 +17,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -103,9 +107,10 @@ static void write_conf(struct fixture *fx, const char *image0)
 		 "[daemon]\ncontrol-socket = none\nlog-level = debug\n"
 		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s\nqueues = 2\n"
 		 "[block disk1]\nsim = %s/disk1.sock\nimage = %s/b.img\nqueues = 2\n"
+		 "[block churn]\nsim = %s/churn.sock\nimage = %s/b.img\nread-only = yes\n"
 		 "[console con0]\nsim = %s/con0.sock\nendpoint = socket\npath = %s/con0-ep.sock\n"
 		 "backlog = 256K\n",
-		 fx->d.dir, image0, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir);
+		 fx->d.dir, image0, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir);
 	FILE *f = fopen(fx->d.conf, "w");
 	assert_non_null(f);
 	fputs(fx->conf, f);
@@ -147,6 +152,85 @@ static unsigned kills_wanted(void)
 	return v && atoi(v) > 0 ? (unsigned)atoi(v) : 100;
 }
 
+/* Sessions on the churn disk, from a thread of their own while the kills
+ * go on: connect, negotiate, read and leave, which must not fail whatever
+ * the kills do, with one exception: a peer whose connection the daemon
+ * accepted less than a loop iteration before the kill, before its fds
+ * reached the store, is dropped with the dead process (as by a link server
+ * that dies; docs/handover.md).  That shows as the link socket closed. */
+struct churn {
+	struct fixture *fx;
+	pthread_t thread;
+	volatile int stop;
+	unsigned sessions, refused, dropped;
+	volatile int negotiating;   /* in fe_init: its transactions */
+	unsigned kills_in_negotiation;
+	double max_ms;
+	char err[300];
+};
+
+static double ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Did the link host close our connection? */
+static bool link_dropped(struct fe_dev *fe)
+{
+	char c;
+	return recv(fe->port->watch_fd[0], &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	char err[256];
+	while (!c->stop && !c->err[0]) {
+		double t0 = ms_now();
+		struct fe_dev *fe;
+		if (fe_open(path(c->fx, "churn.sock", 2), 0, &fe, err, sizeof(err)) < 0) {
+			c->refused++;
+			usleep(5000);
+			continue;
+		}
+		/* fe_blk_attach closes fe on failure: look before */
+		struct fe_blk *blk = calloc(1, sizeof(*blk));
+		blk->fe = fe;
+		c->negotiating = 1;
+		int r = fe_init(fe, 0x1330006266ull, 1, 16, err, sizeof(err));
+		c->negotiating = 0;
+		if (r < 0) {
+			bool dropped = link_dropped(fe);
+			fe_blk_close(blk);
+			if (dropped) {
+				c->dropped++;
+				continue;
+			}
+			snprintf(c->err, sizeof(c->err), "session %u: negotiating: %s",
+				 c->sessions + 1, err);
+			break;
+		}
+		uint8_t buf[4096];
+		r = fe_blk_io(blk, 0, VIRTIO_BLK_T_IN, 8, buf, sizeof(buf));
+		bool dropped = r != VIRTIO_BLK_S_OK && link_dropped(fe);
+		fe_blk_close(blk);
+		if (dropped) {
+			c->dropped++;
+			continue;
+		}
+		if (r != VIRTIO_BLK_S_OK) {
+			snprintf(c->err, sizeof(c->err), "session %u: read: %d", c->sessions + 1, r);
+			break;
+		}
+		c->sessions++;
+		if (ms_now() - t0 > c->max_ms)
+			c->max_ms = ms_now() - t0;
+	}
+	return NULL;
+}
+
 /* Run the load until the daemon of the latest start is ready. */
 static void load_until_ready(struct fixture *fx)
 {
@@ -168,6 +252,8 @@ static void test_kills_under_load(void **state)
 	if (load_run(l, 300) < 0)
 		fail_msg("before any kill: %s", l->err);
 	unsigned kills = kills_wanted(), hits = 0;
+	struct churn churn = { .fx = fx };
+	assert_int_equal(pthread_create(&churn.thread, NULL, churn_thread, &churn), 0);
 	srand(1234);
 	for (unsigned k = 0; k < kills && !l->failed; k++) {
 		/* three in four kills hit a daemon that is serving; the rest one
@@ -175,8 +261,18 @@ static void test_kills_under_load(void **state)
 		if (k % 4 != 3)
 			load_until_ready(fx);
 		load_run(l, 2 + rand() % 40);
+		if (k % 3 == 1) {
+			/* aim at the churn session's transactions */
+			for (int i = 0; i < 100 && !churn.negotiating; i++)
+				load_run(l, 1);
+			churn.kills_in_negotiation += churn.negotiating;
+		}
 		hits += sup_kill(fx->sup, SIGKILL) >= 0;   /* none between death and restart */
 	}
+	churn.stop = 1;
+	pthread_join(churn.thread, NULL);
+	if (churn.err[0])
+		fail_msg("churn: %s", churn.err);
 	if (!l->failed)
 		load_until_ready(fx);
 	if (l->failed)
@@ -198,6 +294,16 @@ static void test_kills_under_load(void **state)
 	       (unsigned long long)l->con.from_cell.missing,
 	       (unsigned long long)(l->con.to_cell.garbage + l->con.from_cell.garbage),
 	       sup_stored(fx->sup));
+	printf("churn: %u sessions (the longest %.0f ms), %u kills during their negotiation, %u "
+	       "connections refused and %u dropped by a kill\n", churn.sessions, churn.max_ms,
+	       churn.kills_in_negotiation, churn.refused, churn.dropped);
+	assert_true(churn.kills_in_negotiation >= kills / 10);
+	/* a third of the kills aim at a session that has just connected: some
+	 * of those find its fds not yet in the store */
+	assert_true(churn.dropped <= kills / 5);
+	/* an interrupt lost would show as a read that waits for the
+	 * front-end's 1 s poll */
+	assert_true(churn.max_ms < 900);
 	assert_false(log_has(fx, "cannot take the device over"));
 	assert_int_equal(sup_rejected(fx->sup), 0);
 	assert_int_equal(sup_unexpected(fx->sup), 0);

@@ -28,14 +28,21 @@ static uint32_t cfg32(struct fe_blk *blk, uint32_t off)
 int fe_blk_open(const char *path, uint64_t want, unsigned queues, uint16_t qsize, int wait_ms,
 		struct fe_blk **ret, char *err, size_t err_len)
 {
+	struct fe_dev *fe;
+	int r = fe_open(path, wait_ms, &fe, err, err_len);
+	return r < 0 ? r : fe_blk_attach(fe, want, queues, qsize, ret, err, err_len);
+}
+
+int fe_blk_attach(struct fe_dev *fe, uint64_t want, unsigned queues, uint16_t qsize,
+		  struct fe_blk **ret, char *err, size_t err_len)
+{
 	struct fe_blk *blk = calloc(1, sizeof(*blk));
-	if (!blk)
+	if (!blk) {
+		fe_close(fe);
 		return -ENOMEM;
-	int r = fe_open(path, wait_ms, &blk->fe, err, err_len);
-	if (r < 0) {
-		free(blk);
-		return r;
 	}
+	blk->fe = fe;
+	int r;
 	if (blk->fe->device_id != 2) {
 		snprintf(err, err_len, "link carries virtio device %u, not a block device",
 			 blk->fe->device_id);

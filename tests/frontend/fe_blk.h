@@ -32,6 +32,11 @@ struct fe_blk {
 /* want: feature bits the client accepts (0: everything we implement). */
 int fe_blk_open(const char *path, uint64_t want, unsigned queues, uint16_t qsize, int wait_ms,
 		struct fe_blk **ret, char *err, size_t err_len);
+/* The second half of fe_blk_open: negotiate on a connected front-end (fe_open)
+ * and set the queues up (the transactions).  fe is the client's from then
+ * on, closed on failure. */
+int fe_blk_attach(struct fe_dev *fe, uint64_t want, unsigned queues, uint16_t qsize,
+		  struct fe_blk **ret, char *err, size_t err_len);
 void fe_blk_close(struct fe_blk *blk);
 
 /* Queue a request on queue q (kick with fe_blk_kick). -ENOSPC: ring or pool full. */
