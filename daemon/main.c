@@ -1,6 +1,7 @@
 /* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,15 @@ static void usage(FILE *f)
 
 static void close_main(struct daemon *d)
 {
+	/* Closing the signal handles restores the default actions: a second
+	 * SIGTERM from now on would kill the process instead of letting it
+	 * finish with status 0.  Held blocked, it dies with the process. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	upgrade_close(&d->up);
 	fdstore_close(&d->store);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);

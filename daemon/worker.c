@@ -1,6 +1,8 @@
 #include "daemon/worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +178,10 @@ void worker_keep_store(struct worker *w, struct fdstore *store)
 static void thread_main(void *arg)
 {
 	struct worker *w = arg;
+	/* Signals are the main loop's (uv_signal): never delivered here. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uv_run(w->loop, UV_RUN_DEFAULT);
 }
 

@@ -108,9 +108,14 @@ int harness_start(struct daemon_proc *d, const char *conf_text, unsigned devices
 		return -1;
 	fputs(conf_text, f);
 	fclose(f);
+	/* Emptied before the child runs: a log of an earlier start must not
+	 * say "serving" for this one. */
+	int lf = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (lf >= 0)
+		close(lf);
 	d->pid = fork();
 	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		dup2(fd, 1);
 		execl(DAEMON_PATH, "virtio-ivshmemd", "-c", d->conf, (char *)NULL);
