@@ -24,7 +24,7 @@
 #include "tests/frontend/fe_blk.h"
 #include "tests/frontend/fe_console.h"
 
-#define LOAD_MAX_DISKS 4
+#define LOAD_MAX_DISKS 8
 #define LOAD_SLOT      (64u << 10)
 /* A disk with requests in flight and no interrupt for this long fails (as
  * the Linux driver reaps only on interrupts, so do we). */

@@ -296,6 +296,43 @@ int fe_init(struct fe_dev *fe, uint64_t want, unsigned nq, uint16_t qsize,
 	return 0;
 }
 
+/* What setup_queue took from the pool for vq's rings. */
+static size_t ring_bytes(uint16_t num)
+{
+	uint64_t used_at = (vq_desc_bytes(num) + vq_avail_bytes(num) + 63) & ~63ull;
+	return used_at + vq_used_bytes(num);
+}
+
+int fe_reset(struct fe_dev *fe, void (*abandoned)(void *token, void *arg), void *arg)
+{
+	int r = fe_reg_write(fe, VI_DEVICE_STATUS, 0, 4);
+	if (r == 0)
+		r = fe_sync(fe);
+	if (r < 0)
+		return r;
+	/* Acknowledged: the device answered what it had and touches the rings
+	 * no more.  The queues go, like the Linux driver's del_vqs. */
+	for (unsigned i = 0; fe->vq && i < fe->nq; i++) {
+		struct fe_vq *vq = &fe->vq[i];
+		for (unsigned h = 0; h < vq->num; h++) {
+			if (vq->token[h] && abandoned)
+				abandoned(vq->token[h], arg);
+			if (vq->indirect[h] != UINT64_MAX)
+				fe_free(fe, vq->indirect[h], vq->indirect_len[h]);
+		}
+		fe_free(fe, vq->ring_off, ring_bytes(vq->num));
+		free(vq->next);
+		free(vq->chain_len);
+		free(vq->indirect);
+		free(vq->indirect_len);
+		free(vq->token);
+	}
+	free(fe->vq);
+	fe->vq = NULL;
+	fe->nq = 0;
+	return 0;
+}
+
 void fe_close(struct fe_dev *fe)
 {
 	if (!fe)

@@ -64,6 +64,13 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 int fe_init(struct fe_dev *fe, uint64_t want, unsigned nq, uint16_t qsize,
 	    char *err, size_t err_len);
 
+/* Reset the device (status 0; acknowledged once the device has answered
+ * what it had in flight) and drop the queues as the Linux driver's del_vqs
+ * does: rings and indirect tables go back to the pool; the token of every
+ * request still in flight is handed to abandoned() for its owner to free.
+ * fe_init() may run again afterwards. */
+int fe_reset(struct fe_dev *fe, void (*abandoned)(void *token, void *arg), void *arg);
+
 /* Announce the driver leaving (STATE 0) and disconnect. */
 void fe_close(struct fe_dev *fe);
 

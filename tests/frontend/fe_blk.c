@@ -70,6 +70,29 @@ int fe_blk_attach(struct fe_dev *fe, uint64_t want, unsigned queues, uint16_t qs
 	return 0;
 }
 
+static void release(struct fe_blk *blk, struct fe_blk_req *req);
+
+static void abandon(void *token, void *arg)
+{
+	struct fe_blk *blk = arg;
+	struct fe_blk_req *req = token;
+	release(blk, req);
+	blk->inflight--;
+	req->status = -1;       /* never answered: the device was reset */
+	if (req->done)
+		req->done(req);
+}
+
+int fe_blk_reset(struct fe_blk *blk, unsigned queues, uint16_t qsize, char *err, size_t err_len)
+{
+	int r = fe_reset(blk->fe, abandon, blk);
+	if (r < 0) {
+		snprintf(err, err_len, "the reset was not acknowledged: %s", strerror(-r));
+		return r;
+	}
+	return fe_init(blk->fe, ALL_FEATURES, queues, qsize, err, err_len);
+}
+
 void fe_blk_close(struct fe_blk *blk)
 {
 	if (!blk)

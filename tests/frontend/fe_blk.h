@@ -38,6 +38,10 @@ int fe_blk_open(const char *path, uint64_t want, unsigned queues, uint16_t qsize
 int fe_blk_attach(struct fe_dev *fe, uint64_t want, unsigned queues, uint16_t qsize,
 		  struct fe_blk **ret, char *err, size_t err_len);
 void fe_blk_close(struct fe_blk *blk);
+/* Reset the device with requests in flight and set it up again (as the
+ * Linux driver does on a reset): the requests in flight complete with
+ * status -1 (never answered). */
+int fe_blk_reset(struct fe_blk *blk, unsigned queues, uint16_t qsize, char *err, size_t err_len);
 
 /* Queue a request on queue q (kick with fe_blk_kick). -ENOSPC: ring or pool full. */
 int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req);
