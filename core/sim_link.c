@@ -431,10 +431,14 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		snprintf(name, sizeof(name), "%s/peer/%u/sock", prefix, i);
 		p->sock = handover_take(h, name);
 		bool whole = p->sock >= 0;
+		if (p->sock < 0)
+			log_debug("sim link %s: no %s", path, name);
 		for (unsigned v = 0; v < pp.vectors; v++) {
 			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
 			p->efd[v] = handover_take(h, name);
 			whole &= p->efd[v] >= 0;
+			if (p->efd[v] < 0)
+				log_debug("sim link %s: no %s", path, name);
 		}
 		if (whole)
 			continue;

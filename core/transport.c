@@ -197,8 +197,11 @@ static void irq_timer_cb(uv_timer_t *t)
 }
 
 /* Make a queue's answers visible; at most one interrupt for all of them. */
-/* The journal's side of publishing (order: core/journal.h). */
-static void journal_published(struct vdev *vd, unsigned qi)
+/* The journal's side of publishing (order: core/journal.h).  visible:
+ * used->idx was stored; else the answers were dropped (a reset or the peer
+ * leaving began) and the ring still shows the old index, which `published`
+ * must keep saying, or a new process would find it ahead of the ring. */
+static void journal_published(struct vdev *vd, unsigned qi, bool visible)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	if (!vd->journal)
@@ -209,7 +212,8 @@ static void journal_published(struct vdev *vd, unsigned qi)
 		flags[q->batch[i]] = 0;
 	q->nbatch = 0;
 	journal_order();
-	vd->journal->published[qi] = q->vq.used_idx;
+	if (visible)
+		vd->journal->published[qi] = q->vq.used_idx;
 	journal_order();
 }
 
@@ -218,11 +222,11 @@ static void publish(struct vdev *vd, unsigned qi)
 	struct vdev_queue *q = &vd->q[qi];
 	q->dirty = false;
 	if (!queue_answerable(vd, q)) {
-		journal_published(vd, qi);      /* these will never be visible */
+		journal_published(vd, qi, false);   /* these will never be visible */
 		return;
 	}
 	vq_publish_idx(&q->vq);
-	journal_published(vd, qi);
+	journal_published(vd, qi, true);
 	if (!q->polled) {
 		interrupt_if_wanted(vd, qi);
 		return;
@@ -626,6 +630,23 @@ int vdev_adopt(struct vdev *vd, char *why, size_t why_len)
 			 "0x%llx (guest 0x%llx)", (unsigned long long)hf,
 			 (unsigned long long)t.host_features, (unsigned long long)t.guest_features);
 		return -ESTALE;
+	}
+	if (t.phase == VDEV_WAIT_PEER_RESET) {
+		/* Nothing negotiated yet (no cell there, or one that has not
+		 * reset): go on waiting, as a fresh start would, without showing
+		 * the link a new RESET. */
+		if (ivshm_port_own_state(vd->port) != VIRTIO_STATE_RESET) {
+			snprintf(why, why_len, "the link no longer shows us RESET");
+			return -ESTALE;
+		}
+		vd->host_features = hf;
+		vd->phase = VDEV_WAIT_PEER_RESET;
+		vdev_reset_state(vd);
+		vdev_journal_save(vd);
+		log_info("%s: taken over on %s (%s)", vd->name, vd->port->name, vdev_phase_name(vd));
+		ivshm_port_rearm(vd->port);
+		process_state(vd);
+		return 0;
 	}
 	if (t.phase != VDEV_WAIT_PEER_READY && t.phase != VDEV_RUNNING) {
 		snprintf(why, why_len, "the device was not serving (phase %u)", t.phase);

@@ -43,9 +43,13 @@ struct device {
 };
 
 /* Open the link and the image, start serving on the loop of tick (the
- * worker's).  Negative errno and the reason (naming the device) in err. */
+ * worker's).  h (or NULL): fds a previous process handed over; a uio node
+ * that one kept open is used from there, never opened twice (its old file's
+ * last close would reset the link).  Negative errno and the reason (naming
+ * the device) in err. */
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
-		struct tick *tick, struct io_engine *eng, char *err, size_t err_len);
+		struct tick *tick, struct io_engine *eng, struct handover *h, char *err,
+		size_t err_len);
 
 /* device_open() from what a previous process handed over (h: its fds,
  * named "<device>/..."): the link, the endpoint and the cell's session go on

@@ -43,8 +43,11 @@ struct daemon {
 	struct upgrade up;
 	struct handover handed;         /* what a previous process handed over */
 	struct upgrade_arrival arrival;
+	struct notifier notifier;       /* to systemd (or its stand-in) */
 	struct fdstore store;
 	unsigned adopted, restarted;    /* devices taken over / started afresh */
+	unsigned failed;                /* devices that could not be opened after a restart */
+	bool clean_stop;                /* a signal asked us to stop: links are reset */
 };
 
 static void usage(FILE *f)
@@ -74,7 +77,9 @@ static void close_main(struct daemon *d)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	upgrade_close(&d->up);
-	fdstore_close(&d->store);
+	/* what the fd store was told last (after a clean stop: to forget) */
+	notifier_flush_wait(&d->notifier, 1000);
+	notifier_close(&d->notifier);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -89,8 +94,10 @@ static void worker_finished(void *arg, int status)
 	struct daemon *d = arg;
 	if (++d->workers_done == d->nworkers) {
 		log_info("all devices stopped");
-		/* their links are reset: nothing kept is worth taking over */
-		fdstore_clear(&d->store);
+		/* After a clean stop the links are reset: nothing kept is worth
+		 * taking over.  A start that failed keeps the store for the next. */
+		if (d->clean_stop)
+			fdstore_clear(&d->store);
 		close_main(d);
 	}
 }
@@ -107,10 +114,11 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	d->clean_stop = true;
 	d->commands.stopping = true;
 	upgrade_abort(&d->up);
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
-	notify_systemd("STOPPING=1");
+	notifier_send(&d->notifier, "STOPPING=1", -1);
 	shutdown_all(d);
 }
 
@@ -148,8 +156,8 @@ static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
 		return;
 	}
 	snprintf(msg, sizeof(msg), "virtio-ivshmemd " PROJECT_VERSION " (pid %d): %u device(s) "
-		 "taken over, %u started afresh, %.1f ms paused", (int)getpid(), d->adopted,
-		 d->restarted, ms);
+		 "taken over, %u started afresh, %u failed, %.1f ms paused", (int)getpid(),
+		 d->adopted, d->restarted, d->failed, ms);
 	log_info("upgrade: %s", msg);
 	if (cmd)
 		control_answer(cmd, 0, msg);
@@ -284,8 +292,16 @@ static int open_devices(struct daemon *d)
 		handed &= d->cfg->daemon.journal;   /* "journal = no" now: afresh */
 		int r = handed ? device_adopt(dev, cd, &d->cfg->daemon, &w->tick, &w->eng,
 					      &d->handed, err, sizeof(err))
-			       : device_open(dev, cd, &d->cfg->daemon, &w->tick, &w->eng, err,
-					     sizeof(err));
+			       : device_open(dev, cd, &d->cfg->daemon, &w->tick, &w->eng,
+					     &d->handed, err, sizeof(err));
+		if (r < 0 && d->handed.n) {
+			/* Restarted or upgraded: the other devices serve cells that
+			 * must not lose them for this one. */
+			log_err("%s:%d: %s; the other devices go on without it", d->cfg->path,
+				cd->line, err);
+			d->failed++;
+			continue;
+		}
 		if (r < 0) {
 			log_err("%s:%d: %s", d->cfg->path, cd->line, err);
 			return r;
@@ -346,7 +362,9 @@ static int run(const char *config_path, bool verbose, char **argv)
 	int status = 0;
 	/* The control socket before any thread: nothing process-wide changes
 	 * once threads run (it needs no umask() anyway, see control.h). */
-	fdstore_init(&d.store, &d.loop, d.cfg->daemon.journal && notify_enabled(), &d.handed);
+	notifier_init(&d.notifier, &d.loop);
+	fdstore_init(&d.store, &d.notifier, d.cfg->daemon.journal,
+		     d.arrival.upgraded ? NULL : &d.handed);
 	if (open_devices(&d) < 0 || open_control(&d) < 0)
 		status = 1;
 	if (status == 0 && d.store.enabled) {
@@ -368,6 +386,7 @@ static int run(const char *config_path, bool verbose, char **argv)
 				 .devs = d.devs, .ndevs = d.ndevs, .control = &d.control,
 				 .config_path = config_path, .argv = argv,
 				 .drain_ms = d.cfg->daemon.upgrade_drain_ms,
+				 .notifier = &d.notifier,
 				 .journal = d.cfg->daemon.journal };
 	if (upgrade_init(&d.up) < 0)
 		status = 1;
@@ -377,10 +396,13 @@ static int run(const char *config_path, bool verbose, char **argv)
 		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
 		/* Every device has published READY on its link (or waits for its
 		 * peer to reset first): cells may boot now. */
-		log_info("serving %u device(s)%s", d.ndevs, d.nworkers > 1 ? " on worker threads" : "");
+		if (d.failed)
+			log_warn("%u device(s) could not be opened", d.failed);
+		log_info("serving %u device(s)%s", d.ndevs - d.failed,
+			 d.nworkers > 1 ? " on worker threads" : "");
 		char st[64];
-		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
-		notify_systemd(st);
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs - d.failed);
+		notifier_send(&d.notifier, st, -1);
 	} else {
 		/* Workers run their own teardown: give each its thread. */
 		start_workers(&d);

@@ -246,6 +246,10 @@ static void handover_now(struct upgrade *u)
 		char *extra[] = { paused, control };
 		log_info("upgrade: handing %u fd(s) over to %s after %.1f ms paused", h.n, u->path,
 			 (double)(now_ns() - u->t_pause_ns) / 1e6);
+		/* what the supervisor was about to be told (the new process sends
+		 * every fd again anyway) */
+		if (u->notifier)
+			notifier_flush_wait(u->notifier, 200);
 		r = exec_with(u->path, -1, u->argv, &h, extra, 2);
 		snprintf(err, sizeof(err), "cannot execute %s: %s", u->path, strerror(-r));
 	} else if (!err[0]) {
@@ -263,6 +267,8 @@ static void upgrade_export_job(void *arg)
 	j->rc = 0;
 	for (unsigned i = 0; i < j->w->ndevs && j->rc == 0; i++) {
 		struct device *dev = j->w->devs[i];
+		if (!dev->open_ok)
+			continue;       /* could not be opened after a restart: nothing to hand */
 		device_settle(dev);
 		j->rc = device_export(dev, &j->h);
 		if (j->rc < 0)

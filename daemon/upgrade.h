@@ -33,6 +33,7 @@
 #include "core/handover.h"
 #include "daemon/control.h"
 #include "daemon/device.h"
+#include "daemon/notify.h"
 #include "daemon/worker.h"
 
 #define UPGRADE_CHECK_MS   10000
@@ -54,6 +55,7 @@ struct upgrade {
 	const char *config_path;
 	char **argv;
 	unsigned drain_ms;
+	struct notifier *notifier;  /* flushed before the exec */
 	bool journal;               /* devices keep journals: anything to hand over */
 	char self_exe[4096];        /* the executable started (the default PATH) */
 	/* one upgrade at a time */

@@ -1476,6 +1476,31 @@ static void test_adopt_after_publish_before_journal(void **state)
 	journal_close(&jr);
 }
 
+/* Answers recorded, then a reset begins before they are published: they are
+ * dropped, and the journal must keep saying what the ring says (a process
+ * that dies during the reset must find a journal it can trust). */
+static void test_adopt_during_reset_after_dropped_answers(void **state)
+{
+	journaled_bringup();
+	be.cancel_answers = false;
+	hold(0, 0, 3);
+	answer_held(0, 0, 1);
+	answer_held(0, 0, 1);           /* recorded, not published */
+	wr32(VI_DEVICE_STATUS, 0);
+	wr32(VI_WRITE_TRANSACTION, VI_DEVICE_STATUS);
+	vdev_process(&vd, 0);           /* the reset begins in the same iteration */
+	tick();                         /* the answers are dropped, one still in flight */
+	assert_int_equal(used_idx(0), 0);
+	assert_int_equal(jr.published[0], 0);
+	char why[256];
+	int r = crash_and_adopt(why);
+	if (r < 0)
+		fail_msg("%s", why);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
 /* A transaction the old process left unanswered is answered. */
 static void test_adopt_answers_pending_transaction(void **state)
 {
@@ -1579,16 +1604,24 @@ static void test_journal_attach_checks(void **state)
 	journal_inflight(&a, 1)[5] = 0;
 	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 4, why, sizeof(why)), -ESTALE);
 	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), 0);
-	/* the blob round trip, and its checksum */
+	/* the blob round trip; a torn newest copy leaves the one before */
 	journal_save_blob(&a, "link", 4);
 	char buf[8];
 	uint32_t n;
 	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), 0);
 	assert_int_equal(n, 4);
 	assert_memory_equal(buf, "link", 4);
-	b.blob[0] ^= 1;
+	journal_save_blob(&a, "next", 4);
+	unsigned newest = (unsigned)(a.hdr->blob_seq & 1);
+	b.blob[newest * JOURNAL_BLOB_SIZE] ^= 1;
+	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), 0);
+	assert_memory_equal(buf, "link", 4);
+	b.blob[(1 - newest) * JOURNAL_BLOB_SIZE] ^= 1;
 	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), -EBADMSG);
 	journal_close(&b);
+	/* geometry out of range is refused before anything is mapped */
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 40000, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "the journal's geometry (2 queue(s) of 40000) is out of range");
 	journal_close(&a);
 }
 
@@ -1756,6 +1789,7 @@ int main(void)
 		T(test_adopt_replays_in_avail_order),
 		T(test_adopt_after_publish_before_journal),
 		T(test_adopt_answers_pending_transaction),
+		T(test_adopt_during_reset_after_dropped_answers),
 		T(test_adopt_refuses_bad_journal),
 		T(test_double_avail_breaks),
 		T(test_journal_attach_checks),

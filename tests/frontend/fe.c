@@ -118,8 +118,10 @@ int fe_wait(struct fe_dev *fe, int timeout_ms)
 		pfd[i].fd = p->watch_fd[i];
 		pfd[i].events = POLLIN;
 	}
-	if (!fe_backend_ready(fe))
+	if (!fe_backend_ready(fe)) {
+		fe->gone_why = 1;
 		return -ENODEV;
+	}
 	int n = poll(pfd, p->n_watch, timeout_ms);
 	if (n <= 0)
 		return n < 0 && errno != EINTR ? -errno : 0;
@@ -129,8 +131,10 @@ int fe_wait(struct fe_dev *fe, int timeout_ms)
 		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		int r = ivshm_port_handle(p, i, &vector);
-		if (r < 0)
+		if (r < 0) {
+			fe->gone_why = 2;
 			return -ENODEV;
+		}
 		got |= r;
 	}
 	if (got) {
@@ -140,6 +144,8 @@ int fe_wait(struct fe_dev *fe, int timeout_ms)
 		shm_st8(fe->rw, VI_CONFIG_EVENT, 0);
 		shm_mb();
 	}
+	if (!fe_backend_ready(fe))
+		fe->gone_why = 3;
 	return fe_backend_ready(fe) ? 1 : -ENODEV;
 }
 

@@ -52,6 +52,9 @@ struct fe_dev {
 	int timeout_ms;
 	uint64_t interrupts;
 	uint64_t violations;    /* used entries naming a head not in flight */
+	uint64_t lost_interrupts;   /* answers found after a wait, with no interrupt */
+	int gone_why;           /* why the back-end was seen gone: 1/3 its state no
+				   longer READY (before/after a wait), 2 the link closed */
 	unsigned violation_queue, violation_id;     /* the first one */
 	uint16_t violation_pos;
 };

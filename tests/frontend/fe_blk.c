@@ -193,6 +193,13 @@ int fe_blk_poll(struct fe_blk *blk, int timeout_ms)
 	if (r < 0)
 		return r;
 	n = reap(blk);
+	if (n && r == 0 && timeout_ms > 0) {
+		/* Answers without an interrupt: one still on its way is fine
+		 * (the device notifies right after publishing), none at all
+		 * would hang the Linux driver. */
+		if (fe_wait(blk->fe, 200) == 0)
+			blk->fe->lost_interrupts++;
+	}
 	return n ? n : (r == 0 ? -ETIMEDOUT : 0);
 }
 
