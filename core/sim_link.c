@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -411,6 +412,13 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		r = -ENOENT;
 		goto fail;
 	}
+	struct stat st;
+	if (fstat(l->shm_fd, &st) < 0 || (uint64_t)st.st_size != pp.shm_size ||
+	    pp.shm_size <= SIM_STATE_TABLE_SIZE || pp.output_size >= pp.shm_size) {
+		snprintf(err, err_len, "the link's memory is not what its description says");
+		r = -EBADMSG;
+		goto fail;
+	}
 	l->state_table = mmap(NULL, SIM_STATE_TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      l->shm_fd, 0);
 	if (l->state_table == MAP_FAILED) {
@@ -459,6 +467,11 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 	for (unsigned i = 0; i < pp.max_peers; i++)
 		if (l->peers[i].sock >= 0)
 			watch_peer(l, &l->peers[i]);
+	/* A slot nobody holds shows no state: a peer that wrote one and went
+	 * with the old process (not in its description) is gone. */
+	for (unsigned i = 0; i < pp.max_peers; i++)
+		if (l->peers[i].sock < 0 && !(dropped & (1ull << i)))
+			__atomic_store_n(&l->state_table[i], 0, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < pp.max_peers; i++) {
 		if (!(dropped & (1ull << i)))
 			continue;

@@ -11,8 +11,9 @@
 #include "ctl/proto.h"
 
 #define TIMEOUT_MS 10000
-/* the new binary's config check (10 s at most), the drain (2 s), its start */
-#define UPGRADE_TIMEOUT_MS 30000
+/* the new binary's config check (10 s at most), the drain (upgrade-drain-ms,
+ * at most 60 s), its start */
+#define UPGRADE_TIMEOUT_MS 90000
 
 static void usage(FILE *f)
 {

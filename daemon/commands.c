@@ -239,9 +239,16 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, bool json,
 		sb_init(&p->out);
 	}
 	/* All parts are set up before the first call: answers may come back
-	 * in any order once the main loop runs again. */
-	for (unsigned i = 0; i < n; i++)
-		worker_call(g->parts[i].dev->worker, fn, part_done, &g->parts[i]);
+	 * in any order once the main loop runs again (never during this loop).
+	 * A part that cannot be asked shows as its worker gone. */
+	for (unsigned i = 0; i < n; i++) {
+		if (worker_call(g->parts[i].dev->worker, fn, part_done, &g->parts[i]) < 0) {
+			g->parts[i].status = -ENOMEM;
+			g->pending--;
+		}
+	}
+	if (g->pending == 0)
+		gather_answer(g);
 }
 
 /* resize, change, eject: one block device, on its worker. */
@@ -326,8 +333,11 @@ static void medium(struct command_ctx *c, struct control_cmd *cmd, bool json, ch
 		snprintf(j->image, sizeof(j->image), "%s", argv[2]);
 		j->has_image = true;
 	}
-	worker_call(d->worker, strcmp(argv[0], "resize") == 0 ? do_resize : do_change,
-		    medium_done, j);
+	if (worker_call(d->worker, strcmp(argv[0], "resize") == 0 ? do_resize : do_change,
+			medium_done, j) < 0) {
+		control_answer(cmd, -ENOMEM, "out of memory");
+		free(j);
+	}
 }
 
 void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)

@@ -395,11 +395,12 @@ int device_export(struct device *dev, struct handover *h)
 	return 0;
 }
 
-uint64_t device_handover_gen(const struct device *dev)
+struct device_gen device_handover_gen(const struct device *dev)
 {
-	return (uint64_t)sim_link_generation(dev->link) << 48 ^
-	       (uint64_t)(dev->port ? dev->port->generation : 0) << 32 ^
-	       (uint64_t)console_generation(dev->con) << 16 ^ blk_generation(dev->blk);
+	return (struct device_gen){ .link = sim_link_generation(dev->link),
+				    .port = dev->port ? dev->port->generation : 0,
+				    .con = console_generation(dev->con),
+				    .blk = blk_generation(dev->blk) };
 }
 
 int device_snapshot(struct device *dev, struct handover *h)

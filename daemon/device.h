@@ -38,7 +38,10 @@ struct device {
 	struct journal journal;         /* fd -1: none */
 	struct device_watch *watch;
 	unsigned nwatch;
-	uint64_t stored_gen;            /* device_handover_gen() last sent to the fd store */
+	struct device_gen {             /* what changes when the fds do (device_handover_gen) */
+		unsigned link, port, con, blk;
+	} stored_gen;                   /* as last sent to the fd store */
+	bool stored;                    /* stored_gen is valid */
 	void (*on_stopped)(struct device *dev);
 };
 
@@ -72,7 +75,7 @@ void device_settle(struct device *dev);
 
 /* Changes whenever what device_export() names changes (peers, clients,
  * medium): the supervisor's copy must be brought up to date. */
-uint64_t device_handover_gen(const struct device *dev);
+struct device_gen device_handover_gen(const struct device *dev);
 
 /* device_export() with copies of the fds (close-on-exec, the caller's to
  * close): for another thread to send while this one goes on.  On failure

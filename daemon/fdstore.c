@@ -53,6 +53,13 @@ void fdstore_init(struct fdstore *s, struct notifier *notifier, bool enabled,
 		  const struct handover *handed)
 {
 	*s = (struct fdstore){ .enabled = enabled && notifier->enabled, .notifier = notifier };
+	if (s->enabled && !handover_can_compare()) {
+		/* Each fd must be stored once and replaced only when it really
+		 * changed: without a way to compare open files neither holds. */
+		log_warn("fd store: this kernel cannot compare open files (no kcmp, no "
+			 "F_DUPFD_QUERY): the fds are not kept, a crash ends the cells' sessions");
+		s->enabled = false;
+	}
 	if (!s->enabled || !handed)
 		return;
 	/* What the store holds now: what we were started with. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -141,8 +142,9 @@ static void on_hup(uv_signal_t *h, int signum)
 	log_info("SIGHUP: log endpoints reopened");
 }
 
-/* The client that asked for the upgrade we come out of. */
-static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
+/* The client that asked for the upgrade we come out of (cmd, or orphan: its
+ * fd when the control socket was not taken over). */
+static void answer_upgrade(struct daemon *d, struct control_cmd *cmd, int orphan)
 {
 	char msg[1024];
 	double ms = (double)upgrade_since_ns(d->arrival.t_pause_ns) / 1e6;
@@ -153,6 +155,7 @@ static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
 		log_err("upgrade failed: %s", d->arrival.error);
 		if (cmd)
 			control_answer(cmd, -ENOEXEC, msg);
+		control_answer_orphan(orphan, -ENOEXEC, msg);
 		return;
 	}
 	snprintf(msg, sizeof(msg), "virtio-ivshmemd " PROJECT_VERSION " (pid %d): %u device(s) "
@@ -161,27 +164,40 @@ static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
 	log_info("upgrade: %s", msg);
 	if (cmd)
 		control_answer(cmd, 0, msg);
+	control_answer_orphan(orphan, 0, msg);
 }
 
 static int open_control(struct daemon *d)
 {
 	const struct cfg_daemon *dc = &d->cfg->daemon;
 	char err[512];
-	if (strcmp(dc->control, "none") == 0)
+	if (strcmp(dc->control, "none") == 0) {
+		/* no control socket any more: the asking client is answered */
+		int cfd = handover_take(&d->handed, CONTROL_CLIENT_FD_NAME);
+		if (d->arrival.upgraded)
+			answer_upgrade(d, NULL, cfd);
+		else if (cfd >= 0)
+			close(cfd);
 		return 0;
+	}
 	if (!dc->control_set)
 		mkdir("/run/virtio-ivshmemd", 0755);
 	d->commands.devs = d->devs;
 	d->commands.ndevs = d->ndevs;
 	d->commands.upgrade = &d->up;
 	struct control_cmd *pending = NULL;
+	int orphan = -1;
 	int r = control_adopt(&d->loop, dc->control, d->arrival.control_path, &d->handed,
-			      commands_handle, &d->commands, &d->control, &pending, err,
+			      commands_handle, &d->commands, &d->control, &pending, &orphan, err,
 			      sizeof(err));
 	if (r == 0) {
-		answer_upgrade(d, pending);
+		answer_upgrade(d, pending, -1);
 		return 0;
 	}
+	if (d->arrival.upgraded)
+		answer_upgrade(d, NULL, orphan);
+	else if (orphan >= 0)
+		close(orphan);
 	if (r == 1)
 		r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
 				 &d->control, err, sizeof(err));
@@ -325,10 +341,22 @@ static int start_workers(struct daemon *d)
 	return 0;
 }
 
+/* Many devices, each with a dozen fds, each kept twice with an fd store:
+ * take what the hard limit allows (select() is not used anywhere). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(const char *config_path, bool verbose, char **argv)
 {
 	struct daemon d = { .argv = argv };
 	char err[1024];
+	raise_fd_limit();
 	int r = handover_from_env(&d.handed, err, sizeof(err));
 	if (r < 0)
 		log_err("the fds handed over are unusable: %s; starting afresh", err);
@@ -394,6 +422,13 @@ static int run(const char *config_path, bool verbose, char **argv)
 		uv_signal_start(&d.sig_int, on_signal, SIGINT);
 		uv_signal_start(&d.sig_term, on_signal, SIGTERM);
 		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+		/* Held across an upgrade's exec (daemon/upgrade.c): delivered now. */
+		sigset_t held;
+		sigemptyset(&held);
+		sigaddset(&held, SIGTERM);
+		sigaddset(&held, SIGINT);
+		sigaddset(&held, SIGHUP);
+		pthread_sigmask(SIG_UNBLOCK, &held, NULL);
 		/* Every device has published READY on its link (or waits for its
 		 * peer to reset first): cells may boot now. */
 		if (d.failed)

@@ -39,6 +39,7 @@
 #define UPGRADE_CHECK_MS   10000
 
 #define UPGRADE_PREVIOUS_EXE "previous-exe"
+#define UPGRADE_NEXT_EXE     "next-exe"     /* what was executed: closed on arrival */
 /* The line --check-handover ends with: this token, then journal versions. */
 #define UPGRADE_CHECK_TOKEN  "handover: journal versions"
 
@@ -62,6 +63,7 @@ struct upgrade {
 	enum upgrade_phase phase;
 	struct control_cmd *cmd;
 	char path[4096];
+	int exe_fd;                 /* path, opened once: checked, then executed */
 	uint64_t t_pause_ns;
 	uv_process_t proc;
 	uv_pipe_t out;

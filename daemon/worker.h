@@ -59,10 +59,10 @@ int worker_start(struct worker *w);
 
 /* Main thread: run fn(arg) on the worker's thread, then done(arg, 0) on the
  * main loop; done(arg, -ESHUTDOWN) there instead when the worker has
- * stopped.  done is always called, exactly once, never from inside this
- * call. */
-void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg);
+ * stopped.  Returns 0, and then done is called exactly once, never from
+ * inside this call; or -ENOMEM, and then neither fn nor done runs. */
+int worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg);
 
 /* Main thread: like worker_call, but once fn has run the worker's thread
  * does nothing more (no callback, no I/O completion) until
@@ -70,8 +70,8 @@ void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg
  * the process is replaced.  A worker without its own thread runs on the
  * main loop: it holds still as long as the main thread does not return to
  * the loop. */
-void worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg);
+int worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg);
 void worker_release(struct worker *w);
 
 /* Main thread: stop every device (in-flight requests answered), close

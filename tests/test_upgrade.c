@@ -345,6 +345,34 @@ static void test_sigterm_during_upgrade(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* SIGTERM again and again from the moment the daemon execs the new image:
+ * the signals are held across the exec and handled by the new image once
+ * it watches for them (a clean stop, status 0), never fatal meanwhile. */
+static void test_sigterm_across_exec(void **state)
+{
+	struct fixture *fx = *state;
+	start(fx, 2, "");
+	struct upgrader u = { .ctl = fx->ctl, .count = 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, upgrade_thread, &u), 0);
+	while (!harness_log_has(&fx->d, "upgrade: handing"))
+		load_run(&fx->load, 1);
+	int st = 0;
+	bool gone = false;
+	for (int i = 0; i < 100000 && !gone; i++) {
+		kill(fx->d.pid, SIGTERM);
+		gone = waitpid(fx->d.pid, &st, WNOHANG) == fx->d.pid;
+		usleep(100);
+	}
+	pthread_join(t, NULL);
+	assert_true(gone);
+	fx->d.pid = 0;
+	if (!WIFEXITED(st))
+		fail_msg("the daemon died of signal %d", WTERMSIG(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(harness_log_has(&fx->d, "all devices stopped"));
+}
+
 /* Without journals there is nothing to hand over: refused, nothing paused. */
 static void test_upgrade_without_journal(void **state)
 {
@@ -367,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_without_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_during_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_across_exec, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
