@@ -387,7 +387,33 @@ struct corruption {
 
 static void c_magic(struct journal_hdr *h, uint8_t *b, size_t n) { h->magic ^= 0x100; }
 static void c_version(struct journal_hdr *h, uint8_t *b, size_t n) { h->version = 7; }
-static void c_identity(struct journal_hdr *h, uint8_t *b, size_t n) { h->identity ^= 1; }
+/* Checksummed again after the change: the content's own check must catch it. */
+static void c_identity(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	h->identity ^= 1;
+	h->crc = journal_crc(h, offsetof(struct journal_hdr, crc));
+}
+
+/* queue 0's ring moved out of the shared memory, in the newest transport
+ * copy, checksummed again */
+static void c_ring(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	struct journal_transport *t = &h->t[h->seq & 1];
+	t->q[0].desc = 0xfffffff000ull;
+	t->crc = journal_crc(t, offsetof(struct journal_transport, crc));
+}
+
+/* the newest blob says another link kind, checksummed again */
+static void c_link_kind(struct journal_hdr *h, uint8_t *b, size_t n)
+{
+	size_t off = (sizeof(*h) + 63) & ~(size_t)63;
+	off += (sizeof(uint16_t) * h->nq + 63) & ~(size_t)63;
+	off += ((size_t)h->nq * h->qmax * sizeof(uint32_t) + 63) & ~(size_t)63;
+	unsigned k = (unsigned)(h->blob_seq & 1);
+	uint8_t *blob = b + off + (size_t)k * JOURNAL_BLOB_SIZE;
+	blob[0] ^= 0x40;
+	h->blob_crc[k] = journal_crc(blob, h->blob_len[k]);
+}
 static void c_hdr_crc(struct journal_hdr *h, uint8_t *b, size_t n) { h->qmax ^= 2; }
 static void c_transport(struct journal_hdr *h, uint8_t *b, size_t n)
 {
@@ -434,8 +460,12 @@ static const struct corruption corruptions[] = {
 	  "0x4a445749 version 1, not 0x4a445649 version 1); its link is reset" },
 	{ "version", c_version, "disk0: cannot take the device over (the journal has magic "
 	  "0x4a445649 version 7, not 0x4a445649 version 1); its link is reset" },
-	{ "identity", c_identity, "disk0: cannot take the device over (the journal's header "
-	  "fails its checksum); its link is reset" },
+	{ "identity", c_identity, "disk0: cannot take the device over (the journal was made for "
+	  "another configuration" },
+	{ "ring", c_ring, "disk0: cannot take the device over (queue 0: the journal's ring fails "
+	  "the checks); its link is reset" },
+	{ "link kind", c_link_kind, "disk0: cannot take the device over (the journal does not "
+	  "describe a sim link); its link is reset" },
 	{ "header", c_hdr_crc, "disk0: cannot take the device over (the journal's header fails "
 	  "its checksum); its link is reset" },
 	{ "transport", c_transport, "disk0: cannot take the device over (the journal's transport "
