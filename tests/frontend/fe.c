@@ -43,7 +43,7 @@ uint64_t fe_alloc(struct fe_dev *fe, size_t size)
 	return pool_alloc(fe, size, true);
 }
 
-uint64_t fe_map(struct fe_dev *fe, size_t size)
+uint64_t fe_alloc_nozero(struct fe_dev *fe, size_t size)
 {
 	return pool_alloc(fe, size, false);
 }

@@ -2,8 +2,9 @@
  *
  * It does what the Linux virtio_ivshmem driver does (docs/protocol.md §2-3):
  * refuses a backend that is not READY, allocates rings and bounce buffers
- * from the same chunk pool in the R/W section (server/dma_pool.h: first
- * fit, power-of-two runs; DMA address = section offset),
+ * from the same chunk pool in the R/W section (core/dma_pool.h: first
+ * fit, power-of-two runs, the lowest free run reused first; DMA address =
+ * section offset),
  * writes registers through write transactions on vector 0 and waits for
  * their acknowledgement, negotiates features, sets queues up in the same
  * order, kicks on each queue's device vector with event-idx suppression, and
@@ -75,11 +76,15 @@ int fe_sync(struct fe_dev *fe);
 int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len);
 uint8_t fe_status(const struct fe_dev *fe);
 
-/* DMA pool: returns an offset, or UINT64_MAX when the section is full. */
+/* DMA pool: returns an offset, or UINT64_MAX when the section is full.
+ * Zeroed: the driver's allocator (vi_dma_alloc) clears every allocation,
+ * the rings and the bounce buffer of each streaming mapping alike, so a
+ * mapped read buffer costs the cell a memset and a written one a memset
+ * and a copy. */
 uint64_t fe_alloc(struct fe_dev *fe, size_t size);
-/* Streaming buffer (a bounce buffer the caller fills or the device writes):
- * not zeroed, like a DMA mapping. */
-uint64_t fe_map(struct fe_dev *fe, size_t size);
+/* The same placement without the clearing: only for the benchmark's
+ * --no-copy, which leaves out what the bounce costs the cell's CPU. */
+uint64_t fe_alloc_nozero(struct fe_dev *fe, size_t size);
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size);
 static inline void *fe_ptr(struct fe_dev *fe, uint64_t off) { return fe->rw + off; }
 

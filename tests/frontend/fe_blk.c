@@ -96,7 +96,8 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 {
 	struct fe_dev *fe = blk->fe;
 	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
-	req->data_off = req->len ? fe_map(fe, req->len) : 0;
+	req->data_off = !req->len ? 0 : blk->no_copy ? fe_alloc_nozero(fe, req->len)
+						   : fe_alloc(fe, req->len);
 	req->st_off = fe_alloc(fe, 1);
 	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
 		if (req->hdr_off != UINT64_MAX)
@@ -114,7 +115,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 	memset(hdr + 4, 0, 4);
 	memcpy(hdr + 8, &sector, 8);
 	bool wr = data_is_writable(req->type);
-	if (req->len && !wr)
+	if (req->len && !wr && !blk->no_copy)
 		memcpy(fe_ptr(fe, req->data_off), req->buf, req->len);
 	*(uint8_t *)fe_ptr(fe, req->st_off) = 0xff;
 	struct fe_sg sg[3];
@@ -149,7 +150,7 @@ static int reap(struct fe_blk *blk)
 			req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
 			if (req->status == 0xff)
 				req->status = -1;   /* never written */
-			if (data_is_writable(req->type) && req->len)
+			if (data_is_writable(req->type) && req->len && !blk->no_copy)
 				memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
 			release(blk, req);
 			blk->inflight--;

@@ -1,8 +1,17 @@
 /* virtio-blk client on top of the userspace front-end (fe.h): synchronous
  * requests, and asynchronous ones at any queue depth with a completion
- * callback.  Data is bounced through the R/W section as the Linux driver
- * does. */
+ * callback.
+ *
+ * Data is bounced through the R/W section as the Linux driver's DMA ops do
+ * for virtio_blk: at submit, in the order virtqueue_add_split maps them,
+ * the header, the data (one segment: buf is taken as physically
+ * contiguous), the status byte and then the indirect table each get a
+ * cleared bounce buffer, first fit; a write's data is copied in.  At
+ * completion (detach_buf_split, in the interrupt) a read's data and the
+ * status are copied out and every buffer is freed, so the next request
+ * reuses the lowest chunks again. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tests/frontend/fe.h"
@@ -27,6 +36,11 @@ struct fe_blk {
 	uint32_t size_max, seg_max, blk_size, num_queues;
 	uint32_t max_discard_seg;
 	unsigned inflight;
+	/* The benchmark's --no-copy: data buffers are placed as usual but not
+	 * cleared at map, not filled from buf (writes) and not copied back
+	 * into buf (reads).  The header, status byte and indirect table are
+	 * written as always: they are the request. */
+	bool no_copy;
 };
 
 /* want: feature bits the client accepts (0: everything we implement). */
