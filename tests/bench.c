@@ -9,10 +9,25 @@
  * before fe_blk_submit() to the completion callback, i.e. it includes the
  * bounce copies, like fio's completion latency includes the page-cache copy.
  *
+ * The front-end bounces data as the cell's driver does (fe_blk.h): a
+ * cleared bounce buffer per request, the data copied in for a write and out
+ * for a read.  --no-copy leaves out the clearing and both copies (the
+ * buffers are still taken from the pool and freed, the header, status and
+ * descriptors still written), so what remains of the bench's cost is the
+ * transport's and the daemon's figures stand alone.
+ *
  * Output: a progress line per second (unless --quiet), then per device and in
  * total IOPS, MB/s (10^6 bytes), p50/p99 latency, kicks and interrupts per
- * request, and last a machine-readable line
- *   RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n>
+ * request; the cost per request (tests/bench_cost.h says what each figure
+ * counts) of the bench and, with --daemon-pid, of the daemon: CPU time,
+ * voluntary and involuntary context switches, read/write-family system
+ * calls; and last a machine-readable line
+ *   RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n> requests=<n>
+ *          bench_cpu_us=<n> bench_vcsw=<n> bench_ivcsw=<n> bench_syscr=<n>
+ *          bench_syscw=<n> [daemon_cpu_us=<n> daemon_vcsw=<n> daemon_ivcsw=<n>
+ *          daemon_syscr=<n> daemon_syscw=<n> daemon_wrk_cpu_us=<n>
+ *          daemon_wrk_threads=<n>]
+ * (the cost figures per request; one line, wrapped here).
  *
  * With --upgrade-every MS and --control SOCKET, a thread asks the daemon for
  * "upgrade" every MS milliseconds (after a second of load) and the pause
@@ -34,13 +49,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backends/virtio_blk.h"
 #include "core/virtio_ivshmem.h"
 #include "ctl/client.h"
+#include "tests/bench_cost.h"
 #include "tests/frontend/fe_blk.h"
 
 #define MAX_DEVS        64
@@ -48,6 +63,7 @@
 #define HANG_MS         10000       /* no completion for this long with requests in flight: fail */
 #define MAX_UPGRADES    4096
 #define UPGRADE_TAIL_MS 100         /* an upgrade's window goes on this long after its answer */
+#define SAMPLE_MS       200         /* how often the daemon's threads are read (bench_cost.h) */
 
 /* ---- log-linear latency histogram (nanoseconds) ------------------------ */
 
@@ -190,6 +206,8 @@ struct opts {
 	bool quiet;
 	const char *control;        /* the daemon's control socket (for --upgrade-every) */
 	unsigned upgrade_every;     /* ms; 0: no upgrades */
+	bool no_copy;               /* no bounce copies (fe_blk.no_copy) */
+	pid_t daemon_pid;           /* whose cost to report; 0: none */
 };
 
 struct dev;
@@ -228,6 +246,7 @@ struct dev {
 	struct hist lat[2];         /* [is_write] */
 	uint64_t ios[2], bytes[2];
 	uint64_t errors, err_first_status;
+	uint64_t completed;         /* every answer, drain and errors included: what the cost covers */
 	uint64_t t_start, t_end;
 	uint64_t kicks, interrupts, polls;
 	bool open_ok;
@@ -257,6 +276,7 @@ static void req_done(struct fe_blk_req *req)
 	q->inflight--;
 	s->next_free = q->free;
 	q->free = s;
+	d->completed++;
 	if (req->status != 0) {
 		if (!d->errors)
 			d->err_first_status = (uint64_t)(int64_t)req->status;
@@ -337,6 +357,7 @@ static int dev_setup(struct dev *d)
 		return r;
 	}
 	struct fe_blk *blk = d->blk;
+	blk->no_copy = o->no_copy;
 	uint64_t f = blk->fe->features;
 	uint64_t disk = blk->capacity * 512;
 	if (f & VIRTIO_BIT(VIRTIO_BLK_F_MQ) ? blk->num_queues < o->queues : o->queues > 1) {
@@ -624,8 +645,13 @@ static void usage(FILE *f)
 		"  --control PATH    the daemon's control socket, for --upgrade-every\n"
 		"  --upgrade-every MS  ask the daemon to upgrade (to itself) every MS ms and\n"
 		"                    report the pauses the load saw\n"
+		"  --no-copy         no bounce copies: data buffers are taken from the shared\n"
+		"                    pool as usual but not cleared, filled or copied back\n"
+		"  --daemon-pid PID  also report the daemon's cost per request (CPU, context\n"
+		"                    switches, system calls, its io_uring workers)\n"
 		"  -h, --help        this help\n\n"
-		"Ends with: RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n>\n");
+		"Ends with: RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n> requests=<n> and the\n"
+		"cost per request (bench_cpu_us=..., daemon_cpu_us=...)\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -642,6 +668,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'Q' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "upgrade-every", required_argument, NULL, 'U' },
+		{ "no-copy", no_argument, NULL, 'N' },
+		{ "daemon-pid", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -728,6 +756,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->upgrade_every = (unsigned)u;
 			break;
+		case 'N':
+			o->no_copy = true;
+			break;
+		case 'P':
+			if (!parse_num(optarg, 1, INT32_MAX, &u)) {
+				fprintf(stderr, "--daemon-pid: a process id\n");
+				return -1;
+			}
+			o->daemon_pid = (pid_t)u;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -763,9 +801,49 @@ static void free_devs(struct dev *devs, unsigned n)
 	free(devs);
 }
 
-static double tv_sec(struct timeval tv)
+/* ---- cost per request (bench_cost.h) ---------------------------------- */
+
+static double per(double v, uint64_t n)
 {
-	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	return n ? v / (double)n : 0;
+}
+
+static void print_cost_line(const char *who, const struct cost *c, uint64_t n, double wall)
+{
+	double cpu = c->usr_s + c->sys_s;
+	printf("  %-7s cpu %7.2f us (usr %.2f, sys %.2f; %3.0f%% of a core)  ctx switches vol "
+	       "%.3f invol %.3f", who, per(cpu * 1e6, n), per(c->usr_s * 1e6, n),
+	       per(c->sys_s * 1e6, n), wall > 0 ? cpu / wall * 100 : 0, per((double)c->vcsw, n),
+	       per((double)c->ivcsw, n));
+	if (c->have_io)
+		printf("  syscalls r %.3f w %.3f", per((double)c->syscr, n), per((double)c->syscw, n));
+	printf("\n");
+}
+
+static void print_cost(const struct cost *self, const struct cost *dmn, uint64_t n, double wall)
+{
+	printf("cost per request (%" PRIu64 " requests, %.2f s):\n", n, wall);
+	print_cost_line("bench", self, n, wall);
+	if (!dmn)
+		return;
+	print_cost_line("daemon", dmn, n, wall);
+	printf("          of which io_uring workers: cpu %.2f us, ctx switches vol %.3f invol %.3f "
+	       "(%u thread(s) seen)\n", per(dmn->wrk_s * 1e6, n), per((double)dmn->wrk_vcsw, n),
+	       per((double)dmn->wrk_ivcsw, n), dmn->wrk_threads);
+	printf("  (syscalls: read/write-family calls, /proc/PID/io syscr/syscw: eventfd doorbells "
+	       "and interrupts; io_uring_enter, poll and epoll_wait are not counted)\n");
+}
+
+static void print_cost_kv(const char *who, const struct cost *c, uint64_t n, bool workers)
+{
+	printf(" %s_cpu_us=%.3f %s_vcsw=%.4f %s_ivcsw=%.4f", who, per((c->usr_s + c->sys_s) * 1e6, n),
+	       who, per((double)c->vcsw, n), who, per((double)c->ivcsw, n));
+	if (c->have_io)
+		printf(" %s_syscr=%.4f %s_syscw=%.4f", who, per((double)c->syscr, n), who,
+		       per((double)c->syscw, n));
+	if (workers)
+		printf(" %s_wrk_cpu_us=%.3f %s_wrk_threads=%u", who, per(c->wrk_s * 1e6, n), who,
+		       c->wrk_threads);
 }
 
 int main(int argc, char **argv)
@@ -812,6 +890,18 @@ int main(int argc, char **argv)
 			all_ok = false;
 		}
 	}
+	/* The cost covers the run from here (the sessions are set up) to the
+	 * last answer of the drain. */
+	struct cost_watch *self_w = NULL, *dmn_w = NULL;
+	if (all_ok && o.daemon_pid && !(dmn_w = cost_watch_start(o.daemon_pid))) {
+		fprintf(stderr, "--daemon-pid %d: cannot read /proc/%d: %s\n", (int)o.daemon_pid,
+			(int)o.daemon_pid, strerror(errno));
+		all_ok = false;
+	}
+	if (all_ok && !(self_w = cost_watch_start(0))) {
+		fprintf(stderr, "cannot read /proc/self: %s\n", strerror(errno));
+		all_ok = false;
+	}
 	if (!all_ok)
 		__atomic_store_n(&g_abort, 1, __ATOMIC_RELEASE);
 	pthread_barrier_wait(&g_barrier);
@@ -826,8 +916,8 @@ int main(int argc, char **argv)
 	printf("%u device(s), %s", o.ndevs, rw_names[o.rw]);
 	if (o.rw == RW_RANDRW)
 		printf(" (rwmixread %u%%)", o.rwmixread);
-	printf(", bs %u, %u queue(s) x iodepth %u per device, %us\n", o.bs, o.queues, o.iodepth,
-	       o.runtime);
+	printf(", bs %u, %u queue(s) x iodepth %u per device, %us%s\n", o.bs, o.queues, o.iodepth,
+	       o.runtime, o.no_copy ? ", no bounce copies (--no-copy)" : "");
 	for (unsigned i = 0; i < o.ndevs; i++) {
 		const struct fe_blk *b = devs[i].blk;
 		const struct fe_vq *vq = &b->fe->vq[0];
@@ -846,10 +936,8 @@ int main(int argc, char **argv)
 		perror("pthread_create");
 		return 1;
 	}
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t t0 = now_ns();
-	uint64_t last_ios = 0, last_bytes = 0, last_t = t0;
+	uint64_t last_ios = 0, last_bytes = 0, last_t = t0, last_sample = t0;
 	uint64_t last_dev[MAX_DEVS] = { 0 };
 	bool alive = true;
 	for (unsigned sec = 1; sec <= o.runtime && alive &&
@@ -863,6 +951,10 @@ int main(int argc, char **argv)
 				alive |= !__atomic_load_n(&devs[i].t_end, __ATOMIC_ACQUIRE);
 			if (!alive)
 				break;      /* every device thread gave up */
+			if (t - last_sample >= SAMPLE_MS * 1000000ull) {
+				cost_watch_sample(dmn_w);
+				last_sample = t;
+			}
 			uint64_t left = target - t;
 			struct timespec ts = { 0, (long)(left > 50000000 ? 50000000 : left) };
 			nanosleep(&ts, NULL);
@@ -894,12 +986,14 @@ int main(int argc, char **argv)
 		pthread_join(up.thread, NULL);
 	for (unsigned i = 0; i < o.ndevs; i++)
 		pthread_join(devs[i].thread, NULL);
-	getrusage(RUSAGE_SELF, &ru1);
+	struct cost self_c, dmn_c;
+	int dmn_r = dmn_w ? cost_watch_end(dmn_w, &dmn_c) : -ENOENT;
+	cost_watch_end(self_w, &self_c);
 	double wall = (double)(now_ns() - t0) / 1e9;
 
 	static struct hist tot_lat;
 	uint64_t tot_ios[2] = { 0, 0 }, tot_bytes[2] = { 0, 0 }, tot_err = 0;
-	uint64_t tot_kicks = 0, tot_irqs = 0, tot_polls = 0;
+	uint64_t tot_kicks = 0, tot_irqs = 0, tot_polls = 0, tot_done = 0;
 	double tot_iops = 0, tot_bps = 0;
 	int failed = 0;
 	printf("\n");
@@ -938,6 +1032,7 @@ int main(int argc, char **argv)
 		tot_kicks += d->kicks;
 		tot_irqs += d->interrupts;
 		tot_polls += d->polls;
+		tot_done += d->completed;
 		if (s > 0) {
 			tot_iops += (double)ios / s;
 			tot_bps += (double)bytes / s;
@@ -945,23 +1040,26 @@ int main(int argc, char **argv)
 	}
 	uint64_t ios = tot_ios[0] + tot_ios[1], n = ios + tot_err ? ios + tot_err : 1;
 	double p50 = hist_pct(&tot_lat, 50) / 1e3, p99 = hist_pct(&tot_lat, 99) / 1e3;
-	double cpu_u = tv_sec(ru1.ru_utime) - tv_sec(ru0.ru_utime);
-	double cpu_s = tv_sec(ru1.ru_stime) - tv_sec(ru0.ru_stime);
 	printf("total: %.0f IOPS, %.1f MB/s, lat p50 %.1f us, p99 %.1f us, %" PRIu64 " ios "
 	       "(%" PRIu64 " reads, %" PRIu64 " writes), errors %" PRIu64 "\n", tot_iops,
 	       tot_bps / 1e6, p50, p99, ios, tot_ios[0], tot_ios[1], tot_err);
 	printf("total: kicks/request %.3f  interrupts/request %.3f  polls/request %.3f\n",
 	       (double)tot_kicks / (double)n, (double)tot_irqs / (double)n,
 	       (double)tot_polls / (double)n);
-	printf("bench cpu: %.0f%% of one core (usr %.0f%%, sys %.0f%%), %.2f us/request\n",
-	       wall > 0 ? (cpu_u + cpu_s) / wall * 100 : 0, wall > 0 ? cpu_u / wall * 100 : 0,
-	       wall > 0 ? cpu_s / wall * 100 : 0, (cpu_u + cpu_s) / (double)n * 1e6);
+	print_cost(&self_c, dmn_r == 0 ? &dmn_c : NULL, tot_done, wall);
+	if (o.daemon_pid && dmn_r < 0)
+		printf("daemon cost: /proc/%d could not be read at the end: %s\n", (int)o.daemon_pid,
+		       strerror(-dmn_r));
 	if (tot_err)
 		printf("ERRORS: %" PRIu64 " request(s) failed\n", tot_err);
 	if (o.upgrade_every)
 		report_upgrades(&up, devs, o.ndevs);
-	printf("RESULT iops=%.0f mbps=%.1f p50_us=%.1f p99_us=%.1f\n", tot_iops, tot_bps / 1e6,
-	       p50, p99);
+	printf("RESULT iops=%.0f mbps=%.1f p50_us=%.1f p99_us=%.1f requests=%" PRIu64, tot_iops,
+	       tot_bps / 1e6, p50, p99, tot_done);
+	print_cost_kv("bench", &self_c, tot_done, false);
+	if (dmn_r == 0)
+		print_cost_kv("daemon", &dmn_c, tot_done, true);
+	printf("\n");
 	free_devs(devs, o.ndevs);
 	pthread_barrier_destroy(&g_barrier);
 	return failed || tot_err || up.failed ? 1 : 0;
