@@ -23,8 +23,9 @@
  * voluntary and involuntary context switches, read/write-family system
  * calls; and last a machine-readable line
  *   RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n> requests=<n>
- *          bench_cpu_us=<n> bench_vcsw=<n> bench_ivcsw=<n> bench_syscr=<n>
- *          bench_syscw=<n> [daemon_cpu_us=<n> daemon_vcsw=<n> daemon_ivcsw=<n>
+ *          bench_cpu_us=<n> bench_usr_us=<n> bench_sys_us=<n> bench_vcsw=<n>
+ *          bench_ivcsw=<n> bench_syscr=<n> bench_syscw=<n> [daemon_cpu_us=<n>
+ *          daemon_usr_us=<n> daemon_sys_us=<n> daemon_vcsw=<n> daemon_ivcsw=<n>
  *          daemon_syscr=<n> daemon_syscw=<n> daemon_wrk_cpu_us=<n>
  *          daemon_wrk_threads=<n>]
  * (the cost figures per request; one line, wrapped here).
@@ -836,8 +837,9 @@ static void print_cost(const struct cost *self, const struct cost *dmn, uint64_t
 
 static void print_cost_kv(const char *who, const struct cost *c, uint64_t n, bool workers)
 {
-	printf(" %s_cpu_us=%.3f %s_vcsw=%.4f %s_ivcsw=%.4f", who, per((c->usr_s + c->sys_s) * 1e6, n),
-	       who, per((double)c->vcsw, n), who, per((double)c->ivcsw, n));
+	printf(" %s_cpu_us=%.3f %s_usr_us=%.3f %s_sys_us=%.3f %s_vcsw=%.4f %s_ivcsw=%.4f", who,
+	       per((c->usr_s + c->sys_s) * 1e6, n), who, per(c->usr_s * 1e6, n), who,
+	       per(c->sys_s * 1e6, n), who, per((double)c->vcsw, n), who, per((double)c->ivcsw, n));
 	if (c->have_io)
 		printf(" %s_syscr=%.4f %s_syscw=%.4f", who, per((double)c->syscr, n), who,
 		       per((double)c->syscw, n));
