@@ -38,6 +38,8 @@ import time
 
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 import bench_plot  # noqa: E402
+import bench_report  # noqa: E402
+from bench_targets import Target  # noqa: E402
 
 PATTERNS = [
     ("randread-4k-qd32", "rw=randread,bs=4k,iodepth=32"),
@@ -204,229 +206,6 @@ def run_fio(cfg, t, pat):
             "host_busy_pct": busy_pct(h0, h1)}
 
 
-# ---- targets -------------------------------------------------------------------
-
-def fstype(path):
-    return subprocess.run(["df", "--output=fstype", path], stdout=subprocess.PIPE,
-                          text=True).stdout.split()[-1]
-
-
-def fill(cfg, path, size):
-    subprocess.run([cfg.fio, "--name=fill", "--filename=" + path, "--size=%d" % size,
-                    "--rw=write", "--bs=1M", "--ioengine=psync", "--end_fsync=0",
-                    "--output=/dev/null"], check=True)
-
-
-class Target:
-    def __init__(self, cfg, name):
-        self.cfg, self.name, self.size = cfg, name, cfg.size
-        self.image = self.fio_file = self.backing = self.loopdev = None
-        self.daemon = None
-        self.desc = ""
-
-    def sock(self, dev):
-        return os.path.join(self.cfg.work, "%s-%s.sock" % (self.name, dev))
-
-    def log_tail(self):
-        try:
-            return "".join(open(os.path.join(self.cfg.work, self.name + ".log")).readlines()[-20:])
-        except OSError:
-            return ""
-
-    def setup(self):
-        """None, or why the target is skipped."""
-        cfg = self.cfg
-        if self.name == "null":
-            self.image, self.desc = "null:%d" % self.size, "the null disk: no data, no fio"
-        elif self.name == "loop":
-            if os.geteuid() != 0:
-                return "a loop device needs root (losetup)"
-            if not shutil.which("losetup"):
-                return "losetup is missing (Debian: mount)"
-            fd, self.backing = tempfile.mkstemp(prefix="virtio-ivshmemd-bench.", suffix=".loop",
-                                                dir=cfg.file_dir)
-            os.ftruncate(fd, self.size)
-            os.close(fd)
-            self.loopdev = subprocess.run(["losetup", "--find", "--show", "--direct-io=on",
-                                           self.backing], stdout=subprocess.PIPE, text=True,
-                                          check=True).stdout.strip()
-            fill(cfg, self.loopdev, self.size)      # through the device: its page cache is warm
-            self.image = self.fio_file = self.loopdev
-            self.desc = "%s, direct I/O over a file on %s (%s)" % (
-                self.loopdev, cfg.file_dir, fstype(cfg.file_dir))
-        else:
-            d = cfg.file_dir if self.name == "file" else cfg.tmpfs_dir
-            fs = fstype(d)
-            if self.name == "tmpfs" and fs != "tmpfs":
-                return "%s is %s, not tmpfs" % (d, fs)
-            free = shutil.disk_usage(d).free
-            if free < self.size + (64 << 20):
-                return "%s has %d bytes free, the image needs %d" % (d, free, self.size)
-            fd, self.image = tempfile.mkstemp(prefix="virtio-ivshmemd-bench.", suffix=".img",
-                                              dir=d)
-            os.close(fd)
-            fill(cfg, self.image, self.size)
-            self.fio_file = self.image
-            self.desc = "%s (%s%s)" % (self.image, fs, ", page cache" if fs != "tmpfs" else "")
-        self.start_daemon()
-        return None
-
-    def start_daemon(self):
-        cfg = self.cfg
-        shm = 64 << 20      # size_max = shm / 4 / 126 must cover the largest bs
-        while shm // 4 // 126 < cfg.max_bs and shm < (4 << 30):
-            shm *= 2
-        qsize = 256
-        while qsize < cfg.max_depth * 3 and qsize < 32768:
-            qsize *= 2
-        conf = ["[daemon]", "control-socket = none", "threads = 2", "",
-                "[block one]", "sim = " + self.sock("one"), "image = " + self.image,
-                "queues = %d" % cfg.max_queues, "queue-size = %d" % qsize,
-                "shm-size = %dM" % (shm >> 20), ""]
-        for k in range(cfg.max_disks if cfg.max_disks > 1 else 0):
-            # more disks on the same image, as fio's jobs share its file
-            conf += ["[block m%d]" % k, "sim = " + self.sock("m%d" % k), "image = " + self.image,
-                     "queues = %d" % cfg.max_queues, "queue-size = %d" % qsize,
-                     "shm-size = %dM" % (shm >> 20), ""]
-        path = os.path.join(cfg.work, self.name + ".conf")
-        with open(path, "w") as f:
-            f.write("\n".join(conf))
-        ndev = 1 + (cfg.max_disks if cfg.max_disks > 1 else 0)
-        log = open(os.path.join(cfg.work, self.name + ".log"), "w")
-        self.daemon = subprocess.Popen([cfg.daemon, "-c", path], stdout=log, stderr=log)
-        want = "serving %d device(s)" % ndev
-        for _ in range(400):
-            if want in open(log.name).read():
-                return
-            if self.daemon.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError("the daemon did not start:\n" + self.log_tail())
-
-    def cleanup(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.terminate()
-            try:
-                self.daemon.wait(15)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
-        if self.loopdev:
-            subprocess.run(["losetup", "-d", self.loopdev])
-        for p in (self.backing, self.image if self.name in ("file", "tmpfs") else None):
-            if p and os.path.exists(p):
-                os.unlink(p)
-
-
-# ---- summarizing ---------------------------------------------------------------
-
-def summary(rounds):
-    """{key: {median, min, max}} over the rounds' numbers."""
-    out = {}
-    for k in rounds[0] if rounds else []:
-        vals = [r[k] for r in rounds if k in r]
-        out[k] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
-    return out
-
-
-def fmt(v, digits=1):
-    """Three significant figures with k/M for large numbers; digits below 100."""
-    if v is None:
-        return "-"
-    if abs(v) >= 1e6:
-        return "%.3gM" % (v / 1e6)
-    if abs(v) >= 1e4:
-        return "%.3gk" % (v / 1e3)
-    if abs(v) >= 100:
-        return "%.0f" % v
-    return "%.*f" % (digits, v)
-
-
-def med(res, side, key):
-    s = res.get(side, {}).get("summary", {}).get(key)
-    return s["median"] if s else None
-
-
-def rng(res, side, key):
-    """median [min-max] over the rounds."""
-    s = res.get(side, {}).get("summary", {}).get(key)
-    if not s:
-        return "-"
-    if s["min"] == s["max"]:
-        return fmt(s["median"])
-    return "%s [%s-%s]" % (fmt(s["median"]), fmt(s["min"]), fmt(s["max"]))
-
-
-def table(rows):
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  " + "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)))
-
-
-def report(cfg, results, targets):
-    null_qd1 = {r["pattern"]: med(r, "daemon", "p50_us") for r in results
-                if r["target"] == "null" and r["depth"] == 1}
-    for t in targets:
-        rs = [r for r in results if r["target"] == t.name]
-        if not rs:
-            continue
-        fio = t.name != "null"
-        print("\n=== %s: %s; %d round(s) of %d s, medians [min-max]" % (
-            t.name, t.desc, cfg.rounds, cfg.runtime))
-        head = ["pattern", "daemon IOPS"] + (["fio IOPS", "d/fio"] if fio else []) + \
-               ["p50 us"] + (["fio p50"] if fio else []) + ["p99 us"] + \
-               (["fio p99"] if fio else []) + (["null QD1 p50"] if fio else [])
-        rows = [head]
-        for r in rs:
-            row = [r["label"], rng(r, "daemon", "iops")]
-            if fio:
-                row += [rng(r, "fio", "iops"), fmt(r.get("ratio", {}).get("median"), 2)]
-            row.append(fmt(med(r, "daemon", "p50_us")))
-            if fio:
-                row.append(fmt(med(r, "fio", "p50_us")))
-            row.append(rng(r, "daemon", "p99_us"))
-            if fio:
-                row.append(rng(r, "fio", "p99_us"))
-            nq = null_qd1.get(r["pattern"]) if r["depth"] == 1 else None
-            if fio:
-                row.append(fmt(nq) if nq is not None else "")
-            rows.append(row)
-        table(rows)
-        if fio:
-            print("  d/fio: the daemon's median IOPS over fio's; null QD1 p50: the null disk's "
-              "p50 at queue depth 1, the transport's floor")
-        print("  cost per request, medians: cpu us (daemon: all threads, of which io_uring "
-              "workers), context switches vol/invol, syscalls r+w (bench_cost.h)")
-        rows = [["pattern", "daemon cpu", "iou-wrk", "bench cpu", "d+b cpu"] +
-                (["fio cpu"] if fio else []) + ["daemon cs", "bench cs"] +
-                (["fio cs"] if fio else []) + ["daemon sc", "bench sc", "host busy %"]]
-        for r in rs:
-            dc, bc = med(r, "daemon", "daemon_cpu_us"), med(r, "daemon", "bench_cpu_us")
-            cs = lambda side, who: "%s/%s" % (fmt(med(r, side, who + "_vcsw"), 2),
-                                               fmt(med(r, side, who + "_ivcsw"), 2))
-            sc = lambda who: fmt((med(r, "daemon", who + "_syscr") or 0) +
-                                 (med(r, "daemon", who + "_syscw") or 0), 2)
-            row = [r["label"], fmt(dc, 2), fmt(med(r, "daemon", "daemon_wrk_cpu_us"), 2),
-                   fmt(bc, 2), fmt((dc or 0) + (bc or 0), 2)]
-            if fio:
-                row.append(fmt(med(r, "fio", "fio_cpu_us"), 2))
-            row += [cs("daemon", "daemon"), cs("daemon", "bench")]
-            if fio:
-                row.append(cs("fio", "fio"))
-            hb = [med(r, s, "host_busy_pct") for s in ("daemon", "fio") if med(r, s, "iops")]
-            row += [sc("daemon"), sc("bench"), "/".join("%.0f" % h for h in hb)]
-            rows.append(row)
-        table(rows)
-        one = next((r for r in rs if r["pattern"] == "randread-4k-qd32"), None)
-        for r in rs:
-            if r["disks"] > 1 and one:
-                parts = ["%s %.2f" % (side, med(r, side, "iops") / med(one, side, "iops"))
-                         for side in ("daemon", "fio") if med(r, side, "iops") and
-                         med(one, side, "iops")]
-                print("  %s aggregate / one disk (%s): %s" % (r["label"], one["label"],
-                                                              ", ".join(parts)))
-
-
 # ---- main ----------------------------------------------------------------------
 
 def parse_args():
@@ -480,12 +259,15 @@ def parse_args():
     cfg.max_disks = max(p.disks for p in cfg.pats)
     if cfg.size < cfg.max_bs * cfg.max_queues:
         die("--size is too small for the patterns")
-    cfg.fio = shutil.which("fio") or die("fio is missing: apt-get install fio", 1)
+    cfg.fio = shutil.which("fio")
+    if not cfg.fio and cfg.targets != ["null"]:
+        die("fio is missing: apt-get install fio", 1)
     return cfg
 
 
 def meta(cfg, skipped, targets):
-    fio_v = subprocess.run([cfg.fio, "--version"], stdout=subprocess.PIPE, text=True).stdout
+    fio_v = subprocess.run([cfg.fio, "--version"], stdout=subprocess.PIPE,
+                           text=True).stdout if cfg.fio else "no fio"
     rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe",
                           "--always", "--dirty"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True).stdout.strip()
@@ -541,7 +323,7 @@ def main():
                             r["iops"], r["p50_us"], r["p99_us"]), flush=True)
         for r in res.values():
             for side in ("daemon", "fio"):
-                r[side]["summary"] = summary(r[side]["rounds"])
+                r[side]["summary"] = bench_report.summary(r[side]["rounds"])
             d, f = r["daemon"]["rounds"], r["fio"]["rounds"]
             if d and f:
                 # of the medians, and the median of each round's pair (neighbours in time)
@@ -556,7 +338,7 @@ def main():
             print("    note: " + cfg.note)
         for name, why in skipped.items():
             print("    %s: skipped (%s)" % (name, why))
-        report(cfg, results, targets)
+        bench_report.report(cfg.rounds, cfg.runtime, results, targets)
         doc = {"meta": meta(cfg, skipped, targets), "results": results}
         if cfg.json:
             with open(cfg.json, "w") as f:
