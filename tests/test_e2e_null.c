@@ -1,8 +1,9 @@
 /* The null disk (image = null:SIZE, backends/blk.h) end to end: answered
  * at once with the right status and used length, data left untouched,
  * requests checked as on a real disk; the medium through change and an
- * upgrade; and the benchmark running on it with --no-copy.  Behaviour only:
- * what anything costs is the benchmark's business (scripts/bench). */
+ * upgrade; and the benchmark running on it with --no-copy and with a thread
+ * per queue.  Behaviour only: what anything costs is the benchmark's
+ * business (scripts/bench). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,13 +214,16 @@ static void test_change_and_upgrade(void **state)
 	fe_blk_close(ro);
 }
 
-/* The benchmark runs on the null disk with --no-copy and reports the
- * daemon's cost. */
-static void test_bench_no_copy(void **state)
+/* Run the benchmark for a second with args; its output into out. */
+static void run_bench(struct fixture *fx, const char *const *args, char *out, size_t len)
 {
-	struct fixture *fx = *state;
-	char pid[16], out[8192];
+	char pid[16];
 	snprintf(pid, sizeof(pid), "%d", (int)fx->d.pid);
+	const char *argv[32] = { "virtio-ivshmem-bench", "--socket", path(fx, "n.sock", 0),
+				 "--runtime", "1", "--quiet", "--daemon-pid", pid };
+	unsigned n = 8;
+	for (unsigned i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
 	int pipefd[2];
 	assert_int_equal(pipe(pipefd), 0);
 	pid_t child = fork();
@@ -227,29 +231,43 @@ static void test_bench_no_copy(void **state)
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
 		close(pipefd[0]);
-		execl(BENCH_PATH, "virtio-ivshmem-bench", "--socket", path(fx, "n.sock", 0),
-		      "--runtime", "1", "--iodepth", "8", "--quiet", "--no-copy", "--daemon-pid",
-		      pid, (char *)NULL);
+		execv(BENCH_PATH, (char *const *)argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
 	size_t got = 0;
-	ssize_t n;
-	while (got + 1 < sizeof(out) && (n = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
-		got += (size_t)n;
+	ssize_t r;
+	while (got + 1 < len && (r = read(pipefd[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)r;
 	out[got] = '\0';
 	close(pipefd[0]);
 	int st;
 	assert_int_equal(waitpid(child, &st, 0), child);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("the bench failed:\n%s", out);
-	assert_non_null(strstr(out, "no bounce copies (--no-copy)"));
 	const char *res = strstr(out, "\nRESULT iops=");
 	assert_non_null(res);
 	assert_non_null(strstr(res, " daemon_cpu_us="));
 	assert_non_null(strstr(res, " daemon_syscr="));
 	assert_non_null(strstr(res, " bench_vcsw="));
 	assert_null(strstr(out, "ERRORS"));
+}
+
+/* The benchmark runs on the null disk with --no-copy and reports the
+ * daemon's cost; and with a thread per queue. */
+static void test_bench(void **state)
+{
+	struct fixture *fx = *state;
+	static char out[8192];
+	static const char *const no_copy[] = { "--iodepth", "8", "--no-copy", NULL };
+	run_bench(fx, no_copy, out, sizeof(out));
+	assert_non_null(strstr(out, "1 thread(s), 1s, no bounce copies (--no-copy)"));
+	static const char *const threads[] = { "--queues", "2", "--threads", "2", "--rw", "randrw",
+					       NULL };
+	run_bench(fx, threads, out, sizeof(out));
+	assert_non_null(strstr(out, "2 queue(s) x iodepth 32 per device, 2 thread(s)"));
+	assert_non_null(strstr(out, "  read "));
+	assert_non_null(strstr(out, "  write "));
 }
 
 int main(void)
@@ -259,7 +277,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_and_upgrade, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bench_no_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,15 @@
  * checks/clears the event flags.  Tests, the demo and the benchmark use it.
  * Waits are bounded (timeout_ms) so a broken backend fails a test instead of
  * hanging it.
+ *
+ * Threads: one thread drives a device, or (the benchmark, as blk-mq drives
+ * each queue from its own CPU) one thread per queue: the pool is locked as
+ * the driver's alloc_lock is, and a queue's thread uses only that queue
+ * (fe_vq_*, fe_queue_watch, fe_handle_watch); setup and fe_wait are for
+ * one thread.
  */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,11 +54,12 @@ struct fe_dev {
 	uint32_t hdr_size;
 	uint32_t device_id;
 	struct dma_pool pool;   /* the Linux driver's allocator, modelled */
+	pthread_mutex_t pool_lock;
 	uint64_t features;      /* negotiated */
 	unsigned nq;
 	struct fe_vq *vq;
 	int timeout_ms;
-	uint64_t interrupts;
+	uint64_t interrupts;    /* atomic */
 	uint64_t violations;    /* used entries naming a head not in flight */
 	unsigned violation_queue, violation_id;     /* the first one */
 	uint16_t violation_pos;
@@ -98,6 +106,13 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
 /* Wait for an interrupt (or timeout_ms).  Returns 1 after an interrupt, 0 on
  * timeout, -ENODEV when the backend left READY ("backend failed!"). */
 int fe_wait(struct fe_dev *fe, int timeout_ms);
+
+/* The watch fd (port->watch_fd[]) on which queue q's interrupt arrives, or
+ * -1 when its vector is shared with another queue or the config. */
+int fe_queue_watch(const struct fe_dev *fe, unsigned q);
+/* Take the readiness of watch fd idx: 1 after an interrupt, 0 after none,
+ * -ENODEV when the backend left READY. */
+int fe_handle_watch(struct fe_dev *fe, unsigned idx);
 
 /* Is the backend READY? */
 bool fe_backend_ready(const struct fe_dev *fe);

@@ -129,7 +129,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 		release(blk, req);
 		return r;
 	}
-	blk->inflight++;
+	__atomic_fetch_add(&blk->inflight, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -138,27 +138,33 @@ void fe_blk_kick(struct fe_blk *blk, unsigned q)
 	fe_vq_kick(blk->fe, q);
 }
 
-static int reap(struct fe_blk *blk)
+int fe_blk_reap_queue(struct fe_blk *blk, unsigned q)
 {
 	struct fe_dev *fe = blk->fe;
 	int n = 0;
-	for (unsigned q = 0; q < fe->nq; q++) {
-		uint32_t len;
-		struct fe_blk_req *req;
-		while ((req = fe_vq_get(fe, q, &len))) {
-			req->used_len = len;
-			req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
-			if (req->status == 0xff)
-				req->status = -1;   /* never written */
-			if (data_is_writable(req->type) && req->len && !blk->no_copy)
-				memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
-			release(blk, req);
-			blk->inflight--;
-			n++;
-			if (req->done)
-				req->done(req);
-		}
+	uint32_t len;
+	struct fe_blk_req *req;
+	while ((req = fe_vq_get(fe, q, &len))) {
+		req->used_len = len;
+		req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
+		if (req->status == 0xff)
+			req->status = -1;   /* never written */
+		if (data_is_writable(req->type) && req->len && !blk->no_copy)
+			memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
+		release(blk, req);
+		__atomic_fetch_sub(&blk->inflight, 1, __ATOMIC_RELAXED);
+		n++;
+		if (req->done)
+			req->done(req);
 	}
+	return n;
+}
+
+static int reap(struct fe_blk *blk)
+{
+	int n = 0;
+	for (unsigned q = 0; q < blk->fe->nq; q++)
+		n += fe_blk_reap_queue(blk, q);
 	return n;
 }
 

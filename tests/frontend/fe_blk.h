@@ -35,7 +35,7 @@ struct fe_blk {
 	uint64_t capacity;      /* sectors */
 	uint32_t size_max, seg_max, blk_size, num_queues;
 	uint32_t max_discard_seg;
-	unsigned inflight;
+	unsigned inflight;      /* atomic */
 	/* The benchmark's --no-copy: data buffers are placed as usual but not
 	 * cleared at map, not filled from buf (writes) and not copied back
 	 * into buf (reads).  The header, status byte and indirect table are
@@ -60,6 +60,9 @@ void fe_blk_kick(struct fe_blk *blk, unsigned q);
 /* Reap completions on every queue, waiting up to timeout_ms for the first.
  * Returns how many completed, or -ENODEV / -ETIMEDOUT. */
 int fe_blk_poll(struct fe_blk *blk, int timeout_ms);
+/* Reap what queue q has completed, without waiting (for a thread of its
+ * own that waits on fe_queue_watch()).  Returns how many. */
+int fe_blk_reap_queue(struct fe_blk *blk, unsigned q);
 
 /* Synchronous request; returns the virtio status or a negative errno. */
 int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, void *buf,
