@@ -47,8 +47,8 @@ PATTERNS = [
     ("read-128k-qd8", "rw=read,bs=128k,iodepth=8"),
     ("read-128k-qd8-nocopy", "rw=read,bs=128k,iodepth=8,nocopy=1"),
     ("randread-4k-qd1", "rw=randread,bs=4k,iodepth=1"),
-    ("randrw-16k-qd16-2q", "rw=randrw,bs=16k,iodepth=16,queues=2,rwmixread=70"),
-    ("randread-4k-qd32-8disks", "rw=randread,bs=4k,iodepth=32,disks=8"),
+    ("randrw-16k-qd16-2q", "rw=randrw,bs=16k,iodepth=16,queues=2,rwmixread=70,threads=2"),
+    ("randread-4k-qd32-8disks", "rw=randread,bs=4k,iodepth=32,disks=8,threads=2"),
 ]
 TARGETS = ["file", "loop", "tmpfs", "null"]
 RWS = ["read", "write", "randread", "randwrite", "randrw"]
@@ -77,14 +77,15 @@ class Pattern:
     def __init__(self, name, spec):
         self.name, self.spec = name, spec
         self.rw, self.bs, self.depth, self.queues, self.mix = "randread", 4096, 32, 1, 50
-        self.disks, self.nocopy = 1, False
+        self.disks, self.nocopy, self.threads = 1, False, 0
         for kv in spec.split(","):
             k, _, v = kv.partition("=")
             if k == "rw" and v in RWS:
                 self.rw = v
             elif k == "bs":
                 self.bs = to_bytes(v)
-            elif k in ("iodepth", "queues", "rwmixread", "disks", "nocopy") and v.isdigit():
+            elif k in ("iodepth", "queues", "rwmixread", "disks", "nocopy", "threads") and \
+                    v.isdigit():
                 setattr(self, {"iodepth": "depth", "rwmixread": "mix"}.get(k, k),
                         bool(int(v)) if k == "nocopy" else int(v))
             else:
@@ -92,9 +93,18 @@ class Pattern:
         if self.bs <= 0 or self.bs % 512 or not (1 <= self.queues <= 64) or self.depth < 1 \
                 or not (1 <= self.disks <= 64) or self.mix > 100:
             raise ValueError("pattern '%s': bs a multiple of 512, queues and disks 1..64" % spec)
-        if self.rw in ("read", "write") and self.queues > 1 and self.disks > 1:
-            raise ValueError("pattern '%s': sequential with several queues and disks has no "
-                             "fio equivalent" % spec)
+        # threads: the bench's workers (default one per disk) and fio's numjobs,
+        # each job keeping its share of all queues' requests in flight
+        self.threads = self.threads or self.disks
+        units = self.queues * self.disks
+        if self.threads > units or units % self.threads:
+            raise ValueError("pattern '%s': threads must divide the %d queue(s) evenly" %
+                             (spec, units))
+        self.fio_depth = units * self.depth // self.threads
+        if self.rw in ("read", "write") and self.queues > 1 and \
+                (self.disks > 1 or self.threads != self.queues):
+            raise ValueError("pattern '%s': sequential on several queues needs one disk and a "
+                             "thread per queue to have a fio equivalent" % spec)
         label = "%s %s" % (human(self.bs), self.rw)
         if self.rw == "randrw":
             label += " %d/%d" % (self.mix, 100 - self.mix)
@@ -103,6 +113,8 @@ class Pattern:
             label += " %dq" % self.queues
         if self.disks > 1:
             label += " x%d disks" % self.disks
+        if self.threads != self.disks:
+            label += " %dt" % self.threads
         if self.nocopy:
             label += " no-copy"
         self.label = label
@@ -143,7 +155,8 @@ def run_bench(cfg, t, pat):
     for s in socks:
         cmd += ["--socket", s]
     cmd += ["--rw", pat.rw, "--rwmixread", str(pat.mix), "--bs", str(pat.bs), "--iodepth",
-            str(pat.depth), "--queues", str(pat.queues), "--runtime", str(cfg.runtime),
+            str(pat.depth), "--queues", str(pat.queues), "--threads", str(pat.threads),
+            "--runtime", str(cfg.runtime),
             "--quiet", "--daemon-pid", str(t.daemon.pid)]
     if pat.nocopy:
         cmd.append("--no-copy")
@@ -163,11 +176,11 @@ def run_bench(cfg, t, pat):
 
 
 def run_fio(cfg, t, pat):
-    jobs = pat.queues * pat.disks
     out = os.path.join(cfg.work, "fio.json")
     cmd = [cfg.fio, "--name=bench", "--filename=" + t.fio_file, "--ioengine=io_uring",
            "--direct=0", "--invalidate=0", "--rw=" + pat.rw, "--bs=%d" % pat.bs,
-           "--iodepth=%d" % pat.depth, "--numjobs=%d" % jobs, "--runtime=%d" % cfg.runtime,
+           "--iodepth=%d" % pat.fio_depth, "--numjobs=%d" % pat.threads,
+           "--runtime=%d" % cfg.runtime,
            "--time_based", "--group_reporting", "--norandommap", "--randrepeat=0",
            "--lat_percentiles=1", "--output-format=json+", "--output=" + out]
     if pat.rw == "randrw":
@@ -213,7 +226,9 @@ def parse_args():
         prog="scripts/bench", description=__doc__.split("\n\n")[0],
         epilog="Patterns: " + "; ".join("%s (%s)" % p for p in PATTERNS) +
         ". SPEC: comma-separated rw=read|write|randread|randwrite|randrw, bs=SIZE, "
-        "iodepth=N (per queue), queues=N, rwmixread=PCT, disks=N, nocopy=1.")
+        "iodepth=N (per queue), queues=N, rwmixread=PCT, disks=N, nocopy=1, threads=N (the "
+        "bench's workers sharing all queues, default one per disk; fio: numjobs=N, each "
+        "with its share of the requests in flight).")
     ap.add_argument("--daemon", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--bench", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")

@@ -31,14 +31,19 @@ def check(cond, what):
 def test_patterns():
     labels = [bench_run.Pattern(n, s).label for n, s in bench_run.PATTERNS]
     check(labels == ["4k randread QD32", "4k randwrite QD32", "128k read QD8",
-                     "128k read QD8 no-copy", "4k randread QD1", "16k randrw 70/30 QD16 2q",
-                     "4k randread QD32 x8 disks"], "built-in labels: %s" % labels)
-    p = bench_run.Pattern("x", "rw=write,bs=1M,iodepth=2,queues=3")
-    check((p.rw, p.bs, p.depth, p.queues, p.disks, p.nocopy) == ("write", 1 << 20, 2, 3, 1, False),
-          "a spec's fields")
+                     "128k read QD8 no-copy", "4k randread QD1", "16k randrw 70/30 QD16 2q 2t",
+                     "4k randread QD32 x8 disks 2t"], "built-in labels: %s" % labels)
+    p = bench_run.Pattern("x", "rw=randwrite,bs=1M,iodepth=2,queues=3")
+    check((p.rw, p.bs, p.depth, p.queues, p.disks, p.nocopy, p.threads, p.fio_depth) ==
+          ("randwrite", 1 << 20, 2, 3, 1, False, 1, 6), "a spec's fields")
+    p = bench_run.Pattern("x", "rw=randread,iodepth=32,disks=8,threads=2")
+    check((p.threads, p.fio_depth) == (2, 128), "8 disks on 2 threads: fio 2 jobs of 128")
     for spec, msg in (("rw=trim", "bad item 'rw=trim'"), ("bs=1000", "bs a multiple of 512"),
                       ("queues=65", "queues and disks 1..64"), ("depth=4", "bad item 'depth=4'"),
-                      ("rw=read,queues=2,disks=2", "has no fio equivalent")):
+                      ("rw=read,queues=2,disks=2", "to have a fio equivalent"),
+                      ("rw=read,queues=2", "to have a fio equivalent"),
+                      ("queues=3,threads=2", "divide the 3 queue(s) evenly"),
+                      ("threads=2", "divide the 1 queue(s) evenly")):
         try:
             bench_run.Pattern("x", spec)
             check(False, "spec %s accepted" % spec)
