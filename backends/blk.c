@@ -1,5 +1,6 @@
 #include "backends/blk.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -39,7 +40,8 @@ struct blk_dev {
 	struct vdev vdev;
 	struct blk_params p;
 	struct io_engine *eng;
-	int fd;                     /* -1 when the medium is ejected */
+	int fd;                     /* -1 when the medium is ejected or null */
+	bool null_medium;           /* "null:SIZE": no file, every request done at once */
 	char image[4096];
 	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
@@ -252,7 +254,7 @@ static void blk_submit(void *be, struct vreq *req)
 		dev->stats.bytes[dir] += io->cmd.data_len;
 		if (io->cmd.type == VIRTIO_BLK_T_IN)
 			io->used_len = (uint32_t)io->cmd.data_len;
-		if (io->cmd.data_len == 0) {
+		if (io->cmd.data_len == 0 || dev->null_medium) {
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
@@ -281,7 +283,7 @@ static void blk_submit(void *be, struct vreq *req)
 			dev->stats.discards++;
 		else
 			dev->stats.write_zeroes++;
-		ok = submit_ranges(dev, io);
+		ok = dev->null_medium || submit_ranges(dev, io);
 		break;
 	}
 	if (io->pending) {
@@ -390,25 +392,63 @@ static int image_size(struct blk_dev *dev, uint64_t *bytes)
 	return 0;
 }
 
+/* "null:SIZE" (blk.h): 1 and the size in bytes, 0 for any other name,
+ * -EINVAL (the reason in err) for a null disk of a bad size.  The same
+ * rules as the config's (config.c), which refuses a bad one first. */
+static int null_size(const char *image, uint64_t *bytes, char *err, size_t err_len)
+{
+	static const char prefix[] = "null:";
+	if (strncmp(image, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	const char *v = image + sizeof(prefix) - 1;
+	char *end = NULL;
+	unsigned long long x = 0;
+	unsigned shift = 0;
+	errno = 0;
+	if (isdigit((unsigned char)*v))
+		x = strtoull(v, &end, 0);
+	if (end && (*end == 'K' || *end == 'k'))
+		shift = 10, end++;
+	else if (end && (*end == 'M' || *end == 'm'))
+		shift = 20, end++;
+	else if (end && (*end == 'G' || *end == 'g'))
+		shift = 30, end++;
+	if (!end || errno || *end || x == 0 || x > (UINT64_MAX >> shift) ||
+	    (x << shift) % VIRTIO_BLK_SECTOR_SIZE) {
+		snprintf(err, err_len, "image %s: the null disk needs a size in bytes, a multiple "
+			 "of 512, like null:1G", image);
+		return -EINVAL;
+	}
+	*bytes = (uint64_t)x << shift;
+	return 1;
+}
+
 static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 {
 	snprintf(dev->image, sizeof(dev->image), "%s", dev->p.image);
-	dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (dev->fd < 0) {
-		int e = -errno;
-		snprintf(err, err_len, "cannot open image %s%s: %s", dev->p.image,
-			 dev->p.read_only ? "" : " for writing", strerror(errno));
-		return e;
-	}
-	struct stat st;
-	if (fstat(dev->fd, &st) < 0)
-		return -errno;
-	dev->is_bdev = S_ISBLK(st.st_mode);
 	uint64_t bytes;
-	int r = image_size(dev, &bytes);
-	if (r < 0) {
-		snprintf(err, err_len, "image %s: not a regular file or block device", dev->p.image);
+	int r = null_size(dev->p.image, &bytes, err, err_len);
+	if (r < 0)
 		return r;
+	dev->null_medium = r == 1;
+	if (!dev->null_medium) {
+		dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (dev->fd < 0) {
+			int e = -errno;
+			snprintf(err, err_len, "cannot open image %s%s: %s", dev->p.image,
+				 dev->p.read_only ? "" : " for writing", strerror(errno));
+			return e;
+		}
+		struct stat st;
+		if (fstat(dev->fd, &st) < 0)
+			return -errno;
+		dev->is_bdev = S_ISBLK(st.st_mode);
+		r = image_size(dev, &bytes);
+		if (r < 0) {
+			snprintf(err, err_len, "image %s: not a regular file or block device",
+				 dev->p.image);
+			return r;
+		}
 	}
 	uint32_t bs = dev->p.blk_size;
 	if (!bs) {
@@ -490,6 +530,8 @@ uint64_t blk_capacity(const struct blk_dev *dev)
 int blk_resize(struct blk_dev *dev)
 {
 	uint64_t bytes;
+	if (dev->null_medium)
+		return 0;       /* its size is its name */
 	if (dev->fd < 0)
 		return -ENOMEDIUM;
 	int r = image_size(dev, &bytes);
@@ -503,7 +545,7 @@ int blk_resize(struct blk_dev *dev)
 
 const char *blk_image(const struct blk_dev *dev)
 {
-	return dev->fd >= 0 ? dev->image : "";
+	return dev->fd >= 0 || dev->null_medium ? dev->image : "";
 }
 
 unsigned blk_generation(const struct blk_dev *dev)
@@ -535,8 +577,12 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		snprintf(err, err_len, "%s has I/O in flight; try again", dev->p.name);
 		return -EBUSY;
 	}
+	uint64_t bytes = 0;
+	int null = image ? null_size(image, &bytes, err, err_len) : 0;
+	if (null < 0)
+		return null;
 	int fd = -1;
-	if (image) {
+	if (image && !null) {
 		fd = open(image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0) {
 			int e = -errno;
@@ -547,7 +593,6 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 	}
 	int old = dev->fd;
 	dev->fd = fd;
-	uint64_t bytes = 0;
 	int r = fd >= 0 ? image_size(dev, &bytes) : 0;
 	if (r < 0) {
 		dev->fd = old;
@@ -561,6 +606,7 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		close(old);
 	}
 	snprintf(dev->image, sizeof(dev->image), "%s", image ? image : "");
+	dev->null_medium = null == 1;
 	dev->generation++;
 	uint32_t bs = dev->lim.blk_size;
 	dev->lim.capacity = bytes / bs * (bs / VIRTIO_BLK_SECTOR_SIZE);

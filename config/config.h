@@ -8,7 +8,10 @@
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
  *                       sim-connect = SOCKET (join a link hosted elsewhere)
- *                     image, read-only, serial, queues, queue-size, seg-max
+ *                     image (a file, a block device, or null:SIZE: the null
+ *                     disk of backends/blk.h, which answers every request at
+ *                     once without touching data; SIZE a multiple of 512 and
+ *                     of block-size), read-only, serial, queues, queue-size, seg-max
  *                     (0/absent: automatic), block-size, shm-size and vectors
  *                     (hosted sim links; shm-size is the link's whole memory,
  *                     a power of two), cell
@@ -66,6 +69,7 @@ struct cfg_device {
 	int line;                   /* of the section header */
 	struct cfg_link link;
 	char image[PATH_MAX];
+	uint64_t null_size;         /* image = null:SIZE: the null disk's bytes; 0: a file */
 	bool read_only;
 	char serial[21];
 	bool serial_set;

@@ -119,7 +119,8 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 {
 	struct fe_dev *fe = blk->fe;
 	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
-	req->data_off = req->len ? fe_map(fe, req->len) : 0;
+	req->data_off = !req->len ? 0 : blk->no_copy ? fe_alloc_nozero(fe, req->len)
+						   : fe_alloc(fe, req->len);
 	req->st_off = fe_alloc(fe, 1);
 	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
 		if (req->hdr_off != UINT64_MAX)
@@ -137,7 +138,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 	memset(hdr + 4, 0, 4);
 	memcpy(hdr + 8, &sector, 8);
 	bool wr = data_is_writable(req->type);
-	if (req->len && !wr)
+	if (req->len && !wr && !blk->no_copy)
 		memcpy(fe_ptr(fe, req->data_off), req->buf, req->len);
 	*(uint8_t *)fe_ptr(fe, req->st_off) = 0xff;
 	struct fe_sg sg[3];
@@ -151,7 +152,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 		release(blk, req);
 		return r;
 	}
-	blk->inflight++;
+	__atomic_fetch_add(&blk->inflight, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -160,27 +161,33 @@ void fe_blk_kick(struct fe_blk *blk, unsigned q)
 	fe_vq_kick(blk->fe, q);
 }
 
-static int reap(struct fe_blk *blk)
+int fe_blk_reap_queue(struct fe_blk *blk, unsigned q)
 {
 	struct fe_dev *fe = blk->fe;
 	int n = 0;
-	for (unsigned q = 0; q < fe->nq; q++) {
-		uint32_t len;
-		struct fe_blk_req *req;
-		while ((req = fe_vq_get(fe, q, &len))) {
-			req->used_len = len;
-			req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
-			if (req->status == 0xff)
-				req->status = -1;   /* never written */
-			if (data_is_writable(req->type) && req->len)
-				memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
-			release(blk, req);
-			blk->inflight--;
-			n++;
-			if (req->done)
-				req->done(req);
-		}
+	uint32_t len;
+	struct fe_blk_req *req;
+	while ((req = fe_vq_get(fe, q, &len))) {
+		req->used_len = len;
+		req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
+		if (req->status == 0xff)
+			req->status = -1;   /* never written */
+		if (data_is_writable(req->type) && req->len && !blk->no_copy)
+			memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
+		release(blk, req);
+		__atomic_fetch_sub(&blk->inflight, 1, __ATOMIC_RELAXED);
+		n++;
+		if (req->done)
+			req->done(req);
 	}
+	return n;
+}
+
+static int reap(struct fe_blk *blk)
+{
+	int n = 0;
+	for (unsigned q = 0; q < blk->fe->nq; q++)
+		n += fe_blk_reap_queue(blk, q);
 	return n;
 }
 
