@@ -11,7 +11,9 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       busybox-static e2fsprogs util-linux
       # the manual pages (scdoc) and their render test (man); the completion
       # test loads bash-completion
-      scdoc man-db bash-completion)
+      scdoc man-db bash-completion
+      # the metrics test reads stats --openmetrics with a real OpenMetrics parser
+      python3-prometheus-client)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {
