@@ -13,7 +13,9 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       # test loads bash-completion
       scdoc man-db bash-completion
       # scripts/bench: losetup for its block-device target
-      mount)
+      mount
+      # the metrics test reads stats --openmetrics with a real OpenMetrics parser
+      python3-prometheus-client)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {

@@ -1047,6 +1047,62 @@ static void test_answer_inside_submit(void **state)
 	assert_int_equal(fp->n_doorbells, 1);     /* one for the five */
 }
 
+/* Latency buckets: log2 of nanoseconds, each bound inside its bucket. */
+static void test_latency_buckets(void **state)
+{
+	assert_int_equal(vdev_lat_bucket(0), 0);
+	assert_int_equal(vdev_lat_bucket(1024), 0);
+	assert_int_equal(vdev_lat_bucket(1025), 1);
+	assert_int_equal(vdev_lat_bucket(2048), 1);
+	assert_int_equal(vdev_lat_bucket(2049), 2);
+	for (unsigned i = 0; i + 1 < VDEV_LAT_BUCKETS; i++) {
+		assert_int_equal(vdev_lat_bucket(vdev_lat_bound_ns(i)), i);
+		assert_int_equal(vdev_lat_bucket(vdev_lat_bound_ns(i) + 1), i + 1);
+	}
+	assert_int_equal(vdev_lat_bound_ns(VDEV_LAT_BUCKETS - 2), 1ull << 36);
+	assert_int_equal(vdev_lat_bucket(UINT64_MAX), VDEV_LAT_BUCKETS - 1);
+}
+
+static uint64_t lat_count(const struct vdev_queue_stats *s, unsigned from)
+{
+	uint64_t n = 0;
+	for (unsigned i = from; i < VDEV_LAT_BUCKETS; i++)
+		n += s->lat[i];
+	return n;
+}
+
+/* Every answered request lands in the latency bucket of how long the
+ * backend held it, answered inside submit or later; the high-water mark of
+ * requests in flight; per queue. */
+static void test_latency_histogram(void **state)
+{
+	full_bringup(3, NQ);
+	const struct vdev_queue_stats *s = &vd.q[0].stats, *s1 = &vd.q[1].stats;
+	hold(0, 0, 3);
+	answer_held(0, 0, 1);
+	usleep(20000);
+	answer_held(0, 0, 1);
+	answer_held(0, 0, 1);
+	tick();
+	assert_int_equal(lat_count(s, 0), 3);
+	/* two were held 20 ms or more; nothing near a minute */
+	assert_true(lat_count(s, vdev_lat_bucket(20000000)) >= 2);
+	assert_int_equal(s->lat[VDEV_LAT_BUCKETS - 1], 0);
+	assert_true(s->lat_sum_ns >= 40000000 && s->lat_sum_ns < 60000000000ull);
+	assert_int_equal(s->requests, 3);
+	assert_int_equal(s->inflight_max, 3);
+	be.answer_at_once = true;
+	post_chain(0, 3);
+	post_chain(0, 4);
+	wake(1);
+	assert_int_equal(lat_count(s, 0), 5);
+	assert_int_equal(s->requests, 5);
+	assert_int_equal(s->inflight_max, 3);
+	assert_int_equal(lat_count(s1, 0), 0);
+	assert_int_equal(s1->lat_sum_ns, 0);
+	assert_int_equal(s1->inflight_max, 0);
+}
+
 /* A driver that keeps refilling while we pop cannot hold the loop: a queue
  * is popped up to twice its size per wakeup, the rest next iteration. */
 static void test_budget(void **state)
@@ -1471,6 +1527,9 @@ static void test_adopt_after_publish_before_journal(void **state)
 	assert_int_equal(be.submitted[0], 1);
 	assert_true(held_head(0, 2));
 	assert_int_equal(vd.q[0].vq.last_avail, 3);
+	/* executed again: counted as this process's request in flight */
+	assert_int_equal(vd.q[0].stats.requests, 1);
+	assert_int_equal(vd.q[0].stats.inflight_max, 1);
 	vdev_destroy(&vd);
 	vd_inited = false;
 	journal_close(&jr);
@@ -1776,6 +1835,8 @@ int main(void)
 		T(test_txn_unknown),
 		T(test_answers_published_at_tick),
 		T(test_answer_inside_submit),
+		T(test_latency_buckets),
+		T(test_latency_histogram),
 		T(test_budget),
 		T(test_polled_queue),
 		T(test_event_idx),
