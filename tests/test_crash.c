@@ -160,9 +160,9 @@ static unsigned kills_wanted(void)
 struct churn {
 	struct fixture *fx;
 	pthread_t thread;
-	volatile int stop;
+	int stop;                   /* __atomic: set by the main thread */
 	unsigned sessions, refused, dropped;
-	volatile int negotiating;   /* in fe_init: its transactions */
+	int negotiating;            /* __atomic; in fe_init: its transactions */
 	unsigned kills_in_negotiation;
 	double max_ms;
 	char err[300];
@@ -186,7 +186,7 @@ static void *churn_thread(void *arg)
 {
 	struct churn *c = arg;
 	char err[256];
-	while (!c->stop && !c->err[0]) {
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && !c->err[0]) {
 		double t0 = ms_now();
 		struct fe_dev *fe;
 		if (fe_open(path(c->fx, "churn.sock", 2), 0, &fe, err, sizeof(err)) < 0) {
@@ -197,9 +197,9 @@ static void *churn_thread(void *arg)
 		/* fe_blk_attach closes fe on failure: look before */
 		struct fe_blk *blk = calloc(1, sizeof(*blk));
 		blk->fe = fe;
-		c->negotiating = 1;
+		__atomic_store_n(&c->negotiating, 1, __ATOMIC_RELEASE);
 		int r = fe_init(fe, 0x1330006266ull, 1, 16, err, sizeof(err));
-		c->negotiating = 0;
+		__atomic_store_n(&c->negotiating, 0, __ATOMIC_RELEASE);
 		if (r < 0) {
 			bool dropped = link_dropped(fe);
 			fe_blk_close(blk);
@@ -262,13 +262,14 @@ static void test_kills_under_load(void **state)
 		load_run(l, 2 + rand() % 40);
 		if (k % 3 == 1) {
 			/* aim at the churn session's transactions */
-			for (int i = 0; i < 100 && !churn.negotiating; i++)
+			int *neg = &churn.negotiating;
+			for (int i = 0; i < 100 && !__atomic_load_n(neg, __ATOMIC_ACQUIRE); i++)
 				load_run(l, 1);
-			churn.kills_in_negotiation += churn.negotiating;
+			churn.kills_in_negotiation += __atomic_load_n(neg, __ATOMIC_ACQUIRE);
 		}
 		hits += sup_kill(fx->sup, SIGKILL) >= 0;   /* none between death and restart */
 	}
-	churn.stop = 1;
+	__atomic_store_n(&churn.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(churn.thread, NULL);
 	if (churn.err[0])
 		fail_msg("churn: %s", churn.err);

@@ -123,7 +123,7 @@ struct upgrader {
 	int rc;
 	char err[1024];
 	char last[1024];
-	volatile int finished;
+	int finished;               /* __atomic: polled by the main thread */
 };
 
 static void *upgrade_thread(void *arg)
@@ -145,7 +145,7 @@ static void *upgrade_thread(void *arg)
 		}
 		usleep(20000);      /* let the load run between upgrades */
 	}
-	u->finished = 1;
+	__atomic_store_n(&u->finished, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -191,7 +191,7 @@ static void upgrades_under_load(struct fixture *fx, unsigned threads, const char
 			      .expect = "3 device(s) taken over, 0 started afresh" };
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, upgrade_thread, &u), 0);
-	while (!u.finished && !l->failed)
+	while (!__atomic_load_n(&u.finished, __ATOMIC_ACQUIRE) && !l->failed)
 		load_run(l, 50);
 	if (l->failed)
 		kill(pid, SIGKILL);     /* the upgrade thread's request ends too */
@@ -254,7 +254,7 @@ static void upgrade_once(struct fixture *fx, const char *exe, struct upgrader *u
 	*u = (struct upgrader){ .ctl = fx->ctl, .exe = exe, .count = 1 };
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, upgrade_thread, u), 0);
-	while (!u->finished && !fx->load.failed)
+	while (!__atomic_load_n(&u->finished, __ATOMIC_ACQUIRE) && !fx->load.failed)
 		load_run(&fx->load, 20);
 	pthread_join(t, NULL);
 	if (fx->load.failed)
@@ -336,7 +336,7 @@ static void test_sigterm_during_upgrade(void **state)
 	while (!harness_log_has(&fx->d, "upgrade: checking"))
 		load_run(&fx->load, 20);
 	kill(fx->d.pid, SIGTERM);
-	while (!u.finished)
+	while (!__atomic_load_n(&u.finished, __ATOMIC_ACQUIRE))
 		load_run(&fx->load, 20);
 	pthread_join(t, NULL);
 	assert_int_equal(u.rc, -EREMOTEIO);
