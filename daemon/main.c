@@ -68,6 +68,12 @@ static void close_main(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	/* Closing the last watcher gives a signal back its default action: a
+	 * second SIGTERM (an impatient supervisor) would then kill the process
+	 * on its way to a clean exit.  Only exit follows from here. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	control_close(d->control);
 	d->control = NULL;
 	mailbox_close(&d->mb);
