@@ -1,6 +1,7 @@
 /* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,12 +66,20 @@ static void close_main(struct daemon *d)
 {
 	upgrade_close(&d->up);
 	fdstore_close(&d->store);
+	/* Closing the last watcher gives a signal back its default action: a
+	 * second SIGTERM (an impatient supervisor) would then kill the process
+	 * on its way to a clean exit.  So they are held first (no other thread
+	 * takes them: worker.c, io_engine_threads.c), then ignored, which
+	 * drops any that came meanwhile.  Only exit follows from here. */
+	sigset_t held;
+	sigemptyset(&held);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &held, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
-	/* Closing the last watcher gives a signal back its default action: a
-	 * second SIGTERM (an impatient supervisor) would then kill the process
-	 * on its way to a clean exit.  Only exit follows from here. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -1,6 +1,8 @@
 #include "daemon/worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +183,15 @@ void worker_keep_store(struct worker *w, struct fdstore *store)
 static void thread_main(void *arg)
 {
 	struct worker *w = arg;
+	/* The process's signals go to the main thread, which watches them and
+	 * holds them on its way out (main.c close_main): none may be
+	 * delivered here meanwhile, with its default action. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	uv_run(w->loop, UV_RUN_DEFAULT);
 }
 
