@@ -137,35 +137,28 @@ static void op_done(struct io_op *op, int res)
 	finish(io, io->status);
 }
 
-static struct io_uring_sqe *get_sqe(struct blk_dev *dev, struct blk_io *io)
+/* Queue n operations (a chain when n > 1) for the request. */
+static bool queue_ops(struct blk_dev *dev, struct blk_io *io, const struct io_req *req,
+		      unsigned n)
 {
-	struct io_uring_sqe *sqe = io_engine_sqe(dev->eng, &io->op);
-	if (sqe)
-		io->pending++;
-	return sqe;
+	if (io_engine_queue(dev->eng, &io->op, req, n) < 0)
+		return false;
+	io->pending += n;
+	return true;
 }
 
 /* (Re)submit the part of a read or write not transferred yet: cmd.data has
  * already been advanced past what is done. */
 static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 {
-	struct io_uring_sqe *sqe = get_sqe(dev, io);
-	if (!sqe)
-		return false;
-	uint64_t off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done;
-	bool in = io->cmd.type == VIRTIO_BLK_T_IN;
-	/* One segment (the common case): skip the kernel's iovec import. */
-	if (io->cmd.ndata == 1 && in)
-		io_uring_prep_read(sqe, dev->fd, io->cmd.data[0].iov_base,
-				   (unsigned)io->cmd.data[0].iov_len, off);
-	else if (io->cmd.ndata == 1)
-		io_uring_prep_write(sqe, dev->fd, io->cmd.data[0].iov_base,
-				    (unsigned)io->cmd.data[0].iov_len, off);
-	else if (in)
-		io_uring_prep_readv(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
-	else
-		io_uring_prep_writev(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
-	return true;
+	struct io_req rq = {
+		.opcode = io->cmd.type == VIRTIO_BLK_T_IN ? IO_READV : IO_WRITEV,
+		.fd = dev->fd,
+		.iov = io->cmd.data,
+		.niov = io->cmd.ndata,
+		.off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done,
+	};
+	return queue_ops(dev, io, &rq, 1);
 }
 
 static int fallocate_mode(struct blk_dev *dev, uint32_t type, uint32_t flags)
@@ -186,26 +179,27 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_io *io)
 		const struct blk_range *rg = &io->cmd.ranges[i];
 		if (rg->num_sectors == 0)
 			continue;
-		uint64_t off = rg->sector * VIRTIO_BLK_SECTOR_SIZE;
-		uint64_t len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE;
-		int mode = fallocate_mode(dev, io->cmd.type, rg->flags);
-		bool fallback = (mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
-		struct io_uring_sqe *sqe = get_sqe(dev, io);
-		if (!sqe)
-			return false;
+		struct io_req rq = {
+			.opcode = IO_FALLOCATE,
+			.fd = dev->fd,
+			.off = rg->sector * VIRTIO_BLK_SECTOR_SIZE,
+			.len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE,
+			.mode = fallocate_mode(dev, io->cmd.type, rg->flags),
+		};
+		bool fallback = (rq.mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
 		if (!fallback) {
-			io->zero_range |= (mode & FALLOC_FL_ZERO_RANGE) != 0;
-			io_uring_prep_fallocate(sqe, dev->fd, mode, off, len);
+			io->zero_range |= (rq.mode & FALLOC_FL_ZERO_RANGE) != 0;
+			if (!queue_ops(dev, io, &rq, 1))
+				return false;
 			continue;
 		}
-		/* Zeroes that stay allocated: punch the range, then allocate it. */
-		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					off, len);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		sqe = get_sqe(dev, io);
-		if (!sqe)
+		/* Zeroes that stay allocated: punch the range, then allocate it
+		 * (a chain: the allocation starts once the punch is done). */
+		struct io_req chain[2] = { rq, rq };
+		chain[0].mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		chain[1].mode = FALLOC_FL_KEEP_SIZE;
+		if (!queue_ops(dev, io, chain, 2))
 			return false;
-		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_KEEP_SIZE, off, len);
 	}
 	return true;
 }
@@ -266,10 +260,8 @@ static void blk_submit(void *be, struct vreq *req)
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
-		struct io_uring_sqe *sqe = get_sqe(dev, io);
-		ok = sqe != NULL;
-		if (ok)
-			io_uring_prep_fsync(sqe, dev->fd, IORING_FSYNC_DATASYNC);
+		struct io_req rq = { .opcode = IO_FDATASYNC, .fd = dev->fd };
+		ok = queue_ops(dev, io, &rq, 1);
 		break;
 	}
 	case VIRTIO_BLK_T_GET_ID:

@@ -1,9 +1,10 @@
 /* virtio-blk device model over an image file, a block device or nothing.
  *
- * The transport (core/transport.h) hands it requests; each becomes io_uring
- * operations whose buffers point straight into the shared R/W section (no
- * copy), submitted with everything else of the loop iteration in one
- * io_uring_submit (core/io_engine.h).  When an operation completes the
+ * The transport (core/transport.h) hands it requests; each becomes I/O
+ * engine operations whose buffers point straight into the shared R/W
+ * section (no copy), handed over with everything else of the loop iteration
+ * at once (core/io_engine.h: io_uring or the thread pool, which behave the
+ * same).  When an operation completes the
  * status byte is written and the request answered (vdev_complete); the
  * transport publishes and interrupts.  FLUSH completes after fdatasync.  A
  * failed or short write reaches the driver as VIRTIO_BLK_S_IOERR.

@@ -398,6 +398,18 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 			BAD("must be a number from 1 to 64 (got '%s')", value);
 		else
 			d->threads = (unsigned)u;
+	} else if (strcmp(key, "io-engine") == 0) {
+		static const char *const engines[] = {
+			[CFG_IO_ENGINE_AUTO] = "auto", [CFG_IO_ENGINE_URING] = "io_uring",
+			[CFG_IO_ENGINE_THREADS] = "threads",
+		};
+		size_t i = 0;
+		while (i < sizeof(engines) / sizeof(engines[0]) && strcmp(value, engines[i]))
+			i++;
+		if (i == sizeof(engines) / sizeof(engines[0]))
+			BAD("must be auto, io_uring or threads (got '%s')", value);
+		else
+			d->io_engine = (enum cfg_io_engine)i;
 	} else if (strcmp(key, "journal") == 0) {
 		if (!parse_bool(value, &d->journal))
 			BAD("must be yes or no (got '%s')", value);

@@ -1,6 +1,8 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
- *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root,
+ *   [daemon]          threads, io-engine (auto | io_uring | threads: what does the
+ *                     block I/O, core/io_engine.h), log-level, control-socket,
+ *                     sysfs-root, dev-root,
  *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up),
  *                     journal (yes/no: in-flight journals for hand-over),
  *                     upgrade-drain-ms (0..60000, how long an upgrade waits)
@@ -94,11 +96,16 @@ enum { CFG_LOG_ERROR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG =
 
 #define CFG_DEFAULT_UPGRADE_DRAIN_MS 2000
 
+/* io-engine values, in the order of core/io_engine.h's enum io_engine_kind
+ * (the daemon maps one onto the other; config/ includes nothing of core/). */
+enum cfg_io_engine { CFG_IO_ENGINE_AUTO, CFG_IO_ENGINE_URING, CFG_IO_ENGINE_THREADS };
+
 struct cfg_daemon {
 	int log_level;              /* a syslog priority: CFG_LOG_* */
 	char control[PATH_MAX];     /* control socket; "none" disables it */
 	bool control_set;           /* given in the file (failure to open is fatal) */
-	unsigned threads;           /* worker loops, each with its own io_uring */
+	unsigned threads;           /* worker loops, each with its own I/O engine */
+	enum cfg_io_engine io_engine;
 	bool journal;               /* keep in-flight journals (hand-over, crash recovery) */
 	unsigned upgrade_drain_ms;  /* how long an upgrade waits for block requests */
 	char sysfs_root[PATH_MAX];

@@ -229,7 +229,7 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, enum format f
 		}
 	}
 	if (g->pending == 0)
-		gather_answer(g);
+		g->finish(g);
 }
 
 /* resize, change, eject: one block device, on its worker. */

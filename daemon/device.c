@@ -129,10 +129,10 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 	if (r < 0)
 		return r;
 	dev->vd = blk_vdev(dev->blk);
-	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s)",
-		 cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
+	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s), "
+		 "io engine %s", cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
 		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
-		 cfg->queue_size, dev->port->vectors);
+		 cfg->queue_size, dev->port->vectors, io_engine_kind_name(eng->kind));
 	return 0;
 }
 

@@ -84,6 +84,9 @@ static void close_main(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	control_close(d->control);
 	d->control = NULL;
 	mailbox_close(&d->mb);
@@ -261,6 +264,26 @@ static int check_config(const char *path, bool handover)
 	return 0;
 }
 
+static enum io_engine_kind io_kind(enum cfg_io_engine e)
+{
+	return e == CFG_IO_ENGINE_URING ? IO_ENGINE_URING
+	       : e == CFG_IO_ENGINE_THREADS ? IO_ENGINE_THREADS : IO_ENGINE_AUTO;
+}
+
+/* Which engine serves the worker, and why when it is not the one asked. */
+static void log_engine(const struct worker *w, unsigned entries)
+{
+	const struct io_engine *e = &w->eng;
+	if (e->kind == IO_ENGINE_URING)
+		log_info("worker %u: io engine io_uring (%u entries)", w->index, entries);
+	else if (e->uring_err)
+		log_warn("worker %u: io engine threads (up to %u threads): io_uring cannot be set up: %s",
+			 w->index, e->max_threads, strerror(-e->uring_err));
+	else
+		log_info("worker %u: io engine threads (up to %u threads), as configured", w->index,
+			 e->max_threads);
+}
+
 /* Workers, and every device opened on its worker's loop before the
  * worker's thread starts (nothing runs there yet). */
 static int open_devices(struct daemon *d)
@@ -278,19 +301,27 @@ static int open_devices(struct daemon *d)
 		for (unsigned k = i; k < d->cfg->ndevices; k += n)
 			entries += d->cfg->devices[k].queues * (d->cfg->devices[k].queue_size ?
 				   d->cfg->devices[k].queue_size : 64);
-		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb,
-				    entries > 16384 ? 16384 : entries);
+		enum io_engine_kind kind = io_kind(d->cfg->daemon.io_engine);
+		if (entries > 16384)
+			entries = 16384;
+		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb, kind, entries);
 		d->nworkers++;
 		if (r < 0) {
-			snprintf(err, sizeof(err), "cannot set up io_uring: %s%s", strerror(-r),
-				 r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)"
-							     : "");
+			const char *hint = kind == IO_ENGINE_THREADS ? ""
+				: r == -EPERM || r == -ENOSYS
+				? " (is kernel.io_uring_disabled set? io-engine = auto or threads "
+				  "does without io_uring)"
+				: " (io-engine = auto or threads does without io_uring)";
+			snprintf(err, sizeof(err), "cannot set up %s: %s%s",
+				 kind == IO_ENGINE_THREADS ? "the I/O threads" : "io_uring",
+				 strerror(-r), hint);
 			/* nothing touched yet: the previous daemon can take its devices back */
 			if (d->arrival.upgraded)
 				upgrade_exec_back(&d->handed, d->argv, d->arrival.control_path, err);
 			log_err("%s", err);
 			return r;
 		}
+		log_engine(&d->workers[i], entries);
 	}
 	/* Devices go round-robin to the workers. */
 	for (unsigned i = 0; i < d->cfg->ndevices; i++) {

@@ -102,7 +102,7 @@ void worker_release(struct worker *w)
 /* ---- life ---------------------------------------------------------------- */
 
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
-		struct mailbox *main_mb, unsigned io_entries)
+		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries)
 {
 	memset(w, 0, sizeof(*w));
 	w->index = index;
@@ -125,7 +125,12 @@ int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main
 		return r;
 	uv_timer_init(w->loop, &w->teardown);
 	w->teardown.data = w;
-	r = io_engine_init(&w->eng, &w->tick, io_entries, !threaded);
+	struct io_engine_params ep = {
+		.kind = io_kind,
+		.entries = io_entries,
+		.same_thread = !threaded,
+	};
+	r = io_engine_init(&w->eng, &w->tick, &ep);
 	w->eng_ok = r == 0;
 	return r;
 }

@@ -245,6 +245,8 @@ def parse_args():
     ap.add_argument("--tmpfs-dir", default="/dev/shm", help="the tmpfs target (default /dev/shm)")
     ap.add_argument("--json", metavar="FILE", help="write every round and the summaries")
     ap.add_argument("--svg", metavar="FILE", help="plot IOPS and p99 per pattern (bench_plot.py)")
+    ap.add_argument("--io-engine", default="auto", choices=("auto", "io_uring", "threads"),
+                    help="the daemon's io-engine (default auto)")
     ap.add_argument("--note", default="", help="a line for the JSON and the plot, e.g. what "
                     "else the machine was doing")
     cfg = ap.parse_args()
@@ -289,7 +291,7 @@ def meta(cfg, skipped, targets):
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "kernel": platform.release(),
             "cpus": os.cpu_count(), "fio": fio_v.strip(), "revision": rev,
             "rounds": cfg.rounds, "runtime_s": cfg.runtime, "size": cfg.size,
-            "direct": 0, "note": cfg.note, "skipped": skipped,
+            "direct": 0, "io_engine": cfg.io_engine, "note": cfg.note, "skipped": skipped,
             "targets": {t.name: t.desc for t in targets}}
 
 

@@ -90,7 +90,8 @@ class Target:
         qsize = 256
         while qsize < cfg.max_depth * 3 and qsize < 32768:
             qsize *= 2
-        conf = ["[daemon]", "control-socket = none", "threads = 2", "",
+        conf = ["[daemon]", "control-socket = none", "threads = 2",
+                "io-engine = " + cfg.io_engine, "",
                 "[block one]", "sim = " + self.sock("one"), "image = " + self.image,
                 "queues = %d" % cfg.max_queues, "queue-size = %d" % qsize,
                 "shm-size = %dM" % (shm >> 20), ""]

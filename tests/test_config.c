@@ -134,6 +134,32 @@ static void test_bad_values(void **state)
 	expect_error("[daemon]\nupgrade-drain-ms = 60001\n[block d]\nsim = /s\nimage = %s\n",
 		     "2: [daemon] upgrade-drain-ms: must be a number of milliseconds from 0 to "
 		     "60000 (got '60001')");
+	expect_error("[daemon]\nio-engine = uring\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] io-engine: must be auto, io_uring or threads (got 'uring')");
+}
+
+/* io-engine: auto by default; each name gives its engine. */
+static void test_io_engine_key(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	assert_int_equal(load("[block d]\nsim = /s\nimage = %s\n", err, sizeof(err), &cfg), 0);
+	assert_int_equal(cfg->daemon.io_engine, CFG_IO_ENGINE_AUTO);
+	config_free(cfg);
+	static const struct { const char *name; enum cfg_io_engine kind; } v[] = {
+		{ "auto", CFG_IO_ENGINE_AUTO }, { "io_uring", CFG_IO_ENGINE_URING },
+		{ "threads", CFG_IO_ENGINE_THREADS },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "[daemon]\nio-engine = %s\n[block d]\nsim = /s\n"
+			 "image = %%s\n", v[i].name);
+		int r = load(text, err, sizeof(err), &cfg);
+		if (r < 0)
+			fail_msg("%s: %s", v[i].name, err);
+		assert_int_equal(cfg->daemon.io_engine, v[i].kind);
+		config_free(cfg);
+	}
 }
 
 static void test_daemon_handover_keys(void **state)
@@ -409,6 +435,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_daemon_handover_keys),
+		cmocka_unit_test(test_io_engine_key),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_bad_values),

@@ -115,10 +115,7 @@ static void write_conf(struct fixture *fx, const char *image0)
 		 "[console con1]\nsim = %s/con1.sock\nendpoint = pty\npath = %s/con1.pty\n",
 		 fx->d.dir, image0, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir,
 		 fx->d.dir, fx->d.dir);
-	FILE *f = fopen(fx->d.conf, "w");
-	assert_non_null(f);
-	fputs(fx->conf, f);
-	fclose(f);
+	assert_true(harness_write_conf(fx->d.conf, fx->conf) >= 0);
 }
 
 /* Two disks and a console under the supervisor, the front-end on all. */
@@ -132,6 +129,8 @@ static void start(struct fixture *fx)
 		fail_msg("%s", err);
 	if (sup_wait_ready(fx->sup, 0, 20000) < 0)
 		fail_msg("the daemon did not become ready");
+	if (!harness_engine_logged(&fx->d))
+		fail_msg("the daemon does not say it uses io engine %s", harness_io_engine());
 	for (int i = 0; i < 2; i++) {
 		char sock[32];
 		snprintf(sock, sizeof(sock), "disk%d.sock", i);

@@ -6,9 +6,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 

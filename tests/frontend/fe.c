@@ -497,7 +497,14 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len)
 		vq->indirect[id] = UINT64_MAX;
 	}
 	vq->last_used++;
-	if (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
+	if (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX)) {
 		shm_st16(fe->rw, vq->avail + 4 + 2ull * vq->num, vq->last_used);
+		/* used_event must be visible before the next load of used->idx
+		 * (store, then load: only a full barrier orders them, on x86 as
+		 * well).  Without it the device may publish, read the old
+		 * used_event and not interrupt while we read the old index and
+		 * go to sleep: a lost wakeup (Linux: virtio_store_mb there). */
+		shm_mb();
+	}
 	return token;
 }
