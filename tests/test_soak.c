@@ -81,6 +81,16 @@ static unsigned env_or(const char *name, unsigned dflt)
 }
 
 /* The daemon's open fds and resident memory (KiB). */
+/* How much the daemon's RSS may grow once warm. ThreadSanitizer keeps a
+ * history trace per thread and shadow cells for every word touched, and grows
+ * both for minutes (2 MiB in 11 s of the soak), so under it the figure is
+ * printed but only a gross leak fails. */
+#ifdef __SANITIZE_THREAD__
+#define RSS_SLACK_KIB 32768
+#else
+#define RSS_SLACK_KIB 2048
+#endif
+
 static void usage_of(pid_t pid, unsigned *fds, unsigned long *rss_kib)
 {
 	char cmd[128];
@@ -223,7 +233,7 @@ static void test_resets_and_reconnects(void **state)
 	printf("%u resets and %u reconnects with %u reads in flight: daemon fds %u -> %u, "
 	       "RSS %lu -> %lu KiB\n", n, n, CHURN_DEPTH, fds0, fds1, rss0, rss1);
 	assert_int_equal(fds1, fds0);
-	assert_true(rss1 < rss0 + 2048);
+	assert_true(rss1 < rss0 + RSS_SLACK_KIB);
 	assert_int_equal(harness_stop(&fx->d), 0);
 	free(reqs);
 }
@@ -362,7 +372,7 @@ static void test_soak(void **state)
 	       (unsigned long long)(fx->load.disk[0].reads + fx->load.disk[7].reads),
 	       (unsigned long long)(fx->load.disk[0].writes + fx->load.disk[7].writes),
 	       pk.commands, pk.hups, fds0, rss0, rss_max);
-	assert_true(rss_max < rss0 + 2048);
+	assert_true(rss_max < rss0 + RSS_SLACK_KIB);
 	assert_true(pk.commands > secs);
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
