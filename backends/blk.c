@@ -23,10 +23,21 @@
 
 #define MAX_RANGE_SECTORS (UINT32_MAX >> 9)
 
+/* What the request path of one queue changes: touched only by the thread
+ * serving that queue (core/transport.h: a queue may be served on a loop of
+ * its own), read for the control path on that thread too. */
+struct blk_queue {
+	struct blk_stats stats;
+	uint64_t logged_errors;
+	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
+};
+
 /* The per-request area of a transport slot (vdev_backend_ops.req_size). */
 struct blk_io {
 	struct io_op op;
 	struct blk_dev *dev;
+	struct blk_queue *bq;       /* its queue's */
+	struct io_engine *eng;      /* the engine of the loop serving its queue */
 	struct blk_cmd cmd;
 	uint64_t done;              /* bytes transferred so far (short I/O) */
 	unsigned pending;           /* SQEs in flight */
@@ -45,12 +56,10 @@ struct blk_dev {
 	char image[4096];
 	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
-	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
 	struct blk_limits lim;
 	uint32_t size_max;
 	struct vdev_backend_ops ops;
-	struct blk_stats stats;
-	uint64_t logged_errors;
+	struct blk_queue *q;        /* p.queues of them */
 };
 
 static const char *cmd_name(uint32_t type)
@@ -79,8 +88,8 @@ static void finish(struct blk_io *io, int status)
 
 static void io_failed(struct blk_dev *dev, struct blk_io *io, int res)
 {
-	dev->stats.errors[io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1]++;
-	if (dev->logged_errors++ < 10)
+	io->bq->stats.errors[io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1]++;
+	if (io->bq->logged_errors++ < 10)
 		log_err("%s: I/O error on %s at sector %llu: %s", dev->p.name, cmd_name(io->cmd.type),
 			(unsigned long long)io->cmd.sector, strerror(-res));
 }
@@ -118,7 +127,7 @@ static void op_done(struct io_op *op, int res)
 	} else if (res == -EOPNOTSUPP && type == VIRTIO_BLK_T_WRITE_ZEROES && io->zero_range) {
 		/* e.g. tmpfs: every range of this request is redone with punch +
 		 * allocate once all its SQEs are back, and so are later ones. */
-		dev->no_zero_range = true;
+		io->bq->no_zero_range = true;
 		io->retry = true;
 	} else if (res < 0) {
 		io_failed(dev, io, res);
@@ -141,7 +150,7 @@ static void op_done(struct io_op *op, int res)
 static bool queue_ops(struct blk_dev *dev, struct blk_io *io, const struct io_req *req,
 		      unsigned n)
 {
-	if (io_engine_queue(dev->eng, &io->op, req, n) < 0)
+	if (io_engine_queue(io->eng, &io->op, req, n) < 0)
 		return false;
 	io->pending += n;
 	return true;
@@ -186,7 +195,7 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_io *io)
 			.len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE,
 			.mode = fallocate_mode(dev, io->cmd.type, rg->flags),
 		};
-		bool fallback = (rq.mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
+		bool fallback = (rq.mode & FALLOC_FL_ZERO_RANGE) && io->bq->no_zero_range;
 		if (!fallback) {
 			io->zero_range |= (rq.mode & FALLOC_FL_ZERO_RANGE) != 0;
 			if (!queue_ops(dev, io, &rq, 1))
@@ -217,8 +226,11 @@ static void blk_submit(void *be, struct vreq *req)
 {
 	struct blk_dev *dev = be;
 	struct blk_io *io = vreq_priv(req);
+	struct blk_stats *st_q = &dev->q[req->queue].stats;
 	io->op.complete = op_done;
 	io->dev = dev;
+	io->bq = &dev->q[req->queue];
+	io->eng = req->ctx ? req->ctx : dev->eng;
 	io->done = 0;
 	io->pending = 0;
 	io->used_len = 0;
@@ -234,9 +246,9 @@ static void blk_submit(void *be, struct vreq *req)
 	int dir = io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1;
 	if (st != VIRTIO_BLK_S_OK) {
 		if (st == VIRTIO_BLK_S_UNSUPP)
-			dev->stats.unsupported++;
+			st_q->unsupported++;
 		else
-			dev->stats.errors[dir]++;
+			st_q->errors[dir]++;
 		finish(io, st);
 		return;
 	}
@@ -244,8 +256,8 @@ static void blk_submit(void *be, struct vreq *req)
 	switch (io->cmd.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		dev->stats.reqs[dir]++;
-		dev->stats.bytes[dir] += io->cmd.data_len;
+		st_q->reqs[dir]++;
+		st_q->bytes[dir] += io->cmd.data_len;
 		if (io->cmd.type == VIRTIO_BLK_T_IN)
 			io->used_len = (uint32_t)io->cmd.data_len;
 		if (io->cmd.data_len == 0 || dev->null_medium) {
@@ -255,7 +267,7 @@ static void blk_submit(void *be, struct vreq *req)
 		ok = submit_rw(dev, io);
 		break;
 	case VIRTIO_BLK_T_FLUSH: {
-		dev->stats.flushes++;
+		st_q->flushes++;
 		if (dev->fd < 0) {
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
@@ -265,16 +277,16 @@ static void blk_submit(void *be, struct vreq *req)
 		break;
 	}
 	case VIRTIO_BLK_T_GET_ID:
-		dev->stats.get_ids++;
+		st_q->get_ids++;
 		answer_get_id(dev, io);
 		finish(io, VIRTIO_BLK_S_OK);
 		return;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		if (io->cmd.type == VIRTIO_BLK_T_DISCARD)
-			dev->stats.discards++;
+			st_q->discards++;
 		else
-			dev->stats.write_zeroes++;
+			st_q->write_zeroes++;
 		ok = dev->null_medium || submit_ranges(dev, io);
 		break;
 	}
@@ -470,6 +482,11 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 	dev->p = *params;
 	dev->eng = eng;
 	dev->fd = -1;
+	dev->q = calloc(params->queues ? params->queues : 1, sizeof(*dev->q));
+	if (!dev->q) {
+		free(dev);
+		return -ENOMEM;
+	}
 	int r = open_image(dev, err, err_len);
 	if (r < 0)
 		goto fail;
@@ -509,9 +526,23 @@ struct vdev *blk_vdev(struct blk_dev *dev)
 	return &dev->vdev;
 }
 
-const struct blk_stats *blk_stats(const struct blk_dev *dev)
+void blk_stats_add(struct blk_stats *sum, const struct blk_stats *s)
 {
-	return &dev->stats;
+	for (int d = 0; d < 2; d++) {
+		sum->reqs[d] += s->reqs[d];
+		sum->bytes[d] += s->bytes[d];
+		sum->errors[d] += s->errors[d];
+	}
+	sum->flushes += s->flushes;
+	sum->discards += s->discards;
+	sum->write_zeroes += s->write_zeroes;
+	sum->get_ids += s->get_ids;
+	sum->unsupported += s->unsupported;
+}
+
+void blk_queue_stats(const struct blk_dev *dev, unsigned q, struct blk_stats *sum)
+{
+	blk_stats_add(sum, &dev->q[q].stats);
 }
 
 uint64_t blk_capacity(const struct blk_dev *dev)
@@ -552,7 +583,7 @@ bool blk_read_only(const struct blk_dev *dev)
 
 unsigned blk_inflight(const struct blk_dev *dev)
 {
-	return dev->vdev.inflight;
+	return vdev_busy(&dev->vdev);
 }
 
 int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len)
@@ -565,7 +596,7 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 			 "read-only)", dev->p.name);
 		return -EBUSY;
 	}
-	if (vd->inflight) {
+	if (vdev_busy(vd)) {
 		snprintf(err, err_len, "%s has I/O in flight; try again", dev->p.name);
 		return -EBUSY;
 	}
@@ -617,5 +648,6 @@ void blk_close(struct blk_dev *dev)
 	vdev_destroy(&dev->vdev);
 	if (dev->fd >= 0)
 		close(dev->fd);
+	free(dev->q);
 	free(dev);
 }

@@ -73,7 +73,11 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 	     struct blk_dev **ret, char *err, size_t err_len);
 
 struct vdev *blk_vdev(struct blk_dev *dev);
-const struct blk_stats *blk_stats(const struct blk_dev *dev);
+/* Add queue q's counters to *sum: on the thread serving q
+ * (core/transport.h vdev_queue_on), as every counter of a queue is kept by
+ * that thread alone. */
+void blk_queue_stats(const struct blk_dev *dev, unsigned q, struct blk_stats *sum);
+void blk_stats_add(struct blk_stats *sum, const struct blk_stats *s);
 uint64_t blk_capacity(const struct blk_dev *dev);
 
 /* Re-read the image size and tell the driver (config change); the null
@@ -89,6 +93,8 @@ const char *blk_image(const struct blk_dev *dev);     /* "" when ejected */
 /* Changes with every change or eject of the medium. */
 unsigned blk_generation(const struct blk_dev *dev);
 bool blk_read_only(const struct blk_dev *dev);
+/* Requests not answered yet, as the device's own thread can tell
+ * (core/transport.h vdev_busy). */
 unsigned blk_inflight(const struct blk_dev *dev);
 
 /* Free the device; it must be idle (vdev shut down). */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void ivshm_port_destroy(struct ivshm_port *p)
 {
@@ -54,4 +55,12 @@ int ivshm_port_check_role(const struct ivshm_port *p, uint16_t device_id, char *
 			 "(0x%04x)", p->name, p->protocol,
 			 device_id == 2 ? "block" : device_id == 3 ? "console" : "device", want);
 	return -EPROTO;
+}
+
+void ivshm_bell_release(struct ivshm_bell *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	b->reg = NULL;
 }

@@ -24,6 +24,20 @@
 
 struct ivshm_port;
 
+/* A doorbell to the other peer that any thread may ring, for a queue
+ * served on a loop other than the port's (core/transport.h, lanes).  The
+ * port itself belongs to one thread: its peers' fds change when peers
+ * come and go.  A bell holds what one vector's doorbell needs (a copy of
+ * the peer's eventfd; the mapped doorbell register) and stays valid after
+ * that, until released, as long as the port lives. */
+struct ivshm_bell {
+	void (*ring)(const struct ivshm_bell *b);
+	int fd;                     /* sim: the peer's vector eventfd (a copy), or -1 */
+	volatile uint32_t *reg;     /* uio: the doorbell register */
+	uint32_t value;             /* what to write there */
+	void *ctx;                  /* fakes in tests */
+};
+
 struct ivshm_port_ops {
 	void (*set_int_control)(struct ivshm_port *p, bool enable);
 	void (*doorbell)(struct ivshm_port *p, uint32_t peer, uint32_t vector);
@@ -31,6 +45,8 @@ struct ivshm_port_ops {
 	/* See ivshm_port_handle(). */
 	int (*handle)(struct ivshm_port *p, unsigned watch_idx, int *vector);
 	void (*destroy)(struct ivshm_port *p);
+	/* See ivshm_port_bell(). */
+	int (*bell)(struct ivshm_port *p, uint32_t vector, struct ivshm_bell *b);
 	/* See ivshm_port_export(). */
 	int (*export)(struct ivshm_port *p, const char *prefix, struct handover *h,
 		      uint8_t *blob, size_t cap);
@@ -96,6 +112,24 @@ static inline void ivshm_port_notify(struct ivshm_port *p, uint32_t vector)
 /* Publish our state.  A full barrier first: the peer acts on the new state
  * by reading what we wrote for it (READY: the whole header), and loads we
  * made for the old state are done before it can change what they read. */
+/* The port's thread: a bell ringing the other peer's vector (an
+ * out-of-range one rings nothing, as the device ignores it).  0 or a
+ * negative errno (-EMFILE, -ENOMEM). */
+static inline int ivshm_port_bell(struct ivshm_port *p, uint32_t vector, struct ivshm_bell *b)
+{
+	return p->ops->bell(p, vector, b);
+}
+
+/* Any thread: ring it.  Stores made before are visible to the peer first. */
+static inline void ivshm_bell_ring(const struct ivshm_bell *b)
+{
+	shm_wmb();
+	b->ring(b);
+}
+
+/* Close what it holds (the port's thread, or the one that rang it last). */
+void ivshm_bell_release(struct ivshm_bell *b);
+
 static inline void ivshm_port_set_state(struct ivshm_port *p, uint32_t state)
 {
 	shm_mb();

@@ -48,6 +48,24 @@ static void sim_doorbell(struct ivshm_port *p, uint32_t peer, uint32_t vector)
 	ring(s->peer_fd[peer][vector]);
 }
 
+static void sim_bell_ring(const struct ivshm_bell *b)
+{
+	ring(b->fd);
+}
+
+/* A copy of the peer's eventfd: the port may drop its own (the peer left)
+ * while the bell is still rung; the copy stays a valid, harmless target. */
+static int sim_bell(struct ivshm_port *p, uint32_t vector, struct ivshm_bell *b)
+{
+	struct port_sim *s = (struct port_sim *)p;
+	*b = (struct ivshm_bell){ .ring = sim_bell_ring, .fd = -1 };
+	uint32_t peer = p->peer_id;
+	if (peer >= SIM_MAX_PEERS || vector >= s->peer_nfd[peer])
+		return 0;
+	b->fd = fcntl(s->peer_fd[peer][vector], F_DUPFD_CLOEXEC, 0);
+	return b->fd < 0 ? -errno : 0;
+}
+
 static void sim_set_state(struct ivshm_port *p, uint32_t state)
 {
 	struct port_sim *s = (struct port_sim *)p;
@@ -195,6 +213,7 @@ static int sim_export(struct ivshm_port *p, const char *prefix, struct handover 
 static const struct ivshm_port_ops sim_ops = {
 	.set_int_control = sim_set_int_control,
 	.doorbell = sim_doorbell,
+	.bell = sim_bell,
 	.set_state = sim_set_state,
 	.handle = sim_handle,
 	.destroy = sim_destroy,

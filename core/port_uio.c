@@ -50,6 +50,21 @@ static void uio_doorbell(struct ivshm_port *p, uint32_t peer, uint32_t vector)
 	reg_write(u, IVSHM_REG_DOORBELL, (peer << 16) | (vector & 0xffff));
 }
 
+static void uio_bell_ring(const struct ivshm_bell *b)
+{
+	*b->reg = b->value;
+}
+
+/* The register is mapped as long as the port lives: one store rings. */
+static int uio_bell(struct ivshm_port *p, uint32_t vector, struct ivshm_bell *b)
+{
+	struct port_uio *u = (struct port_uio *)p;
+	*b = (struct ivshm_bell){ .ring = uio_bell_ring, .fd = -1,
+				  .reg = &u->regs[IVSHM_REG_DOORBELL / 4],
+				  .value = (p->peer_id << 16) | (vector & 0xffff) };
+	return 0;
+}
+
 static void uio_set_state(struct ivshm_port *p, uint32_t state)
 {
 	struct port_uio *u = (struct port_uio *)p;
@@ -98,6 +113,7 @@ static const struct ivshm_port_ops uio_ops = {
 	.export = uio_export,
 	.set_int_control = uio_set_int_control,
 	.doorbell = uio_doorbell,
+	.bell = uio_bell,
 	.set_state = uio_set_state,
 	.handle = uio_handle,
 	.destroy = uio_destroy,

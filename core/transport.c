@@ -35,28 +35,54 @@ bool vdev_driver_live(const struct vdev *vd)
 	return vd->phase == VDEV_RUNNING && !vd->broken && (vd->status & VIRTIO_STATUS_DRIVER_OK);
 }
 
-/* May requests be popped from queue q now? */
-static bool queue_served(const struct vdev *vd, const struct vdev_queue *q)
+/* Is queue q to be served, as the home sees it? */
+static bool queue_open(const struct vdev *vd, const struct vdev_queue *q)
 {
 	return vdev_driver_live(vd) && !vd->stopping && !vd->paused && q->enable && q->vq.ready;
 }
 
-void vdev_pause(struct vdev *vd, bool pause)
+/* May requests be popped from queue q now, on the thread serving it? */
+static bool queue_served(const struct vdev *vd, const struct vdev_queue *q)
 {
-	vd->paused = pause;
-	if (!pause)
+	return q->lane ? vdev_lane_serves(q->lane, (unsigned)(q - vd->q)) : queue_open(vd, q);
+}
+
+void vdev_pause_for(struct vdev *vd, unsigned why, bool pause)
+{
+	unsigned was = vd->paused;
+	vd->paused = pause ? was | why : was & ~why;
+	if (!was && vd->paused)
+		vdev_lanes_recall(vd, -1, false);
+	if (was && !vd->paused)
 		for (unsigned i = 0; i < vd->nq; i++)
 			vdev_scan_queue(vd, i);
 }
 
 /* May answers for queue q be written?  Not after a reset or the peer's
  * departure began (the driver dropped those rings); yes while the queue is
- * being disabled or the daemon shuts down (the driver waits for them). */
+ * being disabled or the daemon shuts down (the driver waits for them).  A
+ * lane's: while the epoch it was handed the queue in lasts. */
 static bool queue_answerable(const struct vdev *vd, const struct vdev_queue *q)
 {
+	if (q->lane)
+		return vdev_lane_answers(q->lane, (unsigned)(q - vd->q));
 	return vdev_driver_live(vd) && q->enable && q->vq.ready &&
 	       (vd->stopping == STOP_NONE || vd->stopping == STOP_QUEUE_DISABLE ||
 		vd->stopping == STOP_SHUTDOWN);
+}
+
+/* Run the tick of the thread serving q at the end of this iteration. */
+static void defer_queue(struct vdev *vd, struct vdev_queue *q)
+{
+	if (q->lane)
+		vdev_lane_defer(q->lane);
+	else
+		tick_defer(vd->tick, &vd->tick_item);
+}
+
+unsigned vdev_busy(const struct vdev *vd)
+{
+	return vd->inflight + vdev_lanes_out(vd, -1);
 }
 
 /* The vector the driver kicks queue q on, from what the link really has:
@@ -85,13 +111,14 @@ static void took(struct vdev *vd, struct vdev_queue *q, struct vreq *req, uint64
 {
 	req->t_pop = t;
 	q->inflight++;
-	vd->inflight++;
+	if (!q->lane)
+		vd->inflight++;
 	q->stats.requests++;
 	if (q->inflight > q->stats.inflight_max)
 		q->stats.inflight_max = q->inflight;
 }
 
-static void fail_ring(struct vdev *vd, unsigned q, int err)
+void vdev_fail_ring(struct vdev *vd, unsigned q, int err)
 {
 	if (vd->broken)
 		return;
@@ -108,10 +135,19 @@ static void fail_ring(struct vdev *vd, unsigned q, int err)
 	vdev_mark_broken(vd);
 }
 
+/* The driver broke the rules on queue qi: the home decides (a lane tells it). */
+static void fail_ring(struct vdev *vd, unsigned qi, int err)
+{
+	if (vd->q[qi].lane)
+		vdev_lane_fault(vd->q[qi].lane, qi, err);
+	else
+		vdev_fail_ring(vd, qi, err);
+}
+
 /* Pop and submit what queue qi has, up to a budget (a driver that keeps
  * refilling cannot hold the loop).  Returns true when work is left that
  * must wait: no free slot, or the budget is spent. */
-static bool pop_queue(struct vdev *vd, unsigned qi)
+bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	unsigned budget = 2u * q->vq.num;
@@ -121,6 +157,7 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 	 * (One the driver adds during the pass is charged from its start;
 	 * the budget bounds how long ago that is.) */
 	uint64_t t = 0;
+	shm_peer_acquire(vd->port->rw);
 	while (queue_served(vd, q)) {
 		if (!q->free)
 			return true;
@@ -165,7 +202,12 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 
 void vdev_scan_queue(struct vdev *vd, unsigned qi)
 {
-	if (pop_queue(vd, qi)) {
+	if (vd->q[qi].lane) {
+		if (queue_open(vd, &vd->q[qi]))
+			vdev_lane_go(vd, qi);
+		return;
+	}
+	if (vdev_pop_queue(vd, qi)) {
 		vd->q[qi].starved = true;
 		tick_defer(vd->tick, &vd->tick_item);
 	}
@@ -193,11 +235,12 @@ void vdev_complete(struct vreq *req, uint32_t written)
 	req->next_free = q->free;
 	q->free = req;
 	q->inflight--;
-	vd->inflight--;
-	/* From inside our own tick (answered at once while it pops) the tick
+	if (!q->lane)
+		vd->inflight--;
+	/* From inside its own tick (answered at once while it pops) the tick
 	 * publishes it before it ends. */
-	if (!vd->in_tick)
-		tick_defer(vd->tick, &vd->tick_item);
+	if (!(q->lane ? vdev_lane_in_tick(q->lane) : vd->in_tick))
+		defer_queue(vd, q);
 }
 
 /* ---- interrupts --------------------------------------------------------- */
@@ -207,7 +250,10 @@ static void interrupt_if_wanted(struct vdev *vd, unsigned qi)
 	struct vdev_queue *q = &vd->q[qi];
 	if (queue_answerable(vd, q) && vq_want_interrupt(&q->vq)) {
 		q->stats.interrupts++;
-		vdev_notify_driver(vd, VI_QUEUE_EVENT, q->driver_vector);
+		if (q->lane)
+			vdev_lane_notify(q->lane, qi);
+		else
+			vdev_notify_driver(vd, VI_QUEUE_EVENT, q->driver_vector);
 	}
 }
 
@@ -243,7 +289,7 @@ static void journal_published(struct vdev *vd, unsigned qi, bool visible)
 	journal_order();
 }
 
-static void publish(struct vdev *vd, unsigned qi)
+void vdev_publish(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	q->dirty = false;
@@ -252,6 +298,7 @@ static void publish(struct vdev *vd, unsigned qi)
 		return;
 	}
 	vq_publish_idx(&q->vq);
+	shm_peer_release(vd->port->rw);
 	journal_published(vd, qi, true);
 	if (!q->polled) {
 		interrupt_if_wanted(vd, qi);
@@ -268,18 +315,22 @@ static void publish(struct vdev *vd, unsigned qi)
 void vdev_flush(struct vdev *vd)
 {
 	for (unsigned i = 0; i < vd->nq; i++)
-		if (vd->q[i].dirty)
-			publish(vd, i);
+		if (!vd->q[i].lane && vd->q[i].dirty)
+			vdev_publish(vd, i);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
 
-/* Requests the pending stop still waits for. */
+/* Requests (and lanes' queues) the pending stop still waits for. */
 static unsigned stop_waits_for(const struct vdev *vd)
 {
-	if (vd->stopping == STOP_QUEUE_DISABLE)
-		return vd->stop_queue < vd->nq ? vd->q[vd->stop_queue].inflight : 0;
-	return vd->inflight;
+	if (vd->stopping == STOP_QUEUE_DISABLE) {
+		if (vd->stop_queue >= vd->nq)
+			return 0;
+		const struct vdev_queue *q = &vd->q[vd->stop_queue];
+		return q->lane ? vdev_lanes_out(vd, (int)vd->stop_queue) : q->inflight;
+	}
+	return vdev_busy(vd);
 }
 
 static void finish_stop(struct vdev *vd)
@@ -344,6 +395,10 @@ void vdev_begin_stop(struct vdev *vd, enum vdev_stop_reason why, unsigned queue)
 		return;
 	vd->stopping = why;
 	vd->stop_queue = queue;
+	/* After a reset began or the peer left, the driver has dropped the
+	 * rings: lanes must not write answers into them any more. */
+	vdev_lanes_recall(vd, why == STOP_QUEUE_DISABLE ? (int)queue : -1,
+			  why == STOP_RESET || why == STOP_PEER_LEFT);
 	if (vd->ops->cancel) {
 		for (unsigned i = 0; i < vd->nq; i++)
 			if (vd->q[i].inflight && (why != STOP_QUEUE_DISABLE || i == queue))
@@ -360,19 +415,19 @@ static bool tick_run(struct tick_item *it)
 	bool again = false;
 	vd->in_tick = true;
 	for (unsigned i = 0; i < vd->nq; i++)
-		if (vd->q[i].dirty)
-			publish(vd, i);
+		if (!vd->q[i].lane && vd->q[i].dirty)
+			vdev_publish(vd, i);
 	for (unsigned i = 0; i < vd->nq; i++) {
 		struct vdev_queue *q = &vd->q[i];
-		if (!q->starved || !q->free)
+		if (q->lane || !q->starved || !q->free)
 			continue;
-		q->starved = pop_queue(vd, i);
+		q->starved = vdev_pop_queue(vd, i);
 		again |= q->starved;
 	}
 	/* What the pops answered at once goes out in this iteration too. */
 	for (unsigned i = 0; i < vd->nq; i++)
-		if (vd->q[i].dirty)
-			publish(vd, i);
+		if (!vd->q[i].lane && vd->q[i].dirty)
+			vdev_publish(vd, i);
 	vd->in_tick = false;
 	if (vd->stopping && stop_waits_for(vd) == 0)
 		finish_stop(vd);
@@ -433,9 +488,10 @@ void vdev_process(struct vdev *vd, int vector)
 	for (unsigned i = 0; i < vd->nq; i++) {
 		if (vector > 0 && vd->q[i].device_vector != vector)
 			continue;
-		if (!queue_served(vd, &vd->q[i]))
+		if (!queue_open(vd, &vd->q[i]))
 			continue;
-		vd->q[i].stats.kicks++;
+		if (!vd->q[i].lane)
+			vd->q[i].stats.kicks++;     /* a lane counts its own */
 		vdev_scan_queue(vd, i);
 	}
 }
@@ -462,6 +518,7 @@ void vdev_link_down(struct vdev *vd)
 		return;
 	log_err("%s: link %s is gone; device stopped", vd->name, vd->port->name);
 	vd->phase = VDEV_STOPPED;
+	vdev_lanes_recall(vd, -1, true);
 	/* A stop in progress can only end in shutdown now. */
 	if (vd->stopping != STOP_SHUTDOWN)
 		vd->stopping = STOP_NONE;
@@ -605,7 +662,7 @@ static int adopt_queue(struct vdev *vd, unsigned qi, char *why, size_t why_len)
 
 /* Execute again what the journal says was taken and not answered, in the
  * order the driver made it available. */
-static void replay_queue(struct vdev *vd, unsigned qi)
+void vdev_replay_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	uint16_t num = q->vq.num;
@@ -721,9 +778,14 @@ int vdev_adopt(struct vdev *vd, char *why, size_t why_len)
 	log_info("%s: taken over on %s (%s)", vd->name, vd->port->name, vdev_phase_name(vd));
 	vdev_journal_save(vd);
 	ivshm_port_rearm(vd->port);
-	for (unsigned i = 0; live && i < vd->nq; i++)
-		if (vd->q[i].enable)
-			replay_queue(vd, i);
+	for (unsigned i = 0; live && i < vd->nq; i++) {
+		if (!vd->q[i].enable)
+			continue;
+		if (vd->q[i].lane)
+			vd->q[i].replay = true;     /* by the lane, when handed the queue */
+		else
+			vdev_replay_queue(vd, i);
+	}
 	/* Whatever happened while nobody served: state, a pending transaction,
 	 * kicks (interrupts are not latched). */
 	vdev_process(vd, IVSHM_VECTOR_UNKNOWN);
@@ -802,8 +864,17 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 	return 0;
 }
 
+void vdev_set_queue_ctx(struct vdev *vd, unsigned qi, void *ctx)
+{
+	size_t stride = slot_stride(vd->ops);
+	uint16_t n = vd->q[qi].max_size;
+	for (unsigned k = 0; k < n; k++)
+		((struct vreq *)((uint8_t *)vd->slots + ((size_t)qi * n + k) * stride))->ctx = ctx;
+}
+
 void vdev_destroy(struct vdev *vd)
 {
+	vdev_lanes_free(vd);
 	if (vd->tick)
 		tick_cancel(vd->tick, &vd->tick_item);
 	if (vd->irq_timer) {

@@ -39,7 +39,19 @@
  * those rings); answers during a queue disable or a shutdown are published
  * before the transition completes.
  *
- * Everything here runs on one thread, the one of the loop given at init.
+ * Threads: everything here runs on the thread of the loop given at init
+ * (the device's "home"), except the queues placed on other loops with
+ * vdev_place_queue() ("lanes", core/transport_lane.c): the home keeps the
+ * control path (state, transactions, features, reset, queue set-up), and
+ * hands a queue that is ready to be served over to its lane by message;
+ * from then on only the lane's thread touches the queue's ring, requests,
+ * counters and journal entries, until the home asks for it back and the
+ * lane, once none of its requests is left with the backend, hands it back.
+ * The home forwards the driver's kicks to the lane by message; the lane
+ * rings the driver itself (core/port.h, bells).  One value crosses threads
+ * outside messages: the device's answer epoch, which the home moves on when
+ * answers must no longer be written (a reset, the peer leaving, a broken
+ * driver) and a lane checks before it publishes.
  */
 #pragma once
 #include <stdbool.h>
@@ -57,6 +69,8 @@
 #define VDEV_MAX_CONFIG 256    /* bytes of device config space */
 
 struct vdev;
+struct vdev_lane;
+struct mailbox;
 
 /* One request: a validated descriptor chain of one queue.  The transport
  * owns it from pop to vdev_complete(); the backend reads and writes its
@@ -69,6 +83,8 @@ struct vreq {
 	unsigned n_in;           /* device-writable buffers: iov[n_out .. n_out + n_in) */
 	uint64_t in_bytes;       /* total writable length */
 	struct iovec *iov;
+	void *ctx;               /* the backend's context of the loop serving the queue
+				  * (vdev_place), NULL on the device's own loop */
 	uint64_t t_pop;          /* private: CLOCK_MONOTONIC ns of its pop pass (latency) */
 	struct vreq *next_free;  /* private */
 	/* The backend's area (ops->req_size bytes) follows, aligned. */
@@ -151,6 +167,21 @@ struct vdev_queue_stats {
 	uint64_t lat_sum_ns;                /* and their latencies added up */
 };
 
+/* Who serves a queue placed on another loop, as the home sees it. */
+enum vdev_owner {
+	VDEV_Q_HOME,            /* the home has it (not served) */
+	VDEV_Q_LANE,            /* handed to its lane */
+	VDEV_Q_RECALLED,        /* asked back, not yet handed back */
+};
+
+/* A loop that can serve queues: a worker's tick, its mailbox and the
+ * backend's context there (vreq.ctx: blk's io engine of that loop). */
+struct vdev_place {
+	struct tick *tick;
+	struct mailbox *mb;
+	void *ctx;
+};
+
 struct vdev_queue {
 	uint16_t max_size;
 	uint16_t device_vector;     /* the driver kicks us on this vector */
@@ -166,6 +197,9 @@ struct vdev_queue {
 	bool dirty;                 /* used entries recorded, not yet published */
 	bool polled;                /* interrupt decided late (ops->polled_queues) */
 	bool irq_pending;           /* a late decision is due */
+	struct vdev_lane *lane;     /* NULL: served on the device's loop */
+	enum vdev_owner owner;      /* lane queues: the home's view */
+	bool replay;                /* lane queues: execute the journal's requests first */
 	uint16_t *batch;            /* heads answered since the last publish (journal) */
 	unsigned nbatch;
 	struct vdev_queue_stats stats;
@@ -207,11 +241,15 @@ struct vdev {
 	unsigned inflight;                  /* over all queues */
 	struct tick_item tick_item;
 	bool in_tick;                       /* tick_run() is running */
-	bool paused;                        /* vdev_pause(): nothing new is popped */
+	unsigned paused;                    /* vdev_pause_reason bits: nothing new is popped */
 	uv_timer_t *irq_timer;              /* late interrupt decisions (own allocation:
 					     * it outlives the vdev while libuv closes it) */
 	void *slots;                        /* one allocation for every request slot */
 	struct journal *journal;            /* NULL: none kept */
+	struct vdev_lane *lanes;            /* one per other loop serving queues */
+	unsigned nlanes;
+	uint32_t epoch;                     /* atomic: answers of lanes valid while unchanged */
+	struct mailbox *home_mb;            /* mail to this thread (from lanes) */
 	struct vdev_stats stats;
 };
 
@@ -232,6 +270,29 @@ static inline uint32_t vdev_header_size(size_t config_size)
 int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct tick *tick,
 	      uint32_t device_id, const struct vdev_backend_ops *ops, void *be,
 	      size_t config_size, unsigned nq, uint16_t queue_size);
+#define VDEV_LANE_MAX_QUEUES 64     /* the queues a lane can serve: 0..63 */
+
+/* Serve queue q on the loop of place (before vdev_start or vdev_adopt);
+ * home is the device's own loop (its tick the one given to vdev_init, its
+ * mailbox where lanes answer).  place == home serves it there, any other
+ * place makes it a lane's (see the top of this file); ctx goes to the queue's requests
+ * (vreq.ctx).  Lanes only serve backends whose requests finish on their
+ * own (no ops->cancel) and queues that are not polled, numbered below
+ * VDEV_LANE_MAX_QUEUES: -EINVAL otherwise, -ENOMEM. */
+int vdev_place_queue(struct vdev *vd, unsigned q, const struct vdev_place *home,
+		     const struct vdev_place *place);
+
+/* Is queue q served on the loop of tick (its own or a lane's)? */
+bool vdev_queue_on(const struct vdev *vd, unsigned q, const struct tick *tick);
+
+/* The thread of place: publish what the lanes there recorded (before a
+ * hand-over, like vdev_flush for the home's queues). */
+void vdev_flush_place(struct vdev *vd, const struct tick *tick);
+
+/* Requests not yet answered, as far as the home can tell: its own, and
+ * one for each queue a lane has not handed back. */
+unsigned vdev_busy(const struct vdev *vd);
+
 /* Free it (after it stopped; the loop must run on to close its timer). */
 void vdev_destroy(struct vdev *vd);
 
@@ -271,10 +332,18 @@ void vdev_complete(struct vreq *req, uint32_t written);
 /* The config space changed (e.g. capacity): re-publish it and tell the driver. */
 void vdev_config_changed(struct vdev *vd);
 
-/* Stop (true) or go on (false) popping new requests; those in flight go
- * on, transactions are answered.  For a hand-over: fewer requests left to
- * execute again. */
-void vdev_pause(struct vdev *vd, bool pause);
+/* Stop (true) or go on (false) popping new requests, for a reason
+ * (several may hold at once; popping goes on when none is left); those in
+ * flight go on, transactions are answered, queues on other loops come home
+ * (vdev_busy() falls to 0 once they have).  For a hand-over: fewer
+ * requests left to execute again; for a change of medium: no request of a
+ * lane uses the old one. */
+enum vdev_pause_reason { VDEV_PAUSE_HANDOVER = 1, VDEV_PAUSE_MEDIUM = 2 };
+void vdev_pause_for(struct vdev *vd, unsigned why, bool pause);
+static inline void vdev_pause(struct vdev *vd, bool pause)
+{
+	vdev_pause_for(vd, VDEV_PAUSE_HANDOVER, pause);
+}
 
 /* Publish now what vdev_complete() recorded (before a hand-over: answers
  * left unpublished would be executed again by the next process). */

@@ -25,3 +25,27 @@ void vdev_begin_stop(struct vdev *vd, enum vdev_stop_reason why, unsigned queue)
 /* Queue q may have new requests (enabled, DRIVER_OK): pop them if it is
  * served now. */
 void vdev_scan_queue(struct vdev *vd, unsigned q);
+
+/* transport.c: the request path, also run by lanes on their thread. */
+bool vdev_pop_queue(struct vdev *vd, unsigned qi);     /* true: work left (starved) */
+void vdev_publish(struct vdev *vd, unsigned qi);
+void vdev_replay_queue(struct vdev *vd, unsigned qi);
+void vdev_fail_ring(struct vdev *vd, unsigned qi, int err);
+void vdev_set_queue_ctx(struct vdev *vd, unsigned qi, void *ctx);
+
+/* transport_lane.c, the lane's thread: see there. */
+bool vdev_lane_serves(const struct vdev_lane *l, unsigned qi);
+bool vdev_lane_answers(const struct vdev_lane *l, unsigned qi);
+bool vdev_lane_in_tick(const struct vdev_lane *l);
+void vdev_lane_defer(struct vdev_lane *l);
+void vdev_lane_notify(struct vdev_lane *l, unsigned qi);
+void vdev_lane_fault(struct vdev_lane *l, unsigned qi, int err);
+/* transport_lane.c, the home's thread. */
+/* Queue qi (a lane's) is open for serving: hand it over, or kick it. */
+void vdev_lane_go(struct vdev *vd, unsigned qi);
+/* Ask lanes for their queues back (only: that one, -1: all); revoke:
+ * their answers are no longer to be written. */
+void vdev_lanes_recall(struct vdev *vd, int only, bool revoke);
+/* Lane queues (only: that one, -1: all) not handed back. */
+unsigned vdev_lanes_out(const struct vdev *vd, int only);
+void vdev_lanes_free(struct vdev *vd);

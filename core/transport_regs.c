@@ -98,6 +98,8 @@ void vdev_mark_broken(struct vdev *vd)
 		return;
 	vd->broken = true;
 	vd->stats.protocol_errors++;
+	/* Nothing more is answered; lanes give their queues back. */
+	vdev_lanes_recall(vd, -1, true);
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	shm_st32(vd->port->rw, VI_DEVICE_STATUS, vd->status);
 	vdev_journal_save(vd);

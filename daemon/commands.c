@@ -34,6 +34,7 @@ struct part {
 	struct strbuf out;
 	struct dev_snapshot *snap;
 	int status;             /* -ESHUTDOWN: the worker had stopped */
+	unsigned stage;         /* staged: the device's loop being asked */
 };
 
 enum format { FMT_TEXT, FMT_JSON, FMT_OPENMETRICS };
@@ -43,7 +44,9 @@ enum format { FMT_TEXT, FMT_JSON, FMT_OPENMETRICS };
 struct gather {
 	struct control_cmd *cmd;
 	enum format fmt;
+	void (*fn)(void *arg);
 	void (*finish)(struct gather *g);
+	bool staged;            /* fn runs on each of a device's loops in turn */
 	const char *json_open, *text_head;
 	struct dev_snapshot *snaps;     /* stats: one per part */
 	unsigned pending, nparts;
@@ -133,10 +136,21 @@ static void list_answer(struct gather *g)
 	gather_free(g);
 }
 
-/* stats, on the device's worker: a copy of its counters. */
+/* The worker serving a device's loop k (0: its home). */
+static struct worker *loop_worker(const struct device *d, unsigned k)
+{
+	return k ? d->loop_worker[k] : d->worker;
+}
+
+/* stats, on the device's workers in turn: a copy of its counters. */
 static void stats_take(void *arg)
 {
-	snapshot_take(((struct part *)arg)->snap);
+	struct part *p = arg;
+	const struct tick *tick = &loop_worker(p->dev, p->stage)->tick;
+	if (p->stage == 0)
+		snapshot_take(p->snap, tick);
+	else
+		snapshot_take_queues(p->snap, tick);
 }
 
 /* stats: rendered from the copies, in the format asked for. */
@@ -147,6 +161,8 @@ static void stats_answer(struct gather *g)
 	sb_init(&out);
 	for (unsigned i = 0; i < g->nparts; i++)
 		oom |= g->snaps[i].status == -ENOMEM;
+	for (unsigned i = 0; i < g->nparts; i++)
+		snapshot_sum(&g->snaps[i]);
 	if (g->fmt == FMT_OPENMETRICS) {
 		om_render(&out, g->snaps, g->nparts);
 	} else if (g->fmt == FMT_JSON) {
@@ -173,7 +189,13 @@ static void part_done(void *arg, int status)
 {
 	struct part *p = arg;
 	struct gather *g = p->g;
-	p->status = status;
+	if (p->stage == 0)
+		p->status = status;
+	/* The next loop's worker; one that has stopped leaves its queues'
+	 * counters at 0 (the device is stopping anyway). */
+	while (g->staged && p->status == 0 && ++p->stage < p->dev->nloops)
+		if (worker_call(loop_worker(p->dev, p->stage), g->fn, part_done, p) == 0)
+			return;
 	if (--g->pending == 0)
 		g->finish(g);
 }
@@ -196,7 +218,8 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, enum format f
 		control_answer(cmd, -ENOMEM, "out of memory");
 		return;
 	}
-	*g = (struct gather){ .cmd = cmd, .fmt = fmt, .finish = finish, .json_open = json_open,
+	*g = (struct gather){ .cmd = cmd, .fmt = fmt, .fn = fn, .finish = finish,
+			      .staged = snapshots, .json_open = json_open,
 			      .text_head = text_head ? text_head : "", .snaps = snaps,
 			      .pending = n, .nparts = n };
 	if (n == 0) {
@@ -232,7 +255,14 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, enum format f
 		g->finish(g);
 }
 
-/* resize, change, eject: one block device, on its worker. */
+/* resize, change, eject: one block device, on its worker.  When its queues
+ * are served on other workers too, those must not use the image while it
+ * changes: the device first holds new requests and its queues come home
+ * (device_hold_medium), polled from here until then, at most
+ * MEDIUM_SETTLE_MS. */
+#define MEDIUM_SETTLE_MS 3000
+#define MEDIUM_POLL_MS 2
+
 struct medium_job {
 	struct control_cmd *cmd;
 	struct device *dev;
@@ -243,7 +273,24 @@ struct medium_job {
 	int rc;
 	uint64_t capacity;
 	char err[512];
+	/* the other workers' queues */
+	bool hold;
+	unsigned busy, polls;
+	uv_timer_t timer;
 };
+
+static void job_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void medium_free(struct medium_job *j)
+{
+	if (j->hold)
+		uv_close((uv_handle_t *)&j->timer, job_free);
+	else
+		free(j);
+}
 
 static void do_resize(void *arg)
 {
@@ -253,6 +300,8 @@ static void do_resize(void *arg)
 		snprintf(j->err, sizeof(j->err), "%s: cannot read the image size: %s",
 			 j->dev->cfg->name, strerror(-j->rc));
 	j->capacity = blk_capacity(j->dev->blk);
+	if (j->hold)
+		device_hold_medium(j->dev, false);
 }
 
 static void do_change(void *arg)
@@ -260,6 +309,8 @@ static void do_change(void *arg)
 	struct medium_job *j = arg;
 	j->rc = blk_change(j->dev->blk, j->has_image ? j->image : NULL, j->err, sizeof(j->err));
 	j->capacity = blk_capacity(j->dev->blk);
+	if (j->hold)
+		device_hold_medium(j->dev, false);
 }
 
 static void medium_done(void *arg, int status)
@@ -283,7 +334,59 @@ static void medium_done(void *arg, int status)
 				 (unsigned long long)j->capacity);
 		control_answer(j->cmd, 0, body);
 	}
-	free(j);
+	medium_free(j);
+}
+
+/* On the worker: hold (first call) and count what is still out. */
+static void medium_hold(void *arg)
+{
+	struct medium_job *j = arg;
+	if (j->polls == 0)
+		device_hold_medium(j->dev, true);
+	j->busy = device_inflight(j->dev);
+	if (j->busy && j->polls * MEDIUM_POLL_MS >= MEDIUM_SETTLE_MS) {
+		device_hold_medium(j->dev, false);
+		j->rc = -EBUSY;
+		snprintf(j->err, sizeof(j->err), "%s: %u request(s) still in flight after %u ms; "
+			 "nothing changed, try again", j->dev->cfg->name, j->busy,
+			 MEDIUM_SETTLE_MS);
+	}
+}
+
+static void medium_apply(struct medium_job *j)
+{
+	int r = worker_call(j->dev->worker,
+			    strcmp(j->verb, "resize") == 0 ? do_resize : do_change, medium_done, j);
+	if (r < 0) {
+		control_answer(j->cmd, -ENOMEM, "out of memory");
+		medium_free(j);     /* the device stays held: as good as failed anyway */
+	}
+}
+
+static void medium_held(void *arg, int status);
+
+static void medium_poll(uv_timer_t *t)
+{
+	struct medium_job *j = t->data;
+	if (worker_call(j->dev->worker, medium_hold, medium_held, j) < 0) {
+		control_answer(j->cmd, -ENOMEM, "out of memory");
+		medium_free(j);
+	}
+}
+
+static void medium_held(void *arg, int status)
+{
+	struct medium_job *j = arg;
+	if (status < 0 || j->rc < 0) {
+		medium_done(j, status);
+		return;
+	}
+	if (j->busy == 0) {
+		medium_apply(j);
+		return;
+	}
+	j->polls++;
+	uv_timer_start(&j->timer, medium_poll, MEDIUM_POLL_MS, 0);
 }
 
 static void medium(struct command_ctx *c, struct control_cmd *cmd, bool json, char **argv,
@@ -314,11 +417,14 @@ static void medium(struct command_ctx *c, struct control_cmd *cmd, bool json, ch
 		snprintf(j->image, sizeof(j->image), "%s", argv[2]);
 		j->has_image = true;
 	}
-	if (worker_call(d->worker, strcmp(argv[0], "resize") == 0 ? do_resize : do_change,
-			medium_done, j) < 0) {
-		control_answer(cmd, -ENOMEM, "out of memory");
-		free(j);
+	if (d->nloops <= 1) {
+		medium_apply(j);
+		return;
 	}
+	j->hold = true;
+	uv_timer_init(c->loop, &j->timer);
+	j->timer.data = j;
+	medium_poll(&j->timer);
 }
 
 void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)

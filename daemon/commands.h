@@ -6,6 +6,8 @@
  *   resize NAME          re-read the image size; the cell gets a capacity change
  *   change NAME IMAGE    swap the medium (refused while a cell drives a writable disk)
  *   eject NAME           remove the medium (capacity 0), same rule
+ *                        (a disk whose queues are spread over workers holds
+ *                        new requests until its queues are home, at most 3 s)
  *   upgrade [PATH]       replace the daemon by PATH (default: the executable
  *                        it was started from) without the cells noticing
  *                        (daemon/upgrade.h); answered by the new process
@@ -25,6 +27,7 @@
 #include "daemon/upgrade.h"
 
 struct command_ctx {
+	uv_loop_t *loop;            /* the main loop */
 	struct device *devs;
 	unsigned ndevs;
 	struct upgrade *upgrade;

@@ -129,10 +129,20 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 	if (r < 0)
 		return r;
 	dev->vd = blk_vdev(dev->blk);
-	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s), "
-		 "io engine %s", cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
-		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
-		 cfg->queue_size, dev->port->vectors, io_engine_kind_name(eng->kind));
+	for (unsigned q = 0; dev->nloops > 1 && q < cfg->queues; q++) {
+		r = vdev_place_queue(dev->vd, q, &dev->loop[0], &dev->loop[q % dev->nloops]);
+		if (r < 0) {
+			snprintf(why, why_len, "cannot place queue %u on worker %u: %s", q,
+				 q % dev->nloops, strerror(-r));
+			return r;
+		}
+	}
+	unsigned loops = dev->nloops > 1 ? dev->nloops : 1;
+	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u on %u worker(s), "
+		 "%u vector(s), io engine %s", cfg->name, cfg->image,
+		 (unsigned long long)blk_capacity(dev->blk), cfg->read_only ? ", read-only" : "",
+		 dev->port->name, cfg->queues, cfg->queue_size, loops, dev->port->vectors,
+		 io_engine_kind_name(eng->kind));
 	return 0;
 }
 
@@ -591,7 +601,10 @@ int device_adopt(struct device *dev, const struct cfg_device *cfg, const struct 
 	drop_handed(h, cfg->name);
 	if (uio >= 0 && handover_add(h, "reopen/uio", uio) < 0)
 		close(uio);
-	*dev = (struct device){ .worker = dev->worker };
+	struct device keep_loops = *dev;
+	*dev = (struct device){ .worker = dev->worker, .nloops = dev->nloops };
+	memcpy(dev->loop, keep_loops.loop, sizeof(dev->loop));
+	memcpy(dev->loop_worker, keep_loops.loop_worker, sizeof(dev->loop_worker));
 	r = device_open(dev, cfg, dcfg, tick, eng, h, err, err_len);
 	return r < 0 ? r : 1;
 }
@@ -604,10 +617,22 @@ void device_settle(struct device *dev)
 		vdev_flush(dev->vd);
 }
 
+void device_settle_loop(struct device *dev, const struct tick *tick)
+{
+	if (dev->vd)
+		vdev_flush_place(dev->vd, tick);
+}
+
 void device_pause(struct device *dev, bool pause)
 {
 	if (dev->vd)
 		vdev_pause(dev->vd, pause);
+}
+
+void device_hold_medium(struct device *dev, bool hold)
+{
+	if (dev->vd)
+		vdev_pause_for(dev->vd, VDEV_PAUSE_MEDIUM, hold);
 }
 
 unsigned device_inflight(const struct device *dev)

@@ -26,9 +26,17 @@ struct device_watch {
 
 struct worker;
 
+#define DEVICE_MAX_LOOPS 16
+
 struct device {
 	const struct cfg_device *cfg;
-	struct worker *worker;          /* whose thread owns it */
+	struct worker *worker;          /* whose thread owns it (its home) */
+	/* Where its queues are served: queue q on loop[q % nloops], loop[0]
+	 * being the home's (core/transport.h, lanes).  Set before
+	 * device_open, constant after; nloops 0 or 1: all at home. */
+	struct vdev_place loop[DEVICE_MAX_LOOPS];
+	struct worker *loop_worker[DEVICE_MAX_LOOPS];
+	unsigned nloops;
 	bool open_ok;                   /* opened (the main thread's to read) */
 	struct sim_link *link;          /* hosted software link, or NULL */
 	struct ivshm_port *port;
@@ -70,8 +78,11 @@ int device_adopt(struct device *dev, const struct cfg_device *cfg, const struct 
 int device_export(struct device *dev, struct handover *h);
 
 /* Right before a hand-over (paused, the loop not to run again): pending
- * console output into the backlog, recorded answers published. */
+ * console output into the backlog, recorded answers published.
+ * device_settle_loop: the same for its queues served on the loop of tick
+ * (another worker's, on that worker's thread). */
 void device_settle(struct device *dev);
+void device_settle_loop(struct device *dev, const struct tick *tick);
 
 /* Changes whenever what device_export() names changes (peers, clients,
  * medium): the supervisor's copy must be brought up to date. */
@@ -84,7 +95,12 @@ int device_snapshot(struct device *dev, struct handover *h);
 
 /* Stop or go on taking new requests (in-flight ones go on). */
 void device_pause(struct device *dev, bool pause);
-/* Requests in flight that will finish on their own (block I/O). */
+/* Stop or go on taking new requests around a change of the medium (a
+ * reason of its own: a hand-over's pause is not lifted by it).  Once
+ * device_inflight() is 0 no other loop uses the image. */
+void device_hold_medium(struct device *dev, bool hold);
+/* Requests in flight that will finish on their own (block I/O); a queue
+ * served on another loop counts until it is handed back (vdev_busy). */
 unsigned device_inflight(const struct device *dev);
 
 /* Answer what is in flight, publish RESET on the link, then on_stopped(dev)

@@ -26,7 +26,7 @@
 #include <uv.h>
 
 #include "core/handover.h"
-#include "daemon/mailbox.h"
+#include "core/mailbox.h"
 #include "daemon/notify.h"
 
 struct fdstore_entry {

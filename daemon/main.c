@@ -1,5 +1,6 @@
 /* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,7 +19,7 @@
 #include "daemon/fdstore.h"
 #include "daemon/notify.h"
 #include "core/sim_proto.h"
-#include "daemon/mailbox.h"
+#include "core/mailbox.h"
 #include "daemon/upgrade.h"
 #include "daemon/worker.h"
 #include "core/handover.h"
@@ -36,7 +37,8 @@ struct daemon {
 	struct device *devs;
 	unsigned ndevs;
 	uv_signal_t sig_int, sig_term, sig_hup;
-	unsigned workers_done;
+	unsigned workers_done;      /* their devices stopped */
+	unsigned workers_ended;     /* their loops ended */
 	struct control *control;
 	struct command_ctx commands;
 	bool stopping;
@@ -92,11 +94,11 @@ static void close_main(struct daemon *d)
 	mailbox_close(&d->mb);
 }
 
-/* On the main loop, one per worker: its devices are stopped and closed. */
-static void worker_finished(void *arg, int status)
+/* On the main loop, one per worker: its loop has ended. */
+static void worker_ended(void *arg, int status)
 {
 	struct daemon *d = arg;
-	if (++d->workers_done == d->nworkers) {
+	if (++d->workers_ended == d->nworkers) {
 		log_info("all devices stopped");
 		/* After a clean stop the links are reset: nothing kept is worth
 		 * taking over.  A start that failed keeps the store for the next. */
@@ -104,6 +106,17 @@ static void worker_finished(void *arg, int status)
 			fdstore_clear(&d->store);
 		close_main(d);
 	}
+}
+
+/* On the main loop, one per worker: its devices have stopped.  Once all
+ * have, no queue is served on any loop any more: the loops may end. */
+static void worker_finished(void *arg, int status)
+{
+	struct daemon *d = arg;
+	if (++d->workers_done < d->nworkers)
+		return;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		worker_end(&d->workers[i], worker_ended, d);
 }
 
 static void shutdown_all(struct daemon *d)
@@ -185,6 +198,7 @@ static int open_control(struct daemon *d)
 	}
 	if (!dc->control_set)
 		mkdir("/run/virtio-ivshmemd", 0755);
+	d->commands.loop = &d->loop;
 	d->commands.devs = d->devs;
 	d->commands.ndevs = d->ndevs;
 	d->commands.upgrade = &d->up;
@@ -284,24 +298,48 @@ static void log_engine(const struct worker *w, unsigned entries)
 			 e->max_threads);
 }
 
+/* Over how many of n workers a device's queues are spread: a block
+ * device's queues each on one, from its home on (daemon/device.h); a
+ * console stays at home (its backend cancels requests, which lanes do not
+ * carry: core/transport.h). */
+static unsigned spread(const struct cfg_device *cd, unsigned n)
+{
+	unsigned k = cd->type == DEV_BLOCK ? cd->queues : 1;
+	if (k > n)
+		k = n;
+	if (k > DEVICE_MAX_LOOPS)
+		k = DEVICE_MAX_LOOPS;
+	return k ? k : 1;
+}
+
 /* Workers, and every device opened on its worker's loop before the
  * worker's thread starts (nothing runs there yet). */
 static int open_devices(struct daemon *d)
 {
 	char err[1024];
-	unsigned n = d->cfg->daemon.threads;
-	if (n > d->cfg->ndevices)
-		n = d->cfg->ndevices ? d->cfg->ndevices : 1;   /* no idle threads */
+	const struct config *cfg = d->cfg;
+	/* No idle threads: a worker serves at least one device or queue. */
+	unsigned useful = 0;
+	for (unsigned i = 0; i < cfg->ndevices; i++)
+		useful += spread(&cfg->devices[i], UINT_MAX);
+	unsigned n = cfg->daemon.threads;
+	if (n > useful)
+		n = useful ? useful : 1;
 	d->workers = calloc(n, sizeof(*d->workers));
-	d->devs = calloc(d->cfg->ndevices, sizeof(*d->devs));
+	d->devs = calloc(cfg->ndevices, sizeof(*d->devs));
 	if (!d->workers || !d->devs)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
+		/* io_uring entries: room for every queue served on it. */
 		unsigned entries = 256;
-		for (unsigned k = i; k < d->cfg->ndevices; k += n)
-			entries += d->cfg->devices[k].queues * (d->cfg->devices[k].queue_size ?
-				   d->cfg->devices[k].queue_size : 64);
-		enum io_engine_kind kind = io_kind(d->cfg->daemon.io_engine);
+		for (unsigned k = 0; k < cfg->ndevices; k++) {
+			const struct cfg_device *cd = &cfg->devices[k];
+			unsigned loops = spread(cd, n);
+			for (unsigned q = 0; q < cd->queues; q++)
+				if ((k % n + q % loops) % n == i)
+					entries += cd->queue_size ? cd->queue_size : 64;
+		}
+		enum io_engine_kind kind = io_kind(cfg->daemon.io_engine);
 		if (entries > 16384)
 			entries = 16384;
 		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb, kind, entries);
@@ -330,6 +368,15 @@ static int open_devices(struct daemon *d)
 		d->ndevs++;
 		if (worker_add(w, dev) < 0)
 			return -ENOMEM;
+		/* A block device's queues go round the workers from its home on. */
+		dev->nloops = spread(&cfg->devices[i], n);
+		for (unsigned k = 0; dev->nloops > 1 && k < dev->nloops; k++) {
+			struct worker *lw = &d->workers[(i + k) % n];
+			dev->loop[k] = lw->place;
+			dev->loop_worker[k] = lw;
+			if (k && worker_host(lw, dev) < 0)
+				return -ENOMEM;
+		}
 		const struct cfg_device *cd = &d->cfg->devices[i];
 		char jname[HANDOVER_NAME_MAX + 1];
 		snprintf(jname, sizeof(jname), "%s/journal", cd->name);

@@ -1,9 +1,12 @@
 /* A copy of one device's counters for the control commands (stats in
  * text, JSON and OpenMetrics).
  *
- * snapshot_take() runs on the device's worker thread (worker_call) and
- * copies everything a rendering needs; the main thread then renders from
- * the copy and never reads the device's fields (daemon/worker.h).  The
+ * snapshot_take() runs on the device's worker thread (worker_call), then on
+ * the worker of each of its other loops in turn (a block device's queues
+ * spread over threads, daemon/device.h), each copying what its thread
+ * keeps; snapshot_sum() on the main thread adds the queues up.  The main
+ * thread renders from the copy and never reads the device's fields
+ * (daemon/worker.h).  The
  * counters are those of the transport (core/transport.h: per device and per
  * queue, with the latency histogram) and of the backend (backends/blk.h,
  * backends/console.h), all kept by that one thread without locks.
@@ -19,6 +22,7 @@
 struct queue_snapshot {
 	struct vdev_queue_stats st;
 	unsigned inflight;
+	struct blk_stats blk;       /* block devices: this queue's */
 };
 
 struct dev_snapshot {
@@ -31,14 +35,20 @@ struct dev_snapshot {
 	unsigned nq;
 	struct queue_snapshot *q;   /* nq of them */
 	bool is_blk;
-	struct blk_stats blk;
+	struct blk_stats blk;       /* the queues' sum (snapshot_sum) */
 	unsigned blk_inflight;
 	bool is_con;
 	struct console_stats con;
 	bool con_attached;
 };
 
-/* The device's worker thread: fill s from s->dev (set by the caller). */
-void snapshot_take(struct dev_snapshot *s);
+/* On the device's home thread (tick: its loop's): fill s from s->dev (set
+ * by the caller) with the device's own state and the queues served there. */
+void snapshot_take(struct dev_snapshot *s, const struct tick *tick);
+/* Then on the thread of each other loop of the device: the queues served
+ * on it (nothing when the home's call failed). */
+void snapshot_take_queues(struct dev_snapshot *s, const struct tick *tick);
+/* Main thread, once every loop's call is back: the device-wide sums. */
+void snapshot_sum(struct dev_snapshot *s);
 void snapshot_free(struct dev_snapshot *s);
 

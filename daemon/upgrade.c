@@ -305,6 +305,10 @@ static void upgrade_export_job(void *arg)
 			snprintf(j->err, sizeof(j->err), "%s: cannot describe it for hand-over: %s",
 				 dev->cfg->name, strerror(-j->rc));
 	}
+	/* Queues of other workers' devices served here (a drain that timed
+	 * out leaves them out): their recorded answers published too. */
+	for (unsigned i = 0; i < j->w->nguests; i++)
+		device_settle_loop(j->w->guests[i], &j->w->tick);
 }
 
 static void held(void *arg, int status)

@@ -132,6 +132,7 @@ int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main
 	};
 	r = io_engine_init(&w->eng, &w->tick, &ep);
 	w->eng_ok = r == 0;
+	w->place = (struct vdev_place){ .tick = &w->tick, .mb = &w->mb, .ctx = &w->eng };
 	return r;
 }
 
@@ -143,6 +144,16 @@ int worker_add(struct worker *w, struct device *dev)
 	w->devs = n;
 	w->devs[w->ndevs++] = dev;
 	dev->worker = w;
+	return 0;
+}
+
+int worker_host(struct worker *w, struct device *dev)
+{
+	struct device **n = realloc(w->guests, (w->nguests + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	w->guests = n;
+	w->guests[w->nguests++] = dev;
 	return 0;
 }
 
@@ -216,8 +227,23 @@ static void stop_noted(struct mail *m, bool gone)
 	free(n);
 }
 
-/* From the loop, once every device has stopped: close everything the loop
- * holds, so the loop (and the thread) ends, and tell the main loop. */
+static void note_main(struct worker *w, void (*done)(void *arg, int status), void *arg)
+{
+	struct stop_note *n = malloc(sizeof(*n));
+	if (!n) {
+		log_err("worker %u: out of memory to report its stop", w->index);
+		return;
+	}
+	n->m.run = stop_noted;
+	n->done = done;
+	n->arg = arg;
+	if (mailbox_post(w->main_mb, &n->m) < 0)
+		free(n);
+}
+
+/* From the loop, once every worker's devices have stopped: close
+ * everything the loop holds, so the loop (and the thread) ends, and tell
+ * the main loop. */
 static void teardown_cb(uv_timer_t *t)
 {
 	struct worker *w = t->data;
@@ -230,21 +256,14 @@ static void teardown_cb(uv_timer_t *t)
 	if (w->store)
 		uv_close((uv_handle_t *)&w->store_check, NULL);
 	mailbox_close(&w->mb);
-	struct stop_note *n = malloc(sizeof(*n));
-	if (!n)
-		return;
-	n->m.run = stop_noted;
-	n->done = w->stopped;
-	n->arg = w->stopped_arg;
-	if (mailbox_post(w->main_mb, &n->m) < 0)
-		free(n);
+	note_main(w, w->ended, w->ended_arg);
 }
 
 static void device_stopped(struct device *dev)
 {
 	struct worker *w = dev->worker;
 	if (--w->running == 0)
-		uv_timer_start(&w->teardown, teardown_cb, 0, 0);
+		note_main(w, w->stopped, w->stopped_arg);
 }
 
 struct shutdown_req {
@@ -268,7 +287,7 @@ static void do_shutdown(void *arg)
 	w->stopped_arg = req->arg;
 	w->running = w->ndevs;
 	if (w->ndevs == 0) {
-		uv_timer_start(&w->teardown, teardown_cb, 0, 0);
+		note_main(w, w->stopped, w->stopped_arg);
 		return;
 	}
 	for (unsigned i = 0; i < w->ndevs; i++)
@@ -296,6 +315,27 @@ void worker_shutdown(struct worker *w, void (*done)(void *arg, int status), void
 		free(req);
 }
 
+static void do_end(void *arg)
+{
+	struct shutdown_req *req = arg;
+	struct worker *w = req->w;
+	w->ended = req->done;
+	w->ended_arg = req->arg;
+	uv_timer_start(&w->teardown, teardown_cb, 0, 0);
+}
+
+void worker_end(struct worker *w, void (*done)(void *arg, int status), void *arg)
+{
+	struct shutdown_req *req = malloc(sizeof(*req));
+	if (!req) {
+		log_err("worker %u: out of memory to end it", w->index);
+		return;
+	}
+	*req = (struct shutdown_req){ .w = w, .done = done, .arg = arg };
+	if (worker_call(w, do_end, shutdown_posted, req) < 0)
+		free(req);
+}
+
 void worker_join(struct worker *w)
 {
 	if (w->threaded && w->started) {
@@ -306,4 +346,6 @@ void worker_join(struct worker *w)
 	mailbox_destroy(&w->mb);
 	free(w->devs);
 	w->devs = NULL;
+	free(w->guests);
+	w->guests = NULL;
 }

@@ -5,10 +5,19 @@
  * it hands them) and the devices assigned to it: all their state is touched only from that
  * worker's thread.  With one worker (the default) it runs on the main loop
  * and no thread is created.  The main thread (signals, control socket)
- * reaches a device only by message (daemon/mailbox.h): worker_call() runs a
+ * reaches a device only by message (core/mailbox.h): worker_call() runs a
  * function on the worker and brings its answer back to the main loop; a
  * worker that has stopped answers "gone" (-ESHUTDOWN) at once.  Nothing of
  * a device is read from another thread; nothing blocks waiting for one.
+ *
+ * A block device's queues may be spread over several workers (its "loops",
+ * daemon/device.h): the device's home worker keeps its control path and
+ * hands queues to the others' loops by message (core/transport.h, lanes).
+ * A worker therefore also hosts guests: devices homed elsewhere with queues
+ * here.  Stopping is in two steps for that: every worker stops its own
+ * devices (worker_shutdown; each takes its queues back from the others'
+ * loops, which go on running), and only once all have done so do the
+ * workers end their loops (worker_end).
  */
 #pragma once
 #include <stdbool.h>
@@ -18,7 +27,7 @@
 #include "core/tick.h"
 #include "daemon/device.h"
 #include "daemon/fdstore.h"
-#include "daemon/mailbox.h"
+#include "core/mailbox.h"
 
 struct worker {
 	unsigned index;
@@ -31,6 +40,7 @@ struct worker {
 	struct tick tick;
 	struct io_engine eng;
 	bool eng_ok;
+	struct vdev_place place;    /* this loop, for the devices' queues */
 	struct mailbox mb;          /* requests for this worker */
 	struct mailbox *main_mb;    /* answers go to the main loop */
 	uv_timer_t teardown;
@@ -38,9 +48,13 @@ struct worker {
 	uv_check_t store_check;
 	struct device **devs;
 	unsigned ndevs, running;
+	struct device **guests;     /* homed elsewhere, with queues served here */
+	unsigned nguests;
 	bool stopping;
-	void (*stopped)(void *arg, int status);
+	void (*stopped)(void *arg, int status);     /* its devices have stopped */
 	void *stopped_arg;
+	void (*ended)(void *arg, int status);       /* its loop has ended */
+	void *ended_arg;
 };
 
 /* Prepare a worker; threaded: give it its own loop (started by
@@ -51,6 +65,8 @@ struct worker {
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
 		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries);
 int worker_add(struct worker *w, struct device *dev);
+/* Before worker_start: dev (another worker's) has queues served here. */
+int worker_host(struct worker *w, struct device *dev);
 /* Before worker_start: keep store (daemon/fdstore.h) up to date with every
  * device's hand-over set: checked at the end of every loop iteration, a
  * snapshot posted to the main loop when it changed. */
@@ -76,9 +92,14 @@ int worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg,
 		void *arg);
 void worker_release(struct worker *w);
 
-/* Main thread: stop every device (in-flight requests answered), close
- * them, end the worker's loop; then done(arg, 0) on the main loop. */
+/* Main thread: stop every device of the worker (in-flight requests
+ * answered, queues back from other loops); then done(arg, 0) on the main
+ * loop.  The loop goes on, serving other devices' queues, until worker_end. */
 void worker_shutdown(struct worker *w, void (*done)(void *arg, int status), void *arg);
+
+/* Main thread, once every worker's shutdown is done: close the devices,
+ * end the loop; then done(arg, 0) on the main loop. */
+void worker_end(struct worker *w, void (*done)(void *arg, int status), void *arg);
 
 /* Main thread, after the shutdown finished: wait for the thread and free
  * what is left. */

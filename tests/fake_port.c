@@ -30,6 +30,19 @@ static void fake_doorbell(struct ivshm_port *p, uint32_t peer, uint32_t vector)
 	d->queue_event = p->rw[VI_QUEUE_EVENT];
 }
 
+static void fake_bell_ring(const struct ivshm_bell *b)
+{
+	struct fake_port *fp = b->ctx;
+	__atomic_fetch_add(&fp->bell_rings[b->value], 1, __ATOMIC_RELAXED);
+}
+
+static int fake_bell(struct ivshm_port *p, uint32_t vector, struct ivshm_bell *b)
+{
+	*b = (struct ivshm_bell){ .ring = fake_bell_ring, .fd = -1, .ctx = fp_of(p),
+				  .value = vector < 64 ? vector : 63 };
+	return 0;
+}
+
 static void fake_set_state(struct ivshm_port *p, uint32_t state)
 {
 	struct fake_port *fp = fp_of(p);
@@ -52,6 +65,7 @@ static void fake_destroy(struct ivshm_port *p)
 static const struct ivshm_port_ops fake_ops = {
 	.set_int_control = fake_set_int_control,
 	.doorbell = fake_doorbell,
+	.bell = fake_bell,
 	.set_state = fake_set_state,
 	.handle = fake_handle,
 	.destroy = fake_destroy,

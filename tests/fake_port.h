@@ -28,6 +28,7 @@ struct fake_port {
 	uint32_t *state_table;      /* max_peers entries, little-endian */
 	struct fake_doorbell doorbells[FAKE_PORT_MAX_LOG];
 	unsigned n_doorbells;
+	unsigned bell_rings[64];    /* per vector, rung through bells from any thread (atomic) */
 	bool int_control;
 	unsigned n_int_control;
 	uint32_t states[FAKE_PORT_MAX_LOG];  /* every set_state value, in order */

@@ -110,6 +110,26 @@ static void test_real_block_backend(void **state)
 	assert_int_equal(b, 0x7e);
 }
 
+/* A bell (a queue's doorbell for another thread) rings the same register
+ * with the same value as ivshm_port_notify. */
+static void test_bell_rings_the_doorbell(void **state)
+{
+	fresh(state);
+	struct fake_uio u = fake_uio_default();
+	add(&u);
+	char err[512];
+	struct ivshm_port *p;
+	int r = open_port(0, &p, err);
+	if (r < 0)
+		fail_msg("%s", err);
+	struct ivshm_bell bell;
+	assert_int_equal(ivshm_port_bell(p, 1, &bell), 0);
+	ivshm_bell_ring(&bell);
+	ivshm_bell_release(&bell);
+	ivshm_port_destroy(p);
+	assert_int_equal(reg_at(0x0c), (1u << 16) | 1);
+}
+
 static void test_console_backend_intx(void **state)
 {
 	fresh(state);
@@ -360,6 +380,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_block_backend),
+		cmocka_unit_test(test_bell_rings_the_doorbell),
 		cmocka_unit_test(test_console_backend_intx),
 		cmocka_unit_test(test_frontend_class),
 		cmocka_unit_test(test_output_sections_and_no_rw),

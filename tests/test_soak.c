@@ -1,12 +1,14 @@
 /* Churn and soak, end to end against the real daemon:
  *
  *  - resets and reconnects: one disk is reset (status 0) with reads in
- *    flight, then disconnected and connected again with reads in flight,
+ *    flight on both its queues (on two worker threads: its second queue is
+ *    served on the other worker's loop, core/transport.h lanes), then disconnected and connected again with reads in flight,
  *    VIVD_CHURN times each (default 1000), while another disk keeps serving
  *    verified random I/O (tests/load.h); afterwards no fd, no request slot
  *    and no memory is left over in the daemon, and the churned disk still
  *    reads what its image holds;
- *  - soak: 8 disks and 4 consoles on 2 worker threads under mixed load,
+ *  - soak: 8 disks (four of them with two queues, one on each worker) and
+ *    4 consoles on 2 worker threads under mixed load,
  *    control commands and SIGHUPs, for VIVD_SOAK_SECS (default 30): the
  *    daemon's fd count and resident memory, sampled every second, stay flat.
  */
@@ -165,11 +167,12 @@ static void churn_fill(struct fe_blk *blk, struct churn_req *reqs, unsigned *seq
 					    .sector = (uint64_t)((*seq)++ % 2048) * 8,
 					    .buf = c->buf, .len = sizeof(c->buf),
 					    .done = churn_done, .arg = c };
-		if (fe_blk_submit(blk, 0, &c->r) < 0)
+		if (fe_blk_submit(blk, i % 2, &c->r) < 0)
 			break;
 		c->busy = true;
 	}
 	fe_blk_kick(blk, 0);
+	fe_blk_kick(blk, 1);
 }
 
 static void test_resets_and_reconnects(void **state)
@@ -181,32 +184,34 @@ static void test_resets_and_reconnects(void **state)
 	snprintf(fx->ctl, sizeof(fx->ctl), "%s/control.sock", fx->d.dir);
 	snprintf(conf, sizeof(conf),
 		 "[daemon]\ncontrol-socket = %s\nthreads = 2\n"
-		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s/a.img\n"
-		 "[block disk1]\nsim = %s/disk1.sock\nimage = %s/b.img\n",
+		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s/a.img\nqueues = 2\n"
+		 "[block disk1]\nsim = %s/disk1.sock\nimage = %s/b.img\nqueues = 2\n",
 		 fx->ctl, fx->d.dir, fx->d.dir, fx->d.dir, fx->d.dir);
 	assert_int_equal(harness_start(&fx->d, conf, 2, NULL), 0);
-	fx->blk[0] = connect_blk(fx, "disk0.sock", 1);
+	/* each disk's second queue is served on the other worker */
+	assert_true(harness_log_has(&fx->d, "on 2 worker(s)"));
+	fx->blk[0] = connect_blk(fx, "disk0.sock", 2);
 	load_init(&fx->load, 32, 5);
-	assert_int_equal(load_add_disk(&fx->load, fx->blk[0], 1, path(fx, "a.img", 0)), 0);
+	assert_int_equal(load_add_disk(&fx->load, fx->blk[0], 2, path(fx, "a.img", 0)), 0);
 	struct load *l = &fx->load;
 	struct churn_req *reqs = calloc(CHURN_DEPTH, sizeof(*reqs));
 	unsigned n = env_or("VIVD_CHURN", 1000), seq = 0, fds0 = 0, fds1;
 	unsigned long rss0 = 0, rss1;
 	churn_bad = 0;
-	fx->blk[1] = connect_blk(fx, "disk1.sock", 1);
+	fx->blk[1] = connect_blk(fx, "disk1.sock", 2);
 	for (unsigned i = 0; i < 2 * n && !l->failed; i++) {
 		if (i == 50)
 			usage_of(fx->d.pid, &fds0, &rss0);      /* after a warm-up */
 		churn_fill(fx->blk[1], reqs, &seq);
 		load_run(l, 1);
 		if (i < n) {
-			if (fe_blk_reset(fx->blk[1], 1, 64, err, sizeof(err)) < 0)
+			if (fe_blk_reset(fx->blk[1], 2, 64, err, sizeof(err)) < 0)
 				fail_msg("reset %u: %s", i + 1, err);
 		} else {
 			fe_blk_close(fx->blk[1]);       /* the requests in flight die with it */
 			for (unsigned k = 0; k < CHURN_DEPTH; k++)
 				reqs[k].busy = false;
-			fx->blk[1] = connect_blk(fx, "disk1.sock", 1);
+			fx->blk[1] = connect_blk(fx, "disk1.sock", 2);
 		}
 	}
 	if (l->failed)
@@ -254,8 +259,11 @@ struct poker {
 static void *poke(void *arg)
 {
 	struct poker *p = arg;
+	/* resize of a disk whose queues are on both workers: they come home
+	 * and go out again, under load */
 	static const char *const cmds[] = { "list", "stats", "json stats", "json list",
-					    "stats disk3" };
+					    "stats disk3", "resize disk1" };
+	const unsigned ncmds = sizeof(cmds) / sizeof(cmds[0]);
 	for (unsigned i = 0; !__atomic_load_n(&p->stop, __ATOMIC_RELAXED); i++) {
 		char *body = NULL, err[256];
 		while (__atomic_load_n(&p->hold, __ATOMIC_ACQUIRE) &&
@@ -264,8 +272,8 @@ static void *poke(void *arg)
 			usleep(1000);
 		}
 		__atomic_store_n(&p->held, 0, __ATOMIC_RELEASE);
-		if (ctl_request(p->fx->ctl, cmds[i % 5], 5000, &body, err, sizeof(err)) < 0) {
-			snprintf(p->err, sizeof(p->err), "%s: %s", cmds[i % 5], err);
+		if (ctl_request(p->fx->ctl, cmds[i % ncmds], 5000, &body, err, sizeof(err)) < 0) {
+			snprintf(p->err, sizeof(p->err), "%s: %s", cmds[i % ncmds], err);
 			__atomic_store_n(&p->failed, 1, __ATOMIC_RELEASE);
 			break;
 		}
@@ -293,8 +301,8 @@ static void test_soak(void **state)
 		snprintf(img, sizeof(img), "d%d.img", i);
 		assert_int_equal(harness_image(path(fx, img, 0), 4 * MiB, 40 + (uint64_t)i), 0);
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len,
-					"[block disk%d]\nsim = %s/disk%d.sock\nimage = %s/%s\n",
-					i, fx->d.dir, i, fx->d.dir, img);
+					"[block disk%d]\nsim = %s/disk%d.sock\nimage = %s/%s\n"
+					"queues = %d\n", i, fx->d.dir, i, fx->d.dir, img, 1 + i % 2);
 	}
 	for (int i = 0; i < 4; i++)
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len,
@@ -307,8 +315,10 @@ static void test_soak(void **state)
 		char sock[32], img[32];
 		snprintf(sock, sizeof(sock), "disk%d.sock", i);
 		snprintf(img, sizeof(img), "d%d.img", i);
-		fx->blk[i] = connect_blk(fx, sock, 1);
-		assert_int_equal(load_add_disk(&fx->load, fx->blk[i], 1, path(fx, img, 0)), 0);
+		/* odd disks have two queues, one served on each worker */
+		fx->blk[i] = connect_blk(fx, sock, 1 + i % 2);
+		assert_int_equal(load_add_disk(&fx->load, fx->blk[i], 1 + i % 2, path(fx, img, 0)),
+				 0);
 	}
 	for (int i = 0; i < 4; i++) {
 		char sock[32], ep[32];

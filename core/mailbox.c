@@ -1,4 +1,4 @@
-#include "daemon/mailbox.h"
+#include "core/mailbox.h"
 
 #include <errno.h>
 #include <stddef.h>
