@@ -59,10 +59,13 @@
  * and ThreadSanitizer cannot see it do so: a buffer one thread answered
  * (status byte stored, used->idx published) may be handed out again by the
  * driver and read by another thread serving another queue, ordered only by
- * the driver having read the used index first.  So, in TSan builds only, a
- * publication releases the region and a pass over available entries
- * acquires it: the driver's part of the order, told to the race detector.
- * What a thread reads from the region is never trusted either way. */
+ * the driver having read the used index first.  Those are the copies of
+ * request bytes (core/iov.c) and the syscalls of the thread pool on request
+ * buffers (core/io_engine_threads.c): in TSan builds only, they run with
+ * TSan looking away (shm_tsan_blind_begin/end).  Rings and registers are
+ * read and written with the atomics below, which TSan checks as such.  An
+ * edge "publish happens before pop" would hide real races between our own
+ * threads instead. */
 #if defined(__SANITIZE_THREAD__)
 #define SHM_TSAN 1
 #elif defined(__has_feature)
@@ -71,24 +74,22 @@
 #endif
 #endif
 #ifdef SHM_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-static inline void shm_peer_release(const void *region)
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+static inline void shm_tsan_blind_begin(void)
 {
-	__tsan_release((void *)region);
+	__tsan_ignore_thread_begin();
 }
-static inline void shm_peer_acquire(const void *region)
+static inline void shm_tsan_blind_end(void)
 {
-	__tsan_acquire((void *)region);
+	__tsan_ignore_thread_end();
 }
 #else
-static inline void shm_peer_release(const void *region)
+static inline void shm_tsan_blind_begin(void)
 {
-	(void)region;
 }
-static inline void shm_peer_acquire(const void *region)
+static inline void shm_tsan_blind_end(void)
 {
-	(void)region;
 }
 #endif
 

@@ -157,7 +157,6 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 	 * (One the driver adds during the pass is charged from its start;
 	 * the budget bounds how long ago that is.) */
 	uint64_t t = 0;
-	shm_peer_acquire(vd->port->rw);
 	while (queue_served(vd, q)) {
 		if (!q->free)
 			return true;
@@ -298,7 +297,6 @@ void vdev_publish(struct vdev *vd, unsigned qi)
 		return;
 	}
 	vq_publish_idx(&q->vq);
-	shm_peer_release(vd->port->rw);
 	journal_published(vd, qi, true);
 	if (!q->polled) {
 		interrupt_if_wanted(vd, qi);
@@ -781,10 +779,14 @@ int vdev_adopt(struct vdev *vd, char *why, size_t why_len)
 	for (unsigned i = 0; live && i < vd->nq; i++) {
 		if (!vd->q[i].enable)
 			continue;
-		if (vd->q[i].lane)
-			vd->q[i].replay = true;     /* by the lane, when handed the queue */
-		else
+		if (vd->q[i].lane) {
+			/* by the lane, handed the queue now: before a pending
+			 * transaction (a queue disable, a reset) waits for it */
+			vd->q[i].replay = true;
+			vdev_lane_go(vd, i);
+		} else {
 			vdev_replay_queue(vd, i);
+		}
 	}
 	/* Whatever happened while nobody served: state, a pending transaction,
 	 * kicks (interrupts are not latched). */

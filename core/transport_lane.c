@@ -173,7 +173,8 @@ static bool lane_tick(struct tick_item *it)
 			vdev_publish(vd, i);
 	for (unsigned i = 0; i < vd->nq; i++) {
 		struct vdev_queue *q = &vd->q[i];
-		if (q->lane != l || !q->starved || !q->free)
+		/* not live: the home's again, whose fields it writes */
+		if (q->lane != l || !l->lq[i].live || !q->starved || !q->free)
 			continue;
 		q->starved = vdev_lane_serves(l, i) && vdev_pop_queue(vd, i);
 		again |= q->starved;

@@ -147,6 +147,7 @@ static void enable_queue(struct vdev *vd, struct vdev_queue *q, unsigned idx)
 static void set_status(struct vdev *vd, uint8_t v)
 {
 	uint8_t old = vd->status;
+	bool was_live = vdev_driver_live(vd);
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK) &&
 	    !features_acceptable(vd)) {
 		log_warn("%s: driver features 0x%llx refused (VERSION_1 and ACCESS_PLATFORM are "
@@ -159,6 +160,10 @@ static void set_status(struct vdev *vd, uint8_t v)
 	/* The driver's store may have wiped NEEDS_RESET or kept a refused bit. */
 	if (vd->status != v)
 		shm_st32(vd->port->rw, VI_DEVICE_STATUS, vd->status);
+	/* DRIVER_OK dropped without a reset: the home stops popping and
+	 * answering at once (queue_open, queue_answerable); so do the lanes. */
+	if (was_live && !vdev_driver_live(vd))
+		vdev_lanes_recall(vd, -1, true);
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
 		if (!(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
 			log_warn("%s: DRIVER_OK without accepted features", vd->name);

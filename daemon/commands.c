@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "daemon/openmetrics.h"
 #include "daemon/snapshot.h"
 #include "daemon/stats_render.h"
@@ -42,6 +43,7 @@ enum format { FMT_TEXT, FMT_JSON, FMT_OPENMETRICS };
 /* A command that asks every device (list, stats).  finish answers once
  * every part is back. */
 struct gather {
+	const struct command_ctx *c;
 	struct control_cmd *cmd;
 	enum format fmt;
 	void (*fn)(void *arg);
@@ -192,8 +194,11 @@ static void part_done(void *arg, int status)
 	if (p->stage == 0)
 		p->status = status;
 	/* The next loop's worker; one that has stopped leaves its queues'
-	 * counters at 0 (the device is stopping anyway). */
-	while (g->staged && p->status == 0 && ++p->stage < p->dev->nloops)
+	 * counters at 0.  Once the daemon stops, no new call: the device may
+	 * be closed by its home before another loop would run it (a call
+	 * posted earlier runs before that loop's worker reports its devices
+	 * stopped, which the closing waits for: daemon/main.c). */
+	while (g->staged && p->status == 0 && !g->c->stopping && ++p->stage < p->dev->nloops)
 		if (worker_call(loop_worker(p->dev, p->stage), g->fn, part_done, p) == 0)
 			return;
 	if (--g->pending == 0)
@@ -218,7 +223,7 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, enum format f
 		control_answer(cmd, -ENOMEM, "out of memory");
 		return;
 	}
-	*g = (struct gather){ .cmd = cmd, .fmt = fmt, .fn = fn, .finish = finish,
+	*g = (struct gather){ .c = c, .cmd = cmd, .fmt = fmt, .fn = fn, .finish = finish,
 			      .staged = snapshots, .json_open = json_open,
 			      .text_head = text_head ? text_head : "", .snaps = snaps,
 			      .pending = n, .nparts = n };
@@ -286,10 +291,34 @@ static void job_free(uv_handle_t *h)
 
 static void medium_free(struct medium_job *j)
 {
-	if (j->hold)
+	if (j->hold) {
+		j->dev->medium_job = false;
 		uv_close((uv_handle_t *)&j->timer, job_free);
-	else
+	} else {
 		free(j);
+	}
+}
+
+static void medium_unhold(void *arg)
+{
+	device_hold_medium(arg, false);
+}
+
+static void unheld(void *arg, int status)
+{
+	(void)arg;
+	(void)status;
+}
+
+/* Out of memory with the device held: let it go on, if even that can be
+ * asked (else it stays held until the next medium command). */
+static void medium_oom(struct medium_job *j)
+{
+	control_answer(j->cmd, -ENOMEM, "out of memory");
+	if (j->hold && worker_call(j->dev->worker, medium_unhold, unheld, j->dev) < 0)
+		log_err("%s: out of memory; new requests stay held until the next resize, change "
+			"or eject", j->dev->cfg->name);
+	medium_free(j);
 }
 
 static void do_resize(void *arg)
@@ -357,10 +386,8 @@ static void medium_apply(struct medium_job *j)
 {
 	int r = worker_call(j->dev->worker,
 			    strcmp(j->verb, "resize") == 0 ? do_resize : do_change, medium_done, j);
-	if (r < 0) {
-		control_answer(j->cmd, -ENOMEM, "out of memory");
-		medium_free(j);     /* the device stays held: as good as failed anyway */
-	}
+	if (r < 0)
+		medium_oom(j);
 }
 
 static void medium_held(void *arg, int status);
@@ -368,10 +395,8 @@ static void medium_held(void *arg, int status);
 static void medium_poll(uv_timer_t *t)
 {
 	struct medium_job *j = t->data;
-	if (worker_call(j->dev->worker, medium_hold, medium_held, j) < 0) {
-		control_answer(j->cmd, -ENOMEM, "out of memory");
-		medium_free(j);
-	}
+	if (worker_call(j->dev->worker, medium_hold, medium_held, j) < 0)
+		medium_oom(j);
 }
 
 static void medium_held(void *arg, int status)
@@ -421,6 +446,15 @@ static void medium(struct command_ctx *c, struct control_cmd *cmd, bool json, ch
 		medium_apply(j);
 		return;
 	}
+	/* One at a time: a second would lift the first one's hold. */
+	if (d->medium_job) {
+		snprintf(msg, sizeof(msg), "%s: a resize, change or eject is under way; try again",
+			 argv[1]);
+		control_answer(cmd, -EBUSY, msg);
+		free(j);
+		return;
+	}
+	d->medium_job = true;
 	j->hold = true;
 	uv_timer_init(c->loop, &j->timer);
 	j->timer.data = j;

@@ -38,6 +38,7 @@ struct device {
 	struct worker *loop_worker[DEVICE_MAX_LOOPS];
 	unsigned nloops;
 	bool open_ok;                   /* opened (the main thread's to read) */
+	bool medium_job;                /* the main thread's: resize/change/eject holds it */
 	struct sim_link *link;          /* hosted software link, or NULL */
 	struct ivshm_port *port;
 	struct blk_dev *blk;            /* one of blk and con, by cfg->type */

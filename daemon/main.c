@@ -121,6 +121,9 @@ static void worker_finished(void *arg, int status)
 
 static void shutdown_all(struct daemon *d)
 {
+	/* Before any worker is told: no command starts a call on a worker
+	 * after this (daemon/commands.c), so none runs once the loops end. */
+	d->commands.stopping = true;
 	for (unsigned i = 0; i < d->nworkers; i++)
 		worker_shutdown(&d->workers[i], worker_finished, d);
 }
@@ -132,7 +135,6 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	d->stopping = true;
 	d->clean_stop = true;
-	d->commands.stopping = true;
 	upgrade_abort(&d->up);
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
 	notifier_send(&d->notifier, "STOPPING=1", -1);
