@@ -87,6 +87,8 @@ struct io_engine {
 	unsigned inflight;          /* queued and not completed */
 	bool initialised;
 	uint64_t batches, ops, completions;   /* hand-overs, operations, completions */
+	uint64_t inline_reaps;      /* io_uring: reaps right after a submit */
+	uint64_t inline_reaped;     /* the tick iteration of the last one */
 };
 
 /* Set the engine up on tick's loop.  AUTO falls back to threads on any

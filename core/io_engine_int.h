@@ -15,6 +15,8 @@ int uring_flavour_queue(struct io_engine *e, struct io_op *op, const struct io_r
 			unsigned n);
 bool uring_flavour_flush(struct io_engine *e);
 void uring_flavour_reap(struct io_engine *e);
+/* Completions are waiting in the ring. */
+bool uring_flavour_ready(struct io_engine *e);
 void uring_flavour_close(struct io_engine *e);
 
 int pool_init(struct io_engine *e, unsigned max_threads);

@@ -148,6 +148,11 @@ void uring_flavour_reap(struct io_engine *e)
 	}
 }
 
+bool uring_flavour_ready(struct io_engine *e)
+{
+	return io_uring_cq_ready(&e->uring->ring) != 0;
+}
+
 void uring_flavour_close(struct io_engine *e)
 {
 	struct io_uring_flavour *u = e->uring;

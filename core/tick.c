@@ -73,6 +73,7 @@ static void check_cb(uv_check_t *h)
 {
 	struct tick *t = h->data;
 	t->running = true;
+	t->iterations++;
 	/* Items carried over from the last iteration go first. */
 	struct tick_item *again = t->again;
 	t->again = NULL;

@@ -17,6 +17,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct tick_item {
@@ -36,6 +37,7 @@ struct tick {
 	struct tick_item *current;  /* running now */
 	bool running;
 	bool closed;
+	uint64_t iterations;        /* loop iterations that ran the list */
 };
 
 void tick_init(struct tick *t, uv_loop_t *loop);
