@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "backends/blk_cmd.h"
@@ -56,6 +58,7 @@ struct blk_dev {
 	char image[4096];
 	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
+	bool in_memory;             /* the image is on tmpfs or ramfs (io_req.in_memory) */
 	struct blk_limits lim;
 	uint32_t size_max;
 	struct vdev_backend_ops ops;
@@ -166,6 +169,7 @@ static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 		.iov = io->cmd.data,
 		.niov = io->cmd.ndata,
 		.off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done,
+		.in_memory = dev->in_memory,
 	};
 	return queue_ops(dev, io, &rq, 1);
 }
@@ -194,6 +198,7 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_io *io)
 			.off = rg->sector * VIRTIO_BLK_SECTOR_SIZE,
 			.len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE,
 			.mode = fallocate_mode(dev, io->cmd.type, rg->flags),
+			.in_memory = dev->in_memory,
 		};
 		bool fallback = (rq.mode & FALLOC_FL_ZERO_RANGE) && io->bq->no_zero_range;
 		if (!fallback) {
@@ -272,7 +277,8 @@ static void blk_submit(void *be, struct vreq *req)
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
-		struct io_req rq = { .opcode = IO_FDATASYNC, .fd = dev->fd };
+		struct io_req rq = { .opcode = IO_FDATASYNC, .fd = dev->fd,
+				     .in_memory = dev->in_memory };
 		ok = queue_ops(dev, io, &rq, 1);
 		break;
 	}
@@ -427,6 +433,14 @@ static int null_size(const char *image, uint64_t *bytes, char *err, size_t err_l
 	return 1;
 }
 
+/* Does fd's data live in memory, where a read or write only copies? */
+static bool fd_in_memory(int fd)
+{
+	struct statfs sf;
+	return fd >= 0 && fstatfs(fd, &sf) == 0 &&
+	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
 static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 {
 	snprintf(dev->image, sizeof(dev->image), "%s", dev->p.image);
@@ -447,6 +461,7 @@ static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 		if (fstat(dev->fd, &st) < 0)
 			return -errno;
 		dev->is_bdev = S_ISBLK(st.st_mode);
+		dev->in_memory = fd_in_memory(dev->fd);
 		r = image_size(dev, &bytes);
 		if (r < 0) {
 			snprintf(err, err_len, "image %s: not a regular file or block device",
@@ -576,6 +591,11 @@ unsigned blk_generation(const struct blk_dev *dev)
 	return dev ? dev->generation : 0;
 }
 
+bool blk_in_memory(const struct blk_dev *dev)
+{
+	return dev->in_memory;
+}
+
 bool blk_read_only(const struct blk_dev *dev)
 {
 	return dev->p.read_only;
@@ -630,6 +650,7 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 	}
 	snprintf(dev->image, sizeof(dev->image), "%s", image ? image : "");
 	dev->null_medium = null == 1;
+	dev->in_memory = fd_in_memory(fd);
 	dev->generation++;
 	uint32_t bs = dev->lim.blk_size;
 	dev->lim.capacity = bytes / bs * (bs / VIRTIO_BLK_SECTOR_SIZE);

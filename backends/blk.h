@@ -93,6 +93,9 @@ const char *blk_image(const struct blk_dev *dev);     /* "" when ejected */
 /* Changes with every change or eject of the medium. */
 unsigned blk_generation(const struct blk_dev *dev);
 bool blk_read_only(const struct blk_dev *dev);
+/* The image is on tmpfs or ramfs: its I/O is made on the serving loop's own
+ * thread (core/io_engine.h io_req.in_memory). */
+bool blk_in_memory(const struct blk_dev *dev);
 /* Requests not answered yet, as the device's own thread can tell
  * (core/transport.h vdev_busy). */
 unsigned blk_inflight(const struct blk_dev *dev);

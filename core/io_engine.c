@@ -4,14 +4,43 @@
 #include "core/io_engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/container_of.h"
 #include "core/io_engine_int.h"
+#include "core/shm.h"
 
 #define DEFAULT_THREADS 4
+
+/* The syscall an operation stands for (the pool threads', and the loop's
+ * own for files in memory). */
+int io_req_run(const struct io_req *rq)
+{
+	ssize_t r = 0;
+	switch (rq->opcode) {
+	case IO_READV:
+		shm_tsan_blind_begin();     /* request buffers, ordered by the peer */
+		r = preadv2(rq->fd, rq->iov, (int)rq->niov, (off_t)rq->off, 0);
+		shm_tsan_blind_end();
+		break;
+	case IO_WRITEV:
+		shm_tsan_blind_begin();
+		r = pwritev2(rq->fd, rq->iov, (int)rq->niov, (off_t)rq->off, 0);
+		shm_tsan_blind_end();
+		break;
+	case IO_FDATASYNC:
+		r = fdatasync(rq->fd);
+		break;
+	case IO_FALLOCATE:
+		r = fallocate(rq->fd, rq->mode, (off_t)rq->off, (off_t)rq->len);
+		break;
+	}
+	return r < 0 ? -errno : (int)r;
+}
 
 static void reap(struct io_engine *e)
 {
@@ -26,9 +55,40 @@ static void reap(struct io_engine *e)
 		pool_reap(e);
 }
 
+/* Completions of operations done at once (in memory): their callbacks,
+ * in order; one that queues another such operation adds to the list. */
+static void deliver_done(struct io_engine *e)
+{
+	for (unsigned i = 0; i < e->ndone; i++)
+		io_engine_completed(e, e->done[i].op, e->done[i].res);
+	e->ndone = 0;
+}
+
+/* In memory: the syscall only copies (io_uring would hand it to a worker
+ * thread, as such files have no non-blocking path), so it is made now and
+ * its completion kept for the end of the iteration. */
+static int run_now(struct io_engine *e, struct io_op *op, const struct io_req *req, unsigned n)
+{
+	if (e->ndone + n > e->done_cap) {
+		unsigned cap = e->done_cap ? e->done_cap : 64;
+		while (cap < e->ndone + n)
+			cap *= 2;
+		struct io_done *d = realloc(e->done, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		e->done = d;
+		e->done_cap = cap;
+	}
+	for (unsigned i = 0; i < n; i++)
+		e->done[e->ndone++] = (struct io_done){ op, io_req_run(&req[i]) };
+	e->now_ops += n;
+	return 0;
+}
+
 static bool submit_run(struct tick_item *it)
 {
 	struct io_engine *e = container_of(it, struct io_engine, submit);
+	deliver_done(e);
 	if (e->kind != IO_ENGINE_URING)
 		return pool_flush(e);
 	bool again = uring_flavour_flush(e);
@@ -94,8 +154,12 @@ int io_engine_queue(struct io_engine *e, struct io_op *op, const struct io_req *
 {
 	if (!e->initialised || n == 0)
 		return -EINVAL;
-	int r = e->kind == IO_ENGINE_URING ? uring_flavour_queue(e, op, req, n)
-					   : pool_queue(e, op, req, n);
+	bool now = true;
+	for (unsigned i = 0; i < n; i++)
+		now &= req[i].in_memory;
+	int r = now ? run_now(e, op, req, n)
+		: e->kind == IO_ENGINE_URING ? uring_flavour_queue(e, op, req, n)
+		: pool_queue(e, op, req, n);
 	if (r < 0)
 		return r;
 	e->inflight += n;
@@ -125,4 +189,6 @@ void io_engine_close(struct io_engine *e)
 	else
 		pool_close(e);
 	close(e->efd);
+	free(e->done);
+	e->done = NULL;
 }

@@ -14,6 +14,13 @@
  *  - Completions wake the loop through an eventfd and are reaped in one go;
  *    each runs its operation's complete() on the loop's thread, never inside
  *    io_engine_queue(), and it must not block.  complete() may queue more.
+ *  - An operation on a file in memory (io_req.in_memory: tmpfs, ramfs) is
+ *    made at once on the loop's thread, its complete() kept for the end of
+ *    the iteration like the others: the syscall only copies, and handing it
+ *    to a worker thread (io_uring would, as such files have no
+ *    non-blocking path) costs two wake-ups more than the copy.
+ *  - io_uring: what io_uring_submit completed at once (a page-cache hit) is
+ *    reaped right after it, once per iteration, not after another wake-up.
  *  - Operations queued together as a chain run one after another, each
  *    starting when the previous one has completed whatever its result (the
  *    io_uring hard link); otherwise no order between operations is kept.
@@ -56,6 +63,17 @@ struct io_req {
 	uint64_t off;           /* READV, WRITEV, FALLOCATE */
 	uint64_t len;           /* FALLOCATE */
 	int mode;               /* FALLOCATE */
+	/* The fd's data lives in memory (tmpfs, ramfs): the syscall only
+	 * copies and never waits for a device.  Made at once on the loop's
+	 * thread (complete() still runs at the end of the iteration) instead
+	 * of by a worker thread: io_uring hands such files to one, as they
+	 * have no non-blocking read, and the pool would too. */
+	bool in_memory;
+};
+
+struct io_done {
+	struct io_op *op;
+	int res;
 };
 
 struct io_op {
@@ -88,6 +106,9 @@ struct io_engine {
 	bool initialised;
 	uint64_t batches, ops, completions;   /* hand-overs, operations, completions */
 	uint64_t inline_reaps;      /* io_uring: reaps right after a submit */
+	uint64_t now_ops;           /* in memory: made at once */
+	struct io_done *done;       /* theirs, until the end of the iteration */
+	unsigned ndone, done_cap;
 	uint64_t inline_reaped;     /* the tick iteration of the last one */
 };
 

@@ -25,6 +25,9 @@ bool pool_flush(struct io_engine *e);
 void pool_reap(struct io_engine *e);
 void pool_close(struct io_engine *e);
 
+/* Make the operation's syscall here and now: bytes or a negative errno. */
+int io_req_run(const struct io_req *rq);
+
 /* Account for a completion and run its callback. */
 static inline void io_engine_completed(struct io_engine *e, struct io_op *op, int res)
 {

@@ -28,7 +28,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/shm.h"
 #include "core/io_engine_int.h"
 
 #define MAX_THREADS 64
@@ -70,30 +69,6 @@ struct io_pool {
 	unsigned nthreads, max_threads;
 };
 
-static int run_syscall(const struct io_req *rq)
-{
-	ssize_t r = 0;
-	switch (rq->opcode) {
-	case IO_READV:
-		shm_tsan_blind_begin();     /* request buffers, ordered by the peer */
-		r = preadv2(rq->fd, rq->iov, (int)rq->niov, (off_t)rq->off, 0);
-		shm_tsan_blind_end();
-		break;
-	case IO_WRITEV:
-		shm_tsan_blind_begin();
-		r = pwritev2(rq->fd, rq->iov, (int)rq->niov, (off_t)rq->off, 0);
-		shm_tsan_blind_end();
-		break;
-	case IO_FDATASYNC:
-		r = fdatasync(rq->fd);
-		break;
-	case IO_FALLOCATE:
-		r = fallocate(rq->fd, rq->mode, (off_t)rq->off, (off_t)rq->len);
-		break;
-	}
-	return r < 0 ? -errno : (int)r;
-}
-
 static void post(struct pool_chan *c, struct io_msg *m)
 {
 	m->next = NULL;
@@ -131,7 +106,7 @@ static void *pool_main(void *arg)
 			/* Read the link before posting: once posted, the message
 			 * is the loop's again. */
 			struct io_msg *next = m->chain;
-			m->res = run_syscall(&m->req);
+			m->res = io_req_run(&m->req);
 			post(c, m);
 			m = next;
 		}

@@ -139,10 +139,11 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 	}
 	unsigned loops = dev->nloops > 1 ? dev->nloops : 1;
 	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u on %u worker(s), "
-		 "%u vector(s), io engine %s", cfg->name, cfg->image,
+		 "%u vector(s), io engine %s%s", cfg->name, cfg->image,
 		 (unsigned long long)blk_capacity(dev->blk), cfg->read_only ? ", read-only" : "",
 		 dev->port->name, cfg->queues, cfg->queue_size, loops, dev->port->vectors,
-		 io_engine_kind_name(eng->kind));
+		 io_engine_kind_name(eng->kind),
+		 blk_in_memory(dev->blk) ? " (image in memory: I/O made on the loop's thread)" : "");
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * answers io_uring_setup with ENOSYS) "auto" serves with the threads and
  * logs why, "io_uring" refuses to start with the reason; a write the file
  * system cannot take (full tmpfs: a short write, then ENOSPC) reaches the
- * cell as IOERR while every acknowledged write is in the image.  Runs with
+ * cell as IOERR while every acknowledged write is in the image; an image
+ * in memory (tmpfs) served on the loop's thread.  Runs with
  * the rest of suite e2e once per engine (tests/harness.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include "backends/virtio_blk.h"
 #include "tests/frontend/fe_blk.h"
 #include "tests/harness.h"
+#include "tests/load.h"
 
 #define KiB 1024u
 #define MiB (1u << 20)
@@ -181,12 +183,48 @@ static void test_write_fails_when_full(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* An image in memory (tmpfs): its I/O is made on the loop's own thread
+ * (core/io_engine.h in_memory); verified random I/O on two queues over
+ * two threads, and the image file holds what was acknowledged. */
+static void test_image_in_memory(void **state)
+{
+	struct fixture *fx = *state;
+	char img[300];
+	snprintf(img, sizeof(img), "/dev/shm/vivd-e2e-%d.img", (int)getpid());
+	if (harness_image(img, 8 * MiB, 3) < 0)
+		skip();
+	snprintf(fx->conf, sizeof(fx->conf),
+		 "[daemon]\ncontrol-socket = none\nthreads = 2\n[block disk0]\nsim = %s/disk0.sock\n"
+		 "image = %s\nqueues = 2\n", fx->d.dir, img);
+	assert_int_equal(harness_start(&fx->d, fx->conf, 1, NULL), 0);
+	assert_true(harness_log_has(&fx->d, "(image in memory: I/O made on the loop's thread)"));
+	struct fe_blk *b = NULL;
+	char err[256];
+	if (fe_blk_open(path(fx, "disk0.sock", 1), 0, 2, 64, 5000, &b, err, sizeof(err)) < 0)
+		fail_msg("connecting: %s", err);
+	struct load l;
+	load_init(&l, 16, 9);
+	assert_int_equal(load_add_disk(&l, b, 2, img), 0);
+	if (load_run(&l, 1000) < 0 || load_drain(&l, 10000) < 0 || load_verify(&l) < 0)
+		fail_msg("%s", l.err);
+	assert_true(l.disk[0].writes > 100 && l.disk[0].reads > 100);
+	uint8_t *file = malloc(8 * MiB);
+	assert_int_equal(harness_read_file(img, 0, file, 8 * MiB), 0);
+	assert_memory_equal(file, l.disk[0].model, 8 * MiB);
+	free(file);
+	load_free(&l);
+	fe_blk_close(b);
+	unlink(img);
+	assert_int_equal(harness_stop(&fx->d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_io_uring_auto, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_io_uring_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_fails_when_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_in_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

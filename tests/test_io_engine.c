@@ -318,6 +318,48 @@ static void test_inline_completion_uring(void **s)
 	env_close(&v);
 }
 
+/* Operations on a file in memory are made at once on the loop's thread:
+ * none completes inside io_engine_queue, all in the iteration that queued
+ * them, a chain in order; no worker or ring sees them. */
+static void in_memory(enum io_engine_kind kind)
+{
+	struct env v;
+	if (!env_open(&v, kind))
+		skip();
+	uint8_t data[2][4096], back[4096];
+	fill(data[0], sizeof(data[0]), 7);
+	fill(data[1], sizeof(data[1]), 8);
+	struct rec w, r;
+	rec_init(&w);
+	rec_init(&r);
+	struct iovec wi[2] = { { data[0], 4096 }, { data[1], 4096 } }, ri = { back, 4096 };
+	struct io_req chain[2] = {
+		{ .opcode = IO_WRITEV, .fd = v.fd, .iov = wi, .niov = 2, .off = 0, .in_memory = true },
+		{ .opcode = IO_FDATASYNC, .fd = v.fd, .in_memory = true },
+	};
+	uint64_t batches = v.eng.batches;
+	assert_int_equal(io_engine_queue(&v.eng, &w.op, chain, 2), 0);
+	assert_int_equal(queue1(&v, &r, (struct io_req){ .opcode = IO_READV, .fd = v.fd,
+							  .iov = &ri, .niov = 1, .off = 4096,
+							  .in_memory = true }), 0);
+	assert_int_equal(v.completed, 0);       /* never inside io_engine_queue */
+	assert_int_equal(v.eng.inflight, 3);
+	uv_run(&v.loop, UV_RUN_NOWAIT);
+	assert_int_equal(v.completed, 3);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.res[0], 8192);
+	assert_int_equal(w.res[1], 0);
+	assert_int_equal(r.res[0], 4096);
+	assert_memory_equal(back, data[1], 4096);
+	assert_false(w.wrong_thread || r.wrong_thread);
+	assert_int_equal(v.eng.now_ops, 3);
+	assert_int_equal(v.eng.batches, batches);   /* nothing went to the ring or pool */
+	env_close(&v);
+}
+
+static void test_in_memory_uring(void **s) { in_memory(IO_ENGINE_URING); }
+static void test_in_memory_threads(void **s) { in_memory(IO_ENGINE_THREADS); }
+
 static void test_rw_uring(void **s) { rw_roundtrip(IO_ENGINE_URING); }
 static void test_rw_threads(void **s) { rw_roundtrip(IO_ENGINE_THREADS); }
 static void test_sync_uring(void **s) { sync_and_fallocate(IO_ENGINE_URING); }
@@ -397,6 +439,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rw_uring),
 		cmocka_unit_test(test_inline_completion_uring),
+		cmocka_unit_test(test_in_memory_uring),
+		cmocka_unit_test(test_in_memory_threads),
 		cmocka_unit_test(test_rw_threads),
 		cmocka_unit_test(test_sync_uring),
 		cmocka_unit_test(test_sync_threads),
