@@ -91,6 +91,32 @@ static void test_valid(void **state)
 	config_free(cfg);
 }
 
+/* cache = writeback | none per disk: writeback when absent; a console
+ * refuses the key. */
+static void test_cache_key(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	int r = load("[block a]\nsim = /s\nimage = %s\n"
+		     "[block b]\nsim = /t\nimage = %s\ncache = none\n"
+		     "[block c]\nsim = /u\nimage = %s\ncache = none\ncache = writeback\n",
+		     err, sizeof(err), &cfg);
+	if (r < 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->devices[0].cache, CFG_CACHE_WRITEBACK);
+	assert_int_equal(cfg->devices[1].cache, CFG_CACHE_NONE);
+	assert_int_equal(cfg->devices[2].cache, CFG_CACHE_WRITEBACK);   /* the later value */
+	config_free(cfg);
+	expect_error("[block d]\nsim = /s\nimage = %s\ncache = direct\n",
+		     "4: [block d] cache: must be writeback or none (got 'direct')");
+	expect_error("[block d]\nsim = /s\ncache = None\nimage = %s\n",
+		     "3: [block d] cache: must be writeback or none (got 'None')");
+	expect_error("[block d]\nsim = /s\ncache =\nimage = %s\n",
+		     "3: [block d] cache: must be writeback or none (got '')");
+	expect_error("[console c]\nsim = /s\nendpoint = log\npath = /l\ncache = none\n",
+		     "5: [console c] cache: not a console key");
+}
+
 static void test_unknown_key(void **state)
 {
 	expect_error("[block d]\nsim = /s\nimage = %s\nbogus = 1\n", "4: [block d] bogus: unknown key");
@@ -436,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_daemon_handover_keys),
 		cmocka_unit_test(test_io_engine_key),
+		cmocka_unit_test(test_cache_key),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_bad_values),
