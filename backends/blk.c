@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backends/blk_cmd.h"
+#include "backends/blk_direct.h"
 #include "backends/virtio_blk.h"
 #include "core/container_of.h"
 #include "core/dma_pool.h"
@@ -32,6 +33,11 @@ struct blk_queue {
 	struct blk_stats stats;
 	uint64_t logged_errors;
 	bool no_zero_range;         /* the file system lacks FALLOC_FL_ZERO_RANGE */
+	/* cache = none: this queue's bounce slots and the requests waiting
+	 * for one (never shared with another queue, so never locked) */
+	bool bounce_all;            /* the link's memory refused direct I/O */
+	struct bounce_pool pool;
+	struct blk_io *wait_head, *wait_tail;
 };
 
 /* The per-request area of a transport slot (vdev_backend_ops.req_size). */
@@ -47,6 +53,11 @@ struct blk_io {
 	bool retry;                 /* resubmit the ranges without ZERO_RANGE */
 	int status;
 	uint32_t used_len;          /* data bytes written for the driver */
+	/* cache = none: a read or write going through a bounce slot */
+	uint8_t *slot;              /* the slot it holds, or NULL */
+	struct iovec biov;          /* the piece of it in flight */
+	bool waiting;               /* queued for a slot */
+	struct blk_io *next_wait;
 };
 
 struct blk_dev {
@@ -59,10 +70,13 @@ struct blk_dev {
 	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
 	bool in_memory;             /* the image is on tmpfs or ramfs (io_req.in_memory) */
+	bool direct;                /* fd is O_DIRECT (cache = none, a file medium) */
+	struct blk_dio dio;         /* what it needs aligned */
 	struct blk_limits lim;
 	uint32_t size_max;
 	struct vdev_backend_ops ops;
-	struct blk_queue *q;        /* p.queues of them */
+	struct blk_queue *q;        /* nq (p.queues, at least 1) of them */
+	unsigned nq;
 };
 
 static const char *cmd_name(uint32_t type)
@@ -99,6 +113,20 @@ static void io_failed(struct blk_dev *dev, struct blk_io *io, int res)
 
 static bool submit_rw(struct blk_dev *dev, struct blk_io *io);
 static bool submit_ranges(struct blk_dev *dev, struct blk_io *io);
+static void bounce_release(struct blk_dev *dev, struct blk_io *io);
+
+/* EFAULT on a direct read or write of buffers the transport validated: the
+ * link's memory cannot be pinned for direct I/O (device memory mapped
+ * through uio).  Every later request of the queue is bounced (each queue
+ * finds out on its own: the flag is its thread's). */
+static void no_direct_memory(struct blk_dev *dev, struct blk_queue *bq)
+{
+	if (!bq->bounce_all)
+		log_warn("%s: queue %u: the link's memory cannot take direct I/O (%s); every read "
+			 "and write goes through a bounce buffer from now on", dev->p.name,
+			 (unsigned)(bq - dev->q), strerror(EFAULT));
+	bq->bounce_all = true;
+}
 
 static void op_done(struct io_op *op, int res)
 {
@@ -107,9 +135,15 @@ static void op_done(struct io_op *op, int res)
 	uint32_t type = io->cmd.type;
 	io->pending--;
 	if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT) {
+		if (res == -EFAULT && dev->direct && !io->slot) {
+			no_direct_memory(dev, io->bq);
+			res = -EAGAIN;      /* again, bounced */
+		}
 		if (res == -EAGAIN || res == -EINTR) {
 			res = 0;    /* retry the same range */
 		} else if (res > 0) {
+			if (io->slot && type == VIRTIO_BLK_T_IN)
+				iov_from_buf(io->cmd.data, io->cmd.ndata, io->slot, (uint64_t)res);
 			io->done += (uint64_t)res;
 			io->cmd.ndata = iov_skip(&io->cmd.data, io->cmd.ndata, (uint64_t)res);
 		} else if (res == 0) {
@@ -117,9 +151,10 @@ static void op_done(struct io_op *op, int res)
 		}
 		if (res >= 0 && io->done < io->cmd.data_len) {
 			if (submit_rw(dev, io))
-				return;     /* the rest of a short transfer */
+				return;     /* the rest of a short transfer, or the next piece */
 			res = -EIO;
 		}
+		bounce_release(dev, io);
 		if (res < 0) {
 			io_failed(dev, io, res);
 			io->status = VIRTIO_BLK_S_IOERR;
@@ -159,8 +194,61 @@ static bool queue_ops(struct blk_dev *dev, struct blk_io *io, const struct io_re
 	return true;
 }
 
+/* The request goes through a bounce slot from here on (counted now): it
+ * takes one, or waits in line for one. */
+static bool bounce_begin(struct blk_dev *dev, struct blk_io *io)
+{
+	struct blk_queue *bq = io->bq;
+	int dir = io->cmd.type == VIRTIO_BLK_T_IN ? 0 : 1;
+	bq->stats.bounced[dir]++;
+	bq->stats.bounced_bytes[dir] += io->cmd.data_len - io->done;
+	if (!bq->wait_head)
+		io->slot = bounce_get(&bq->pool);
+	if (io->slot)
+		return submit_rw(dev, io);
+	/* Every slot is held by a request with I/O in flight: the first of
+	 * them to finish hands its slot on (bounce_release). */
+	bq->stats.bounce_waits++;
+	io->waiting = true;
+	io->next_wait = NULL;
+	if (bq->wait_tail)
+		bq->wait_tail->next_wait = io;
+	else
+		bq->wait_head = io;
+	bq->wait_tail = io;
+	return true;
+}
+
+/* The request is done with its slot: the first in line takes it.  One that
+ * cannot be queued then is answered as a failed resubmission is. */
+static void bounce_release(struct blk_dev *dev, struct blk_io *io)
+{
+	struct blk_queue *bq = io->bq;
+	if (!io->slot)
+		return;
+	bounce_put(&bq->pool, io->slot);
+	io->slot = NULL;
+	while (bq->wait_head) {
+		struct blk_io *w = bq->wait_head;
+		bq->wait_head = w->next_wait;
+		if (!bq->wait_head)
+			bq->wait_tail = NULL;
+		w->waiting = false;
+		w->slot = bounce_get(&bq->pool);
+		if (submit_rw(dev, w))
+			return;
+		bounce_put(&bq->pool, w->slot);
+		w->slot = NULL;
+		io_failed(dev, w, -EIO);
+		finish(w, VIRTIO_BLK_S_IOERR);
+	}
+}
+
 /* (Re)submit the part of a read or write not transferred yet: cmd.data has
- * already been advanced past what is done. */
+ * already been advanced past what is done.  With cache = none, buffers the
+ * image cannot take directly go through a bounce slot, a slot's worth at a
+ * time: a write's piece is gathered from the shared memory now, a read's
+ * is scattered into it when it completes (op_done). */
 static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 {
 	struct io_req rq = {
@@ -171,6 +259,19 @@ static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 		.off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done,
 		.in_memory = dev->in_memory,
 	};
+	if (!io->slot && dev->direct &&
+	    (io->bq->bounce_all || !blk_dio_fits(&dev->dio, rq.iov, rq.niov, rq.off)))
+		return bounce_begin(dev, io);
+	if (io->slot) {
+		uint64_t left = io->cmd.data_len - io->done;
+		size_t slot = io->bq->pool.slot;
+		size_t n = left < slot ? (size_t)left : slot;
+		if (io->cmd.type == VIRTIO_BLK_T_OUT)
+			iov_to_buf(io->cmd.data, io->cmd.ndata, io->slot, n);
+		io->biov = (struct iovec){ .iov_base = io->slot, .iov_len = n };
+		rq.iov = &io->biov;
+		rq.niov = 1;
+	}
 	return queue_ops(dev, io, &rq, 1);
 }
 
@@ -241,6 +342,8 @@ static void blk_submit(void *be, struct vreq *req)
 	io->used_len = 0;
 	io->retry = false;
 	io->status = VIRTIO_BLK_S_OK;
+	io->slot = NULL;
+	io->waiting = false;
 	int st = blk_cmd_parse(req->iov, req->n_out, req->n_in, &io->cmd);
 	if (st < 0) {
 		vdev_complete(req, 0);      /* nowhere to put a status */
@@ -296,11 +399,12 @@ static void blk_submit(void *be, struct vreq *req)
 		ok = dev->null_medium || submit_ranges(dev, io);
 		break;
 	}
-	if (io->pending) {
+	if (io->pending || io->waiting) {
 		if (!ok)
 			io->status = VIRTIO_BLK_S_IOERR;   /* finish when the rest lands */
 		return;
 	}
+	bounce_release(dev, io);
 	finish(io, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 }
 
@@ -441,6 +545,37 @@ static bool fd_in_memory(int fd)
 	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
 }
 
+/* Open a file medium as the device serves it: read-only or not, O_DIRECT
+ * with cache = none (what it needs aligned into *dio).  The fd, or a
+ * negative errno with the reason in err. */
+static int open_medium(const struct blk_dev *dev, const char *image, struct blk_dio *dio,
+		       char *err, size_t err_len)
+{
+	bool direct = dev->p.cache == BLK_CACHE_NONE;
+	int fd = open(image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		      (direct ? O_DIRECT : 0));
+	if (fd < 0) {
+		int e = errno;
+		if (direct && e == EINVAL)
+			snprintf(err, err_len, "cannot open image %s with cache = none: its file "
+				 "system does not support direct I/O (O_DIRECT); use cache = writeback",
+				 image);
+		else
+			snprintf(err, err_len, "cannot open image %s%s: %s", image,
+				 dev->p.read_only ? "" : " for writing", strerror(e));
+		return -e;
+	}
+	int r = direct ? blk_dio_align(fd, dio) : 0;
+	if (r < 0) {
+		snprintf(err, err_len, "image %s: direct I/O there needs alignments this daemon "
+			 "cannot meet (memory %u, offsets %u bytes); use cache = writeback", image,
+			 dio->mem_align, dio->off_align);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 {
 	snprintf(dev->image, sizeof(dev->image), "%s", dev->p.image);
@@ -450,13 +585,10 @@ static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 		return r;
 	dev->null_medium = r == 1;
 	if (!dev->null_medium) {
-		dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-		if (dev->fd < 0) {
-			int e = -errno;
-			snprintf(err, err_len, "cannot open image %s%s: %s", dev->p.image,
-				 dev->p.read_only ? "" : " for writing", strerror(errno));
-			return e;
-		}
+		dev->fd = open_medium(dev, dev->p.image, &dev->dio, err, err_len);
+		if (dev->fd < 0)
+			return dev->fd;
+		dev->direct = dev->p.cache == BLK_CACHE_NONE;
 		struct stat st;
 		if (fstat(dev->fd, &st) < 0)
 			return -errno;
@@ -475,6 +607,19 @@ static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 		if (dev->is_bdev && ioctl(dev->fd, BLKSSZGET, &ssz) < 0)
 			ssz = 512;
 		bs = (uint32_t)ssz;
+	}
+	if (dev->direct && bs < dev->dio.off_align) {
+		/* Aligned offsets never need a read-modify-write (which requests
+		 * sharing an image block would race on): the cell is told. */
+		if (dev->p.blk_size) {
+			snprintf(err, err_len, "image %s: cache = none needs requests in multiples of "
+				 "%u bytes there (its direct I/O alignment, from %s), more than "
+				 "block-size %u; set block-size = %u or leave it out, or use cache = "
+				 "writeback", dev->p.image, dev->dio.off_align, dev->dio.source, bs,
+				 dev->dio.off_align);
+			return -EINVAL;
+		}
+		bs = dev->dio.off_align;
 	}
 	if (bs < 512 || (bs & (bs - 1)) || bs > 65536) {
 		snprintf(err, err_len, "image %s: bad block size %u", dev->p.image, bs);
@@ -497,7 +642,9 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 	dev->p = *params;
 	dev->eng = eng;
 	dev->fd = -1;
-	dev->q = calloc(params->queues ? params->queues : 1, sizeof(*dev->q));
+	unsigned nq = params->queues ? params->queues : 1;
+	dev->nq = nq;
+	dev->q = calloc(nq, sizeof(*dev->q));
 	if (!dev->q) {
 		free(dev);
 		return -ENOMEM;
@@ -514,6 +661,15 @@ int blk_open(const struct blk_params *params, struct ivshm_port *port, struct io
 			     err, err_len);
 	if (r < 0)
 		goto fail;
+	/* Slots for every queue with cache = none, even on the null disk (a
+	 * change may put a file in): pages are only taken once used. */
+	for (unsigned q = 0; params->cache == BLK_CACHE_NONE && q < nq; q++) {
+		r = bounce_init(&dev->q[q].pool, BLK_BOUNCE_SLOTS, blk_bounce_slot(dev->size_max));
+		if (r < 0) {
+			snprintf(err, err_len, "no memory for the bounce buffers of cache = none");
+			goto fail;
+		}
+	}
 
 	dev->ops = (struct vdev_backend_ops){
 		.req_size = sizeof(struct blk_io),
@@ -553,6 +709,11 @@ void blk_stats_add(struct blk_stats *sum, const struct blk_stats *s)
 	sum->write_zeroes += s->write_zeroes;
 	sum->get_ids += s->get_ids;
 	sum->unsupported += s->unsupported;
+	for (int d = 0; d < 2; d++) {
+		sum->bounced[d] += s->bounced[d];
+		sum->bounced_bytes[d] += s->bounced_bytes[d];
+	}
+	sum->bounce_waits += s->bounce_waits;
 }
 
 void blk_queue_stats(const struct blk_dev *dev, unsigned q, struct blk_stats *sum)
@@ -601,6 +762,29 @@ bool blk_read_only(const struct blk_dev *dev)
 	return dev->p.read_only;
 }
 
+enum blk_cache blk_cache(const struct blk_dev *dev)
+{
+	return dev->p.cache;
+}
+
+bool blk_direct(const struct blk_dev *dev, struct blk_dio *dio)
+{
+	if (dev->direct && dio)
+		*dio = dev->dio;
+	return dev->direct;
+}
+
+uint32_t blk_block_size(const struct blk_dev *dev)
+{
+	return dev->lim.blk_size;
+}
+
+size_t blk_bounce_slot(uint32_t size_max)
+{
+	size_t s = size_max;
+	return s < (64u << 10) ? (64u << 10) : s > (1u << 20) ? (1u << 20) : s;
+}
+
 unsigned blk_inflight(const struct blk_dev *dev)
 {
 	return vdev_busy(&dev->vdev);
@@ -625,13 +809,19 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 	if (null < 0)
 		return null;
 	int fd = -1;
+	struct blk_dio dio = dev->dio;
 	if (image && !null) {
-		fd = open(image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-		if (fd < 0) {
-			int e = -errno;
-			snprintf(err, err_len, "cannot open image %s%s: %s", image,
-				 dev->p.read_only ? "" : " for writing", strerror(errno));
-			return e;
+		/* the same cache mode as the first medium */
+		fd = open_medium(dev, image, &dio, err, err_len);
+		if (fd < 0)
+			return fd;
+		if (dev->p.cache == BLK_CACHE_NONE && dio.off_align > dev->lim.blk_size) {
+			snprintf(err, err_len, "image %s: cache = none needs requests in multiples of "
+				 "%u bytes there (its direct I/O alignment, from %s), more than the "
+				 "block size %u the cell was given; serve it with cache = writeback",
+				 image, dio.off_align, dio.source, dev->lim.blk_size);
+			close(fd);
+			return -EINVAL;
 		}
 	}
 	int old = dev->fd;
@@ -642,6 +832,12 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		close(fd);
 		snprintf(err, err_len, "image %s: not a regular file or block device", image);
 		return r;
+	}
+	dev->direct = fd >= 0 && dev->p.cache == BLK_CACHE_NONE;
+	dev->dio = dio;
+	if (fd >= 0) {
+		struct stat st;
+		dev->is_bdev = fstat(fd, &st) == 0 && S_ISBLK(st.st_mode);
 	}
 	if (old >= 0) {
 		if (!dev->p.read_only)
@@ -669,6 +865,8 @@ void blk_close(struct blk_dev *dev)
 	vdev_destroy(&dev->vdev);
 	if (dev->fd >= 0)
 		close(dev->fd);
+	for (unsigned q = 0; dev->q && q < dev->nq; q++)
+		bounce_destroy(&dev->q[q].pool);
 	free(dev->q);
 	free(dev);
 }

@@ -9,6 +9,29 @@
  * transport publishes and interrupts.  FLUSH completes after fdatasync.  A
  * failed or short write reaches the driver as VIRTIO_BLK_S_IOERR.
  *
+ * Cache modes (blk_params.cache): writeback opens the image as it always
+ * was, through the host's page cache.  none opens it O_DIRECT, so that a
+ * root cell with little memory does not cache its cells' data a second
+ * time; FLUSH is still fdatasync (O_DIRECT leaves the disk's own write
+ * cache alone), discard and write-zeroes are the same fallocate calls.  A
+ * read or write whose buffers do not meet the image's direct I/O alignment
+ * (backends/blk_direct.h; a segment the cell's driver placed at an odd
+ * address or gave an odd length) goes through a bounce slot of the device
+ * instead: a write's data is gathered from the device-readable buffers into
+ * the slot and written from there, a read lands in the slot and is then
+ * scattered into the device-writable buffers; a request larger than a slot
+ * goes through it piece by piece.  Each queue has BLK_BOUNCE_SLOTS slots of
+ * its own, used only by the thread serving it (core/transport.h, lanes), so
+ * no lock is taken; a request finding none free waits for one in its
+ * queue's line, in order, and is resumed when a request of that queue
+ * returns its slot: never failed for it, never polled.  Should the link's
+ * memory refuse direct I/O (EFAULT: a uio mapping of device memory that the
+ * kernel cannot pin), every later request of that queue is bounced.  File offsets are always aligned: the
+ * block size offered to the cell is at least the image's offset alignment
+ * (raised when block-size is automatic, refused when it is set lower).  A
+ * file system without O_DIRECT is refused at open, never quietly served
+ * through the page cache.  Medium changes open the new image the same way.
+ *
  * The null disk: an image named "null:SIZE" (SIZE in bytes, a positive
  * multiple of 512, with an optional K, M or G suffix of 1024 as the
  * config's sizes) has no file.  Each request is parsed and checked as on
@@ -28,6 +51,14 @@
 #include "core/io_engine.h"
 #include "core/transport.h"
 
+enum blk_cache {
+	BLK_CACHE_WRITEBACK,        /* the host's page cache (the default) */
+	BLK_CACHE_NONE,             /* O_DIRECT, unaligned requests bounced */
+};
+
+/* Bounce slots per queue with cache = none, of blk_bounce_slot() bytes. */
+#define BLK_BOUNCE_SLOTS 8
+
 struct blk_params {
 	const char *name;           /* device name from the config, for logs */
 	const char *image;          /* image file, block device or "null:SIZE" */
@@ -37,11 +68,16 @@ struct blk_params {
 	uint16_t queue_size;        /* power of two */
 	uint32_t seg_max;           /* data segments per request; 0: automatic */
 	uint32_t blk_size;          /* 0: from the block device, else 512 */
+	enum blk_cache cache;       /* the null disk ignores it */
 };
 
 struct blk_stats {
 	uint64_t reqs[2], bytes[2], errors[2];   /* [0] read, [1] write */
 	uint64_t flushes, discards, write_zeroes, get_ids, unsupported;
+	/* cache = none: reads and writes that went through a bounce slot,
+	 * and their bytes ([0] read, [1] write; counted when bounced) */
+	uint64_t bounced[2], bounced_bytes[2];
+	uint64_t bounce_waits;      /* of them, those that waited for a free slot */
 };
 
 struct blk_dev;
@@ -54,6 +90,10 @@ uint32_t blk_seg_max(uint64_t rw_size, uint32_t want);
  * 4 KiB to 1 MiB, so that the largest request (seg_max segments of
  * size_max) takes about a quarter of the section. */
 uint32_t blk_size_max(uint64_t rw_size, uint32_t seg_max);
+
+/* Bytes per bounce slot for a device offering size_max: one segment of
+ * the largest size the driver makes, from 64 KiB to 1 MiB. */
+size_t blk_bounce_slot(uint32_t size_max);
 
 /* Can the Linux virtio_blk driver work in this R/W section?  It allocates a
  * ring of queue_size entries per queue, then bounces every request through
@@ -96,6 +136,13 @@ bool blk_read_only(const struct blk_dev *dev);
 /* The image is on tmpfs or ramfs: its I/O is made on the serving loop's own
  * thread (core/io_engine.h io_req.in_memory). */
 bool blk_in_memory(const struct blk_dev *dev);
+enum blk_cache blk_cache(const struct blk_dev *dev);
+/* Is the medium open O_DIRECT now (cache = none on a file or block device,
+ * not the null disk nor an ejected one)?  Its alignments into *dio. */
+struct blk_dio;
+bool blk_direct(const struct blk_dev *dev, struct blk_dio *dio);
+/* The block size offered to the cell (bytes). */
+uint32_t blk_block_size(const struct blk_dev *dev);
 /* Requests not answered yet, as the device's own thread can tell
  * (core/transport.h vdev_busy). */
 unsigned blk_inflight(const struct blk_dev *dev);

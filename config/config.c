@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -295,7 +296,7 @@ static void device_key(struct parser *ps, struct cfg_device *b, const char *key,
 	uint64_t sz;
 	bool block = b->type == DEV_BLOCK;
 	static const char *block_only[] = { "image", "read-only", "serial", "queues", "seg-max",
-					    "block-size", NULL };
+					    "block-size", "cache", NULL };
 	for (int i = 0; block_only[i]; i++) {
 		if (!block && strcmp(key, block_only[i]) == 0) {
 			BAD("not a console key");
@@ -353,6 +354,14 @@ static void device_key(struct parser *ps, struct cfg_device *b, const char *key,
 			BAD("must be a power of two from 512 to 65536 (got '%s')", value);
 		else
 			b->block_size = (unsigned)u;
+	} else if (strcmp(key, "cache") == 0) {
+		b->cache_line = ps->line;
+		if (strcmp(value, "writeback") == 0)
+			b->cache = CFG_CACHE_WRITEBACK;
+		else if (strcmp(value, "none") == 0)
+			b->cache = CFG_CACHE_NONE;
+		else
+			BAD("must be writeback or none (got '%s')", value);
 	} else if (strcmp(key, "shm-size") == 0) {
 		if (!parse_size(value, &sz) || sz < (64u << 10) || sz > (1ull << 32) ||
 		    (sz & (sz - 1)))
@@ -564,6 +573,17 @@ static void check_device(struct parser *ps, const struct cfg_device *b)
 			errno == EACCES && !b->read_only ? " (set read-only = yes to serve it "
 			"read-only)" : "");
 		return;
+	}
+	if (b->cache == CFG_CACHE_NONE) {
+		/* Known now: whether the image's file system takes O_DIRECT at all
+		 * (tmpfs does not: EINVAL).  Opened read-only and closed at once. */
+		int fd = open(b->image, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		if (fd < 0 && errno == EINVAL)
+			fail_at(ps, b->cache_line, "[%s] cache: none needs direct I/O (O_DIRECT), which "
+				"the file system of %s does not support (tmpfs has none); use cache = "
+				"writeback or put the image on another file system", sec, b->image);
+		else if (fd >= 0)
+			close(fd);
 	}
 }
 

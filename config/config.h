@@ -14,9 +14,12 @@
  *                     disk of backends/blk.h, which answers every request at
  *                     once without touching data; SIZE a multiple of 512 and
  *                     of block-size), read-only, serial, queues, queue-size, seg-max
- *                     (0/absent: automatic), block-size, shm-size and vectors
- *                     (hosted sim links; shm-size is the link's whole memory,
- *                     a power of two), cell
+ *                     (0/absent: automatic), block-size, cache (writeback: through
+ *                     the page cache, the default; none: O_DIRECT, requests the
+ *                     image cannot take directly bounced, backends/blk.h; the
+ *                     null disk ignores it), shm-size and vectors (hosted sim
+ *                     links; shm-size is the link's whole memory, a power of
+ *                     two), cell
  *   [console NAME]    one virtio-console device: a link key as above, and
  *                     endpoint = pty | socket | log | stdio, path, backlog,
  *                     cols, rows, queue-size (0/absent: the largest the link
@@ -64,6 +67,9 @@ struct cfg_link {
 
 enum cfg_dev_type { DEV_BLOCK, DEV_CONSOLE };
 enum cfg_endpoint { EP_PTY, EP_SOCKET, EP_LOG, EP_STDIO };
+/* cache values, in the order of backends/blk.h's enum blk_cache (config/
+ * includes nothing of backends/): writeback first, the default. */
+enum cfg_cache { CFG_CACHE_WRITEBACK, CFG_CACHE_NONE };
 
 struct cfg_device {
 	enum cfg_dev_type type;
@@ -79,6 +85,8 @@ struct cfg_device {
 	unsigned queue_size;        /* console: 0 = the largest the link can carry */
 	unsigned seg_max;           /* 0: automatic (blk_seg_max) */
 	unsigned block_size;        /* 0: automatic */
+	enum cfg_cache cache;       /* how the image is opened: page cache or O_DIRECT */
+	int cache_line;             /* of the `cache` key, 0 if not given */
 	char cell[CFG_NAME_MAX];
 	int cell_line;              /* of the `cell` key, 0 if not given */
 	/* console */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/blk_direct.h"
 #include "backends/virtio_blk.h"
 #include "core/container_of.h"
 #include "core/le.h"
@@ -123,6 +124,7 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 		.queue_size = (uint16_t)cfg->queue_size,
 		.seg_max = cfg->seg_max,
 		.blk_size = cfg->block_size,
+		.cache = cfg->cache == CFG_CACHE_NONE ? BLK_CACHE_NONE : BLK_CACHE_WRITEBACK,
 	};
 	snprintf(bp.serial, sizeof(bp.serial), "%s", cfg->serial);
 	int r = blk_open(&bp, dev->port, eng, &dev->blk, why, why_len);
@@ -138,11 +140,21 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 		}
 	}
 	unsigned loops = dev->nloops > 1 ? dev->nloops : 1;
+	char cache[192];
+	struct blk_dio dio;
+	if (blk_direct(dev->blk, &dio))
+		snprintf(cache, sizeof(cache), "cache none (O_DIRECT; aligned: memory to %u, offsets "
+			 "and lengths to %u bytes, from %s; block size %u)", dio.mem_align,
+			 dio.off_align, dio.source, blk_block_size(dev->blk));
+	else if (cfg->cache == CFG_CACHE_NONE)
+		snprintf(cache, sizeof(cache), "cache none ignored (the null disk has no file)");
+	else
+		snprintf(cache, sizeof(cache), "cache writeback");
 	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u on %u worker(s), "
-		 "%u vector(s), io engine %s%s", cfg->name, cfg->image,
+		 "%u vector(s), io engine %s, %s%s", cfg->name, cfg->image,
 		 (unsigned long long)blk_capacity(dev->blk), cfg->read_only ? ", read-only" : "",
 		 dev->port->name, cfg->queues, cfg->queue_size, loops, dev->port->vectors,
-		 io_engine_kind_name(eng->kind),
+		 io_engine_kind_name(eng->kind), cache,
 		 blk_in_memory(dev->blk) ? " (image in memory: I/O made on the loop's thread)" : "");
 	return 0;
 }
@@ -188,6 +200,11 @@ static uint64_t identity(const struct cfg_device *cfg)
 		 0, cfg->endpoint, (unsigned long long)cfg->backlog, cfg->cols, cfg->rows);
 	h = journal_hash(h, num);
 	h = journal_hash(h, cfg->image);
+	/* cache = none may raise the block size the cell was given: a journal
+	 * of the other mode is not trusted.  Hashed only when none, so that
+	 * journals written before the key existed still match. */
+	if (cfg->cache == CFG_CACHE_NONE)
+		h = journal_hash(h, "cache=none");
 	return journal_hash(h, cfg->ep_path);
 }
 

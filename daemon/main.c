@@ -264,9 +264,10 @@ static int check_config(const char *path, bool handover)
 		char qsz[32];
 		snprintf(qsz, sizeof(qsz), qs[i] ? "%u" : "auto", qs[i]);
 		if (b->type == DEV_BLOCK)
-			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%s\n", b->name,
+			printf("  block   %-12s %s=%s image=%s%s queues=%u queue-size=%s%s\n", b->name,
 			       cfg_link_kind_name(b->link.kind), b->link.target, b->image,
-			       b->read_only ? " (read-only)" : "", b->queues, qsz);
+			       b->read_only ? " (read-only)" : "", b->queues, qsz,
+			       b->cache == CFG_CACHE_NONE ? " cache=none" : "");
 		else
 			printf("  console %-12s %s=%s endpoint=%s%s%s queue-size=%s\n", b->name,
 			       cfg_link_kind_name(b->link.kind), b->link.target,

@@ -13,7 +13,7 @@ enum fam_id {
 	F_STATE, F_TRANSACTIONS, F_RESETS, F_SESSIONS, F_PROTOCOL_ERRORS,
 	F_Q_REQUESTS, F_Q_KICKS, F_Q_INTERRUPTS, F_Q_INFLIGHT, F_Q_INFLIGHT_MAX, F_Q_LATENCY,
 	F_BLK_REQUESTS, F_BLK_BYTES, F_BLK_ERRORS, F_BLK_COMMANDS, F_BLK_UNSUPPORTED,
-	F_BLK_INFLIGHT,
+	F_BLK_INFLIGHT, F_BLK_BOUNCED, F_BLK_BOUNCED_BYTES,
 	F_CON_BYTES, F_CON_DROPPED, F_CON_BACKLOG, F_CON_ATTACHED, F_CON_CLIENTS, F_CON_REFUSED,
 };
 
@@ -61,6 +61,11 @@ static const struct family families[] = {
 	{ F_BLK_UNSUPPORTED, P "blk_unsupported", "counter", NULL, BLK,
 	  "Requests of a type the disk does not support" },
 	{ F_BLK_INFLIGHT, P "blk_inflight", "gauge", NULL, BLK, "Requests of the disk in flight" },
+	{ F_BLK_BOUNCED, P "blk_bounced", "counter", NULL, BLK,
+	  "Reads and writes that went through a bounce buffer (cache = none: not aligned for "
+	  "direct I/O), all queues" },
+	{ F_BLK_BOUNCED_BYTES, P "blk_bounced_bytes", "counter", "bytes", BLK,
+	  "Data of the reads and writes that went through a bounce buffer" },
 	{ F_CON_BYTES, P "console_bytes", "counter", "bytes", CON,
 	  "Bytes to the cell and from the cell" },
 	{ F_CON_DROPPED, P "console_dropped_bytes", "counter", "bytes", CON,
@@ -225,6 +230,14 @@ static void emit(struct strbuf *o, const struct family *f, const struct dev_snap
 		break;
 	case F_BLK_UNSUPPORTED: counter(o, f, s, NULL, NULL, b->unsupported); break;
 	case F_BLK_INFLIGHT: gauge(o, f, s, s->blk_inflight); break;
+	case F_BLK_BOUNCED:
+		counter(o, f, s, "direction", "read", b->bounced[0]);
+		counter(o, f, s, "direction", "write", b->bounced[1]);
+		break;
+	case F_BLK_BOUNCED_BYTES:
+		counter(o, f, s, "direction", "read", b->bounced_bytes[0]);
+		counter(o, f, s, "direction", "write", b->bounced_bytes[1]);
+		break;
 	case F_CON_BYTES:
 		counter(o, f, s, "direction", "to_cell", c->rx_bytes);
 		counter(o, f, s, "direction", "from_cell", c->tx_bytes);

@@ -25,7 +25,8 @@ static uint64_t lat_count(const struct vdev_queue_stats *st)
 	return n;
 }
 
-static void queue_json(struct strbuf *o, unsigned index, const struct queue_snapshot *q)
+static void queue_json(struct strbuf *o, unsigned index, const struct queue_snapshot *q,
+		       bool is_blk)
 {
 	const struct vdev_queue_stats *st = &q->st;
 	sb_printf(o, "{\"index\":%u,\"requests\":%llu,\"kicks\":%llu,\"interrupts\":%llu,"
@@ -35,7 +36,16 @@ static void queue_json(struct strbuf *o, unsigned index, const struct queue_snap
 		  (ull)st->lat_sum_ns);
 	for (unsigned i = 0; i < VDEV_LAT_BUCKETS; i++)
 		sb_printf(o, "%s%llu", i ? "," : "", (ull)st->lat[i]);
-	sb_printf(o, "]}}");
+	sb_printf(o, "]}");
+	if (is_blk) {
+		/* this queue's own bounce slots (cache = none) */
+		const struct blk_stats *b = &q->blk;
+		sb_printf(o, ",\"bounced\":{\"read\":{\"requests\":%llu,\"bytes\":%llu},"
+			  "\"write\":{\"requests\":%llu,\"bytes\":%llu},\"waits\":%llu}",
+			  (ull)b->bounced[0], (ull)b->bounced_bytes[0], (ull)b->bounced[1],
+			  (ull)b->bounced_bytes[1], (ull)b->bounce_waits);
+	}
+	sb_printf(o, "}");
 }
 
 void stats_json(struct strbuf *o, const struct dev_snapshot *s)
@@ -60,6 +70,11 @@ void stats_json(struct strbuf *o, const struct dev_snapshot *s)
 			  (ull)b->reqs[0], (ull)b->bytes[0], (ull)b->errors[0], (ull)b->reqs[1],
 			  (ull)b->bytes[1], (ull)b->errors[1], (ull)b->flushes, (ull)b->discards,
 			  (ull)b->write_zeroes, (ull)b->get_ids, (ull)b->unsupported, s->blk_inflight);
+		sb_printf(o, ",\"cache\":\"%s\",\"bounced\":{\"read\":{\"requests\":%llu,"
+			  "\"bytes\":%llu},\"write\":{\"requests\":%llu,\"bytes\":%llu},"
+			  "\"waits\":%llu}", s->dev->cfg->cache == CFG_CACHE_NONE ? "none" : "writeback",
+			  (ull)b->bounced[0], (ull)b->bounced_bytes[0], (ull)b->bounced[1],
+			  (ull)b->bounced_bytes[1], (ull)b->bounce_waits);
 	}
 	if (s->is_con) {
 		const struct console_stats *c = &s->con;
@@ -74,7 +89,7 @@ void stats_json(struct strbuf *o, const struct dev_snapshot *s)
 	for (unsigned q = 0; q < s->nq; q++) {
 		if (q)
 			sb_printf(o, ",");
-		queue_json(o, q, &s->q[q]);
+		queue_json(o, q, &s->q[q], s->is_blk);
 	}
 	sb_printf(o, "]}");
 }
@@ -99,6 +114,11 @@ void stats_text(struct strbuf *o, const struct dev_snapshot *s)
 		sb_printf(o, "  flush %llu, discard %llu, write-zeroes %llu, get-id %llu, "
 			  "unsupported %llu, in flight %u\n", (ull)b->flushes, (ull)b->discards,
 			  (ull)b->write_zeroes, (ull)b->get_ids, (ull)b->unsupported, s->blk_inflight);
+		if (s->dev->cfg->cache == CFG_CACHE_NONE)
+			sb_printf(o, "  cache none, bounced: %llu reads (%llu bytes), %llu writes "
+				  "(%llu bytes), %llu waited for a slot\n", (ull)b->bounced[0],
+				  (ull)b->bounced_bytes[0], (ull)b->bounced[1], (ull)b->bounced_bytes[1],
+				  (ull)b->bounce_waits);
 	}
 	if (s->is_con) {
 		const struct console_stats *c = &s->con;

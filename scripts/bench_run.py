@@ -6,7 +6,9 @@ disks, and in each round every pattern runs once through the daemon
 (virtio-ivshmem-bench, the userspace front-end modelling the cell's driver)
 and once as fio --ioengine=io_uring on the same file or device, with the
 same direct=0 (the daemon opens images buffered) and --invalidate=0 (fio
-would otherwise drop the page cache the daemon reads from).  Rounds
+would otherwise drop the page cache the daemon reads from); with --cache
+none the daemon serves its disks with cache = none (O_DIRECT) and fio runs
+with direct=1 on the file and loop targets alike.  Rounds
 interleave the two (which one goes first alternates), so neighbours in time
 see the same machine; the report gives medians and [min-max] ranges.
 
@@ -178,7 +180,7 @@ def run_bench(cfg, t, pat):
 def run_fio(cfg, t, pat):
     out = os.path.join(cfg.work, "fio.json")
     cmd = [cfg.fio, "--name=bench", "--filename=" + t.fio_file, "--ioengine=io_uring",
-           "--direct=0", "--invalidate=0", "--rw=" + pat.rw, "--bs=%d" % pat.bs,
+           "--direct=%d" % (1 if t.direct else 0), "--invalidate=0", "--rw=" + pat.rw, "--bs=%d" % pat.bs,
            "--iodepth=%d" % pat.fio_depth, "--numjobs=%d" % pat.threads,
            "--runtime=%d" % cfg.runtime,
            "--time_based", "--group_reporting", "--norandommap", "--randrepeat=0",
@@ -247,6 +249,9 @@ def parse_args():
     ap.add_argument("--svg", metavar="FILE", help="plot IOPS and p99 per pattern (bench_plot.py)")
     ap.add_argument("--io-engine", default="auto", choices=("auto", "io_uring", "threads"),
                     help="the daemon's io-engine (default auto)")
+    ap.add_argument("--cache", default="writeback", choices=("writeback", "none"),
+                    help="the daemon's cache mode (default writeback); none: O_DIRECT, and fio "
+                    "with --direct=1 (file and loop targets; tmpfs and null keep writeback)")
     ap.add_argument("--note", default="", help="a line for the JSON and the plot, e.g. what "
                     "else the machine was doing")
     cfg = ap.parse_args()
@@ -291,7 +296,8 @@ def meta(cfg, skipped, targets):
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "kernel": platform.release(),
             "cpus": os.cpu_count(), "fio": fio_v.strip(), "revision": rev,
             "rounds": cfg.rounds, "runtime_s": cfg.runtime, "size": cfg.size,
-            "direct": 0, "io_engine": cfg.io_engine, "note": cfg.note, "skipped": skipped,
+            "direct": 1 if cfg.cache == "none" else 0, "cache": cfg.cache,
+            "io_engine": cfg.io_engine, "note": cfg.note, "skipped": skipped,
             "targets": {t.name: t.desc for t in targets}}
 
 
@@ -350,7 +356,9 @@ def main():
                               "pairs_median": statistics.median(pairs) if pairs else None}
             results.append(r)
         print("\n=== results: %d CPUs, %s, image %s per target, fio --ioengine=io_uring "
-              "--direct=0 --invalidate=0" % (os.cpu_count(), platform.release(), human(cfg.size)))
+              "--direct=%d --invalidate=0, daemon cache = %s" % (
+                  os.cpu_count(), platform.release(), human(cfg.size),
+                  1 if cfg.cache == "none" else 0, cfg.cache))
         if cfg.note:
             print("    note: " + cfg.note)
         for name, why in skipped.items():

@@ -7,7 +7,9 @@ device and the daemon serving it, and take it all down again.
          through the device so that its page cache is warm (root only);
   tmpfs  an image in --tmpfs-dir (/dev/shm);
   null   the daemon's null disk (image = null:SIZE): no data at all.
-One daemon per target (threads = 2) serves disk "one" and, for patterns
+With --cache none the file and loop targets are served with cache = none
+(O_DIRECT) and fio runs with direct=1 there; tmpfs and null stay as they
+are.  One daemon per target (threads = 2) serves disk "one" and, for patterns
 with several disks, m0..mN-1 on the same image, as fio's jobs share a file.
 """
 import os
@@ -34,6 +36,7 @@ class Target:
         self.image = self.fio_file = self.backing = self.loopdev = None
         self.daemon = None
         self.desc = ""
+        self.direct = getattr(cfg, "cache", "writeback") == "none" and name in ("file", "loop")
 
     def sock(self, dev):
         return os.path.join(self.cfg.work, "%s-%s.sock" % (self.name, dev))
@@ -78,7 +81,8 @@ class Target:
             os.close(fd)
             fill(cfg, self.image, self.size)
             self.fio_file = self.image
-            self.desc = "%s (%s%s)" % (self.image, fs, ", page cache" if fs != "tmpfs" else "")
+            self.desc = "%s (%s%s)" % (self.image, fs, ", O_DIRECT" if self.direct else
+                                       ", page cache" if fs != "tmpfs" else "")
         self.start_daemon()
         return None
 
@@ -94,12 +98,13 @@ class Target:
                 "io-engine = " + cfg.io_engine, "",
                 "[block one]", "sim = " + self.sock("one"), "image = " + self.image,
                 "queues = %d" % cfg.max_queues, "queue-size = %d" % qsize,
-                "shm-size = %dM" % (shm >> 20), ""]
+                "shm-size = %dM" % (shm >> 20)] + (["cache = none"] if self.direct else []) + [""]
         for k in range(cfg.max_disks if cfg.max_disks > 1 else 0):
             # more disks on the same image, as fio's jobs share its file
             conf += ["[block m%d]" % k, "sim = " + self.sock("m%d" % k), "image = " + self.image,
                      "queues = %d" % cfg.max_queues, "queue-size = %d" % qsize,
-                     "shm-size = %dM" % (shm >> 20), ""]
+                     "shm-size = %dM" % (shm >> 20)] + \
+                    (["cache = none"] if self.direct else []) + [""]
         path = os.path.join(cfg.work, self.name + ".conf")
         with open(path, "w") as f:
             f.write("\n".join(conf))

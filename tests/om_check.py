@@ -103,6 +103,11 @@ def check(om_text, js):
                 expect(d[key], P + "blk_commands_total", device=dev, type=t)
             expect(d["unsupported"], P + "blk_unsupported_total", device=dev)
             expect(d["inflight"], P + "blk_inflight", device=dev)
+            for direction in ("read", "write"):
+                b = d["bounced"][direction]
+                expect(b["requests"], P + "blk_bounced_total", device=dev, direction=direction)
+                expect(b["bytes"], P + "blk_bounced_bytes_total", device=dev,
+                       direction=direction)
         else:
             expect(d["to_cell_bytes"], P + "console_bytes_total", device=dev, direction="to_cell")
             expect(d["from_cell_bytes"], P + "console_bytes_total", device=dev,

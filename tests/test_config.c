@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,64 @@ static void test_valid(void **state)
 	assert_false(b->read_only);
 	assert_int_equal(cfg->devices[2].link.kind, LINK_PCI);
 	config_free(cfg);
+}
+
+/* cache = writeback | none per disk: writeback when absent; a console
+ * refuses the key. */
+static void test_cache_key(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	int r = load("[block a]\nsim = /s\nimage = %s\n"
+		     "[block b]\nsim = /t\nimage = %s\ncache = none\n"
+		     "[block c]\nsim = /u\nimage = %s\ncache = none\ncache = writeback\n",
+		     err, sizeof(err), &cfg);
+	if (r < 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->devices[0].cache, CFG_CACHE_WRITEBACK);
+	assert_int_equal(cfg->devices[1].cache, CFG_CACHE_NONE);
+	assert_int_equal(cfg->devices[2].cache, CFG_CACHE_WRITEBACK);   /* the later value */
+	config_free(cfg);
+	expect_error("[block d]\nsim = /s\nimage = %s\ncache = direct\n",
+		     "4: [block d] cache: must be writeback or none (got 'direct')");
+	expect_error("[block d]\nsim = /s\ncache = None\nimage = %s\n",
+		     "3: [block d] cache: must be writeback or none (got 'None')");
+	expect_error("[block d]\nsim = /s\ncache =\nimage = %s\n",
+		     "3: [block d] cache: must be writeback or none (got '')");
+	expect_error("[console c]\nsim = /s\nendpoint = log\npath = /l\ncache = none\n",
+		     "5: [console c] cache: not a console key");
+}
+
+/* cache = none on a file system without O_DIRECT is refused at load (so
+ * by --check-config too), naming the image and the fix.  tmpfs had no
+ * O_DIRECT before Linux 6.6: where /dev/shm takes it, nothing to see. */
+static void test_cache_none_no_direct(void **state)
+{
+	char shm[] = "/dev/shm/vivcfg-XXXXXX";
+	int fd = mkstemp(shm);
+	if (fd < 0)
+		skip();
+	close(fd);
+	int dfd = open(shm, O_RDONLY | O_DIRECT);
+	if (dfd >= 0 || errno != EINVAL) {
+		if (dfd >= 0)
+			close(dfd);
+		unlink(shm);
+		print_message("skipped: /dev/shm takes O_DIRECT here (tmpfs since Linux 6.6)\n");
+		skip();
+	}
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "[block d]\nsim = /s\nimage = %s\ncache = none\n", shm);
+	fclose(f);
+	char err[512], want[512];
+	struct config *cfg = NULL;
+	int r = config_load(conf, &cfg, err, sizeof(err));
+	unlink(shm);
+	assert_true(r < 0);
+	snprintf(want, sizeof(want), "%s:4: [block d] cache: none needs direct I/O (O_DIRECT), "
+		 "which the file system of %s does not support (tmpfs has none); use cache = "
+		 "writeback or put the image on another file system", conf, shm);
+	assert_string_equal(err, want);
 }
 
 static void test_unknown_key(void **state)
@@ -436,6 +496,8 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_daemon_handover_keys),
 		cmocka_unit_test(test_io_engine_key),
+		cmocka_unit_test(test_cache_key),
+		cmocka_unit_test(test_cache_none_no_direct),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_bad_values),

@@ -503,7 +503,9 @@ static char *show_str(const uint8_t *b, size_t len, enum cm_arch arch)
 
 static void expect_in(const char *out, const char *needle)
 {
-	if (!strstr(out, needle))
+	if (!out)
+		fail_msg("\"%s\" not shown: nothing was", needle);
+	else if (!strstr(out, needle))
 		fail_msg("\"%s\" not shown in:\n%s", needle, out);
 }
 

@@ -111,7 +111,7 @@ static void release(struct fe_blk *blk, struct fe_blk_req *req)
 	struct fe_dev *fe = blk->fe;
 	fe_free(fe, req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE);
 	if (req->len)
-		fe_free(fe, req->data_off, req->len);
+		fe_free(fe, req->data_alloc, (uint64_t)req->len + req->misalign);
 	fe_free(fe, req->st_off, 1);
 }
 
@@ -119,14 +119,16 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 {
 	struct fe_dev *fe = blk->fe;
 	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
-	req->data_off = !req->len ? 0 : blk->no_copy ? fe_alloc_nozero(fe, req->len)
-						   : fe_alloc(fe, req->len);
+	uint64_t alloc_len = (uint64_t)req->len + req->misalign;
+	req->data_alloc = !req->len ? 0 : blk->no_copy ? fe_alloc_nozero(fe, alloc_len)
+						     : fe_alloc(fe, alloc_len);
+	req->data_off = req->data_alloc == UINT64_MAX ? UINT64_MAX : req->data_alloc + req->misalign;
 	req->st_off = fe_alloc(fe, 1);
 	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
 		if (req->hdr_off != UINT64_MAX)
 			fe_free(fe, req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE);
-		if (req->len && req->data_off != UINT64_MAX)
-			fe_free(fe, req->data_off, req->len);
+		if (req->len && req->data_alloc != UINT64_MAX)
+			fe_free(fe, req->data_alloc, alloc_len);
 		if (req->st_off != UINT64_MAX)
 			fe_free(fe, req->st_off, 1);
 		return -ENOSPC;
@@ -141,11 +143,15 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 	if (req->len && !wr && !blk->no_copy)
 		memcpy(fe_ptr(fe, req->data_off), req->buf, req->len);
 	*(uint8_t *)fe_ptr(fe, req->st_off) = 0xff;
-	struct fe_sg sg[3];
+	struct fe_sg sg[4];
 	unsigned n = 0;
 	sg[n++] = (struct fe_sg){ req->hdr_off, VIRTIO_BLK_OUTHDR_SIZE, false };
-	if (req->len)
+	if (req->len && req->split && req->split < req->len) {
+		sg[n++] = (struct fe_sg){ req->data_off, req->split, wr };
+		sg[n++] = (struct fe_sg){ req->data_off + req->split, req->len - req->split, wr };
+	} else if (req->len) {
 		sg[n++] = (struct fe_sg){ req->data_off, req->len, wr };
+	}
 	sg[n++] = (struct fe_sg){ req->st_off, 1, true };
 	int r = fe_vq_add(fe, q, sg, n, req);
 	if (r < 0) {

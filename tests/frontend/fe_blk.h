@@ -26,8 +26,15 @@ struct fe_blk_req {
 	void (*done)(struct fe_blk_req *req);
 	void *arg;
 	uint64_t t_submit;      /* for the benchmark */
+	/* Tests of the device's alignment handling (0 and 0: as the driver
+	 * places data): the data starts misalign bytes into its bounce buffer,
+	 * and goes in two segments, the first split bytes long, when 0 < split
+	 * < len. */
+	uint32_t misalign;
+	uint32_t split;
 	/* private */
 	uint64_t hdr_off, data_off, st_off;
+	uint64_t data_alloc;    /* where its bounce buffer starts */
 };
 
 struct fe_blk {
