@@ -146,13 +146,13 @@ def base_initramfs(kit, init_script):
 class Guest:
     """A QEMU guest whose serial console is our stdin/stdout pipe."""
 
-    def __init__(self, name, kit, workdir, initrd, links, cmdline=""):
+    def __init__(self, name, kit, workdir, initrd, links, cmdline="", smp=1):
         self.name = name
         self.lines = queue.Queue()
         self.all = []
         self.log_path = os.path.join(workdir, name + ".console.log")
         args = [os.path.join(kit, "bin/qemu-system-x86_64"), "-machine", "pc", "-accel", "tcg",
-                "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults", "-display", "none",
+                "-cpu", "max", "-m", "512", "-smp", str(smp), "-nodefaults", "-display", "none",
                 "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
                 "-kernel", os.path.join(kit, KERNEL), "-initrd", initrd,
                 "-append", "console=ttyS0 panic=-1 quiet " + cmdline,
@@ -409,12 +409,17 @@ def scenario_frontend(run, workdir, joined):
     data = test_data(1 if joined else 2)
     initrd = frontend_initramfs(run.kit, workdir, data)
     imgs = host_images(workdir)
-    devs = [("block", "disk0", imgs["raw"], "serial = VIVD-DISK0\n", "0x8002", 2),
+    # Hosted: a guest with two CPUs drives disk0's two queues, served on the
+    # daemon's two threads (one of them away from the disk's home).
+    mq = not joined
+    devs = [("block", "disk0", imgs["raw"],
+             "serial = VIVD-DISK0\n" + ("queues = 2\n" if mq else ""), "0x8002",
+             3 if mq else 2),
             ("block", "disk1", imgs["fs"], "serial = VIVD-FS\n", "0x8002", 2),
             ("block", "ro", imgs["ro"], "serial = VIVD-RO\nread-only = yes\n", "0x8002", 2),
             ("console", "con0", None, "endpoint = socket\npath = %s/con0.sock\n" % workdir,
              "0x8003", 3)]
-    conf = "[daemon]\ncontrol-socket = %s/ctl.sock\n" % workdir
+    conf = "[daemon]\ncontrol-socket = %s/ctl.sock\n%s" % (workdir, "threads = 2\n" if mq else "")
     servers, links = [], []
     try:
         for kind, name, img, extra, proto, vectors in devs:
@@ -432,7 +437,8 @@ def scenario_frontend(run, workdir, joined):
         flood = "" if joined else " vivd.flood=%d" % FLOOD_WRITES
         guest = Guest("frontend", run.kit, workdir, initrd, links,
                       "vivd.disks=VIVD-DISK0,VIVD-FS vivd.ro=VIVD-RO vivd.console=1 "
-                      "vivd.sigterm=1" + flood)
+                      "vivd.sigterm=1" + flood + (" vivd.mq=1" if mq else ""),
+                      smp=2 if mq else 1)
         try:
             console_out = console_exchange(guest, os.path.join(workdir, "con0.sock"), data)
             guest.expect(r"^VIVD WAIT sigterm", 120)
@@ -445,6 +451,16 @@ def scenario_frontend(run, workdir, joined):
             daemon.stop()
         run.check(any(l == "VIVD DONE" for l in guest.results()), "guest ran to the end")
         frontend_checks(run, guest, data, imgs, console_out)
+        if mq:
+            run.check("disk0: serving" in daemon.text() and
+                      "2 queue(s) of" in daemon.text() and "on 2 worker(s)" in daemon.text(),
+                      "daemon: disk0's two queues on two workers")
+            run.check(info(guest, "mq-queues") == "2", "guest: virtio_blk made two queues "
+                      "(got %s)" % info(guest, "mq-queues"))
+            expect_passes(run, guest, ["mq-io"])
+            run.check(read_range(imgs["raw"], 20 * MiB, MiB) == data["d1"] and
+                      read_range(imgs["raw"], 24 * MiB, MiB) == data["d2"],
+                      "host image: the writes from both CPUs at once")
         fails = info(guest, "backend-failed")
         rc = info(guest, "io-after-stop")
         run.note("%s: after SIGTERM the guest logged 'backend failed!' %s time(s); a read "
@@ -488,14 +504,17 @@ def scenario_uio(run, workdir):
     backend = frontend = None
     try:
         # The back-end joins first: it gets peer ID 0, the back-end role.
+        # disk0's two queues on the daemon's two threads, driven from the
+        # front-end guest's two CPUs.
         backend = Guest("backend", run.kit, workdir, be_initrd, socks,
-                        "vivd.serial0=VIVD-DISK0 vivd.serial1=VIVD-FS")
+                        "vivd.serial0=VIVD-DISK0 vivd.serial1=VIVD-FS vivd.mq=1")
         backend.expect(r"^VIVD (READY|FAIL)", 120)
         frontend = Guest("frontend", run.kit, workdir, fe_initrd, socks,
-                         "vivd.disks=VIVD-DISK0,VIVD-FS")
+                         "vivd.disks=VIVD-DISK0,VIVD-FS vivd.mq=1", smp=2)
         frontend.wait(300)
-        backend.send("check disk0 0:%d %d:%d %d:%d %d:%d %d:%d" % (
-            MiB, 4 * MiB, MiB, 8 * MiB, MiB, 12 * MiB, MiB, 16 * MiB, MiB))
+        backend.send("check disk0 0:%d %d:%d %d:%d %d:%d %d:%d %d:%d %d:%d" % (
+            MiB, 4 * MiB, MiB, 8 * MiB, MiB, 12 * MiB, MiB, 16 * MiB, MiB, 20 * MiB, MiB,
+            24 * MiB, MiB))
         backend.expect(r"^VIVD CHECKED", 60)
         backend.send("fsck disk1")
         backend.expect(r"^VIVD FSCK ", 120)
@@ -520,7 +539,11 @@ def scenario_uio(run, workdir):
               "back-end guest: the daemon serves both uio devices")
     expect_passes(run, frontend, ["dd-direct", "dd-buffered", "blkdiscard", "write-zeroes",
                                   "ext4", "ext4-remount", "unbind", "rebind", "rebind-data",
-                                  "rebind-io"])
+                                  "rebind-io", "mq-io"])
+    run.check(info(frontend, "mq-queues") == "2", "uio: virtio_blk made two queues (got %s)" %
+              info(frontend, "mq-queues"))
+    run.check(any("disk0: serving" in l and "on 2 worker(s)" in l for l in backend.results()),
+              "uio: disk0's two queues on two workers in the back-end guest")
     run.check(info(frontend, "serial") == "VIVD-DISK0", "uio: GET_ID through the uio path")
     shas = {}
     for line in backend.results():
@@ -529,7 +552,9 @@ def scenario_uio(run, workdir):
             shas[(m.group(1), int(m.group(2)))] = m.group(4)
     for off, want, what in ((0, data["d1"], "direct write"), (4 * MiB, data["d2"], "buffered write"),
                             (8 * MiB, bytes(MiB), "discard"), (12 * MiB, bytes(MiB), "write-zeroes"),
-                            (16 * MiB, data["d4"], "write after rebind")):
+                            (16 * MiB, data["d4"], "write after rebind"),
+                            (20 * MiB, data["d1"], "write from CPU 0, beside CPU 1's"),
+                            (24 * MiB, data["d2"], "write from CPU 1, beside CPU 0's")):
         run.check(shas.get(("disk0", off)) == sha(want), "uio: back-end image holds the %s" % what)
     fsck = [l for l in backend.results() if l.startswith("VIVD FSCK ")]
     run.check(fsck and fsck[0].endswith(" 0"), "uio: e2fsck -fn clean in the back-end guest (%s)" %

@@ -29,12 +29,15 @@ if [ "$SUPERVISE" = 1 ]; then
 else
 	echo "control-socket = none" >> $CONF
 fi
+[ "$(opt mq)" = 1 ] && echo "threads = 2" >> $CONF
 n=0
 for d in /sys/class/uio/uio*; do
 	[ -e "$d" ] || continue
 	truncate -s 64M /tmp/disk$n.img
 	{ echo "[block disk$n]"; echo "uio = /dev/${d##*/}"; echo "image = /tmp/disk$n.img"
-	  echo "serial = $(opt serial$n)"; } >> $CONF
+	  echo "serial = $(opt serial$n)"
+	  # vivd.mq=1: the first disk's two queues on two threads
+	  [ "$(opt mq)" = 1 ] && [ $n = 0 ] && echo "queues = 2"; } >> $CONF
 	n=$((n + 1))
 done
 info uio-devices "$n"

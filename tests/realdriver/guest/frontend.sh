@@ -6,6 +6,8 @@
 #   vivd.ro=SERIAL          a read-only disk
 #   vivd.console=1          a console (bytes both ways with the host)
 #   vivd.sigterm=1          let the host stop the daemon at the end
+#   vivd.mq=1               two CPUs: direct writes from each at once (one
+#                           queue each), read back from the other
 . /common.sh
 setup_guest virtio_ring virtio virtio_blk virtio_console crc16 mbcache jbd2 \
 	crc32c_generic ext4 virtio_ivshmem
@@ -58,6 +60,20 @@ if [ -n "$RAW" ] && D=$(disk_by_serial "$RAW"); then
 			fail write-zeroes
 	fi
 	info serial "$(cat /sys/block/${D#/dev/}/serial)"
+fi
+
+# Two CPUs, two queues: blk-mq sends each CPU's requests down its own
+# queue, which the daemon serves on its own thread.
+if [ "$(opt mq)" = 1 ] && [ -n "$RAW" ] && D=$(disk_by_serial "$RAW"); then
+	info mq-queues "$(ls /sys/block/${D#/dev/}/mq | wc -l)"
+	taskset -c 0 dd if=/data/d1 of="$D" bs=4k seek=5120 oflag=direct 2>/dev/null &
+	A=$!
+	taskset -c 1 dd if=/data/d2 of="$D" bs=4k seek=6144 oflag=direct 2>/dev/null &
+	B=$!
+	wait $A && wait $B &&
+	taskset -c 1 dd if="$D" of=/tmp/m1 bs=4k skip=5120 count=256 iflag=direct 2>/dev/null &&
+	taskset -c 0 dd if="$D" of=/tmp/m2 bs=4k skip=6144 count=256 iflag=direct 2>/dev/null &&
+	cmp -s /data/d1 /tmp/m1 && cmp -s /data/d2 /tmp/m2 && pass mq-io || fail mq-io
 fi
 
 # Read-only disk: writes refused, contents as on the host.
