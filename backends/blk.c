@@ -537,12 +537,15 @@ static int null_size(const char *image, uint64_t *bytes, char *err, size_t err_l
 	return 1;
 }
 
-/* Does fd's data live in memory, where a read or write only copies? */
+/* Does fd's data live in memory, where a read or write only copies?  Only
+ * a regular file can say: a block device node sits on devtmpfs, which
+ * statfs reports as tmpfs, whatever the device is. */
 static bool fd_in_memory(int fd)
 {
+	struct stat st;
 	struct statfs sf;
-	return fd >= 0 && fstatfs(fd, &sf) == 0 &&
-	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
 }
 
 /* Open a file medium as the device serves it: read-only or not, O_DIRECT

@@ -218,6 +218,51 @@ static void test_image_in_memory(void **state)
 	assert_int_equal(harness_stop(&fx->d), 0);
 }
 
+/* A block device is never taken for an image in memory (its node is on
+ * devtmpfs, which statfs calls tmpfs): its I/O goes to the engine, and data
+ * round-trips.  Needs root and a free loop device; skipped otherwise. */
+static void test_block_device_not_in_memory(void **state)
+{
+	struct fixture *fx = *state;
+	char file[300], dev[64] = "", cmd[700];
+	snprintf(file, sizeof(file), "/var/tmp/vivd-e2e-loop-%d.img", (int)getpid());
+	if (geteuid() != 0 || access("/dev/loop-control", R_OK | W_OK) != 0 ||
+	    harness_image(file, 8 * MiB, 4) < 0)
+		skip();
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>/dev/null", file);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(dev, sizeof(dev), p) || strncmp(dev, "/dev/loop", 9) != 0) {
+		if (p)
+			pclose(p);
+		unlink(file);
+		skip();
+	}
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	one_disk(fx, dev, "");
+	int r = harness_start(&fx->d, fx->conf, 1, NULL);
+	bool in_memory = harness_log_has(&fx->d, "image in memory");
+	uint8_t data[8192], back[8192];
+	int wst = -1, rst = -1;
+	if (r == 0) {
+		struct fe_blk *b = connect_disk(fx);
+		harness_fill(data, sizeof(data), 6);
+		wst = fe_blk_io(b, 0, VIRTIO_BLK_T_OUT, 64, data, sizeof(data));
+		rst = fe_blk_io(b, 0, VIRTIO_BLK_T_IN, 64, back, sizeof(back));
+		fe_blk_close(b);
+		r = harness_stop(&fx->d);
+	}
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", dev);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not detach %s\n", dev);
+	unlink(file);
+	assert_int_equal(r, 0);
+	assert_false(in_memory);
+	assert_int_equal(wst, VIRTIO_BLK_S_OK);
+	assert_int_equal(rst, VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, data, sizeof(data));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_io_uring_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_fails_when_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_in_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_device_not_in_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
