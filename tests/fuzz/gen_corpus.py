@@ -110,8 +110,106 @@ def virtqueue():
     write('virtqueue', s)
 
 
+# ---- transport (fuzz_transport.c, fuzz_transport_ops.c) ------------------
+
+(T_REG, T_PEER, T_KICK, T_DESC, T_ITAB, T_AVAIL, T_POKE, T_ANSWER, T_BRINGUP, T_PAUSE,
+ T_FLUSH, T_CONFIG, T_SHUTDOWN, T_LINK_DOWN, T_CRASH, T_TICK) = range(16)
+T_STATUS = 10       # index of VI_DEVICE_STATUS in the register table
+T_QSEL, T_QENABLE = 3, 9
+T_FEATURES = (1 << 1) | (1 << 2) | (1 << 9)      # a block-like backend
+
+
+def t_device(nq, vectors, qmax_log2, flags, maxseg=0, cfg=18, at_once_len=1):
+    a = (nq - 1) | ((vectors - 1) << 2)
+    b = qmax_log2 | (maxseg << 3)
+    return u8(a) + u8(b) + u8(flags) + u64(T_FEATURES) + u8(cfg) + u8(at_once_len)
+
+
+def t_bringup(size_log2, lo=0x206 | (1 << 28) | (1 << 29), hi=0):
+    return u8(T_BRINGUP) + u8(size_log2) + u32(lo) + u32(hi)
+
+
+def t_desc(q, i, addr, length, flags, nxt):
+    return u8(T_DESC) + u8(q) + u16(i) + u8(200) + u16(addr) + u8(16) + u16(length) + \
+        u8(flags) + u8(nxt)
+
+
+def t_request(q, head, buf):
+    """A block-like request at descriptors head, head+1: 16 readable bytes,
+    then 513 writable ones; made available."""
+    return t_desc(q, head, buf, 16, 1, head + 1) + t_desc(q, head + 1, buf + 16, 513, 2, 0) + \
+        u8(T_AVAIL) + u8(q) + u8(head)
+
+
+def t_kick(vector):
+    return u8(T_KICK) + u8(vector + 1)
+
+
+def t_answer(q, i, length):
+    return u8(T_ANSWER) + u8(q) + u8(i) + u8(16) + u16(length)
+
+
+def t_reg(k, value, width):
+    return u8(T_REG) + u8(k) + {2: u16, 4: u32}[width](value)
+
+
+def transport():
+    s = {}
+    # one queue, a journal: requests held, answered, published; a reset
+    p = t_device(1, 3, 3, 1) + t_bringup(3)
+    p += t_request(0, 0, 0x3000) + t_request(0, 2, 0x3400) + t_kick(1)
+    p += t_answer(0, 0, 513) + u8(T_TICK) + t_answer(0, 0, 1)
+    p += t_request(0, 4, 0x3800) + t_kick(1)
+    p += t_reg(T_STATUS, 0, 4) + t_answer(0, 0, 0) + u8(T_TICK)
+    s['journal-reset'] = p
+    # two queues answered at once, a polled one, no journal; queue disable
+    p = t_device(2, 3, 2, 2 | 8) + t_bringup(2)
+    for q in (0, 1):
+        p += t_request(q, 0, 0x3000 + 0x400 * q) + t_kick(q + 1)
+    p += t_reg(T_QSEL, 1, 4) + t_reg(T_QENABLE, 0, 2) + u8(T_TICK)
+    p += u8(T_FLUSH) + u8(T_CONFIG)
+    s['at-once-disable'] = p
+    # a crash with requests in flight and one answered but not published
+    p = t_device(1, 2, 3, 1) + t_bringup(3)
+    p += t_request(0, 0, 0x3000) + t_request(0, 2, 0x3400) + t_request(0, 4, 0x3800)
+    p += t_kick(0) + t_answer(0, 0, 513) + u8(T_TICK) + t_answer(0, 0, 513)
+    p += u8(T_CRASH) + u8(0) + u8(0)
+    p += t_answer(0, 0, 1) + t_answer(0, 0, 1) + u8(T_TICK)
+    s['crash'] = p
+    # the peer leaves with requests in flight; a console-like backend
+    # that answers what it holds when asked to cancel
+    p = t_device(2, 1, 4, 1 | 4 | 16) + t_bringup(4)
+    p += t_request(1, 0, 0x3000) + t_kick(0)
+    p += u8(T_PEER) + u8(0) + u8(T_TICK) + u8(T_PEER) + u8(200) + t_bringup(4)
+    s['peer-leaves'] = p
+    # taken over first, from a journal of input bytes: running, two heads
+    # in flight
+    p = t_device(1, 3, 3, 1 | 32)
+    p += u8(2)                                  # two descriptors, written raw
+    for i in range(2):
+        p += u16(0x1000 + 16 * i) + u64(0x3000 + 0x100 * i) + u32(16) + u16(2) + u16(0)
+    p += u8(1)                                  # peer READY
+    p += u8(2) + u8(0x0f) + u64(0x3_3000_0206) + u8(0) + u8(0) + u8(0)
+    # queue 0: size 8, vector 1, nothing published, heads 0 and 1 taken at
+    # avail positions 0 and 1
+    p += u8(3) + u8(1) + u16(0) + u8(2) + u8(0) + u16(0) + u8(1) + u16(1)
+    p += u8(0) + u8(0)                          # no word overwritten
+    p += t_request(0, 4, 0x3000) + t_kick(1) + t_answer(0, 0, 1)
+    s['adopt-first'] = p
+    # shutdown with a request in flight, then a hostile indirect table
+    p = t_device(1, 2, 3, 0) + t_bringup(3)
+    p += u8(T_ITAB) + u16(0x800) + u8(2)
+    p += u8(200) + u16(0x3000) + u8(16) + u16(16) + u8(1) + u8(1)
+    p += u8(200) + u16(0x3100) + u8(16) + u16(64) + u8(2) + u8(0)
+    p += u8(T_DESC) + u8(0) + u16(0) + u8(200) + u16(0x3800) + u8(16) + u16(32) + u8(4) + u8(0)
+    p += u8(T_AVAIL) + u8(0) + u8(0) + t_kick(1) + u8(T_SHUTDOWN) + t_answer(0, 0, 5)
+    s['indirect-shutdown'] = p
+    write('transport', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
+    'transport': transport,
 }
 
 if __name__ == '__main__':
