@@ -207,9 +207,47 @@ def transport():
     write('transport', s)
 
 
+# ---- blk_cmd (fuzz_blk_cmd.c) --------------------------------------------
+
+def blk(out, inn, region, capacity=2048, blk_log2=0, ro=0, maxseg=16, range_max=0xffff):
+    """out/inn: (offset, length) of the readable and writable buffers;
+    region: {offset: bytes} written into the 2-page region."""
+    b = u8(200) + u16(capacity) + u8(blk_log2) + u8(ro) + u8(maxseg) + u8(200) + u16(range_max)
+    b += u8(len(out)) + u8(len(inn))
+    for off, ln in out + inn:
+        b += u16(off) + u16(ln)
+    mem = bytearray(max([0] + [o + len(d) for o, d in region.items()]))
+    for o, d in region.items():
+        mem[o:o + len(d)] = d
+    return b + bytes(mem)
+
+
+def blk_hdr(typ, sector):
+    return u32(typ) + u32(0) + u64(sector)
+
+
+def blk_cmd():
+    s = {}
+    s['read'] = blk([(0, 16)], [(0x1000, 1024), (0x1400, 1)], {0: blk_hdr(0, 8)})
+    s['write'] = blk([(0, 16), (0x100, 512)], [(0x1400, 1)], {0: blk_hdr(1, 2040)})
+    # header and data in one readable buffer, data and status in one writable
+    s['any-layout'] = blk([(0, 16 + 4096)], [(0x1800, 2)], {0: blk_hdr(1, 0)}, blk_log2=3)
+    s['read-any-layout'] = blk([(0, 16)], [(0x1000, 513)], {0: blk_hdr(0, 0)})
+    s['discard'] = blk([(0, 16), (0x40, 32)], [(0x1000, 1)],
+                       {0: blk_hdr(11, 0), 0x40: u64(8) + u32(16) + u32(0) +
+                        u64(1024) + u32(1024) + u32(0)})
+    s['write-zeroes-unmap'] = blk([(0, 48)], [(0x1000, 1)],
+                                  {0: blk_hdr(13, 0) + u64(4096) + u32(64) + u32(1) +
+                                   u64(0) + u32(8) + u32(0)}, capacity=8192, blk_log2=3)
+    s['get-id'] = blk([(0, 16)], [(0x1000, 20), (0x1014, 1)], {0: blk_hdr(8, 0)})
+    s['flush-read-only'] = blk([(0, 16)], [(0x1000, 1)], {0: blk_hdr(4, 0)}, ro=1)
+    write('blk_cmd', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
     'transport': transport,
+    'blk_cmd': blk_cmd,
 }
 
 if __name__ == '__main__':
