@@ -244,10 +244,91 @@ def blk_cmd():
     write('blk_cmd', s)
 
 
+# ---- console (fuzz_console.c, fuzz_console_drv.c) ------------------------
+
+(C_RX, C_TX, C_KICK, C_SEND, C_READ, C_CONNECT, C_CLOSE, C_SHUT_WR, C_RUN, C_RESET,
+ C_DISABLE, C_PEER_LEAVE, C_BRINGUP, C_SETTLE) = range(14)
+
+
+def c_dev(backlog_log2, qsize_log2, client):
+    """backlog_log2 None: no backlog (first byte odd)."""
+    a = 1 if backlog_log2 is None else backlog_log2 << 1
+    return u8(a) + u8(qsize_log2 | (0x80 if client else 0))
+
+
+def c_chain(q, lens, flip=0, data=b''):
+    """lens: per descriptor; flip: bit k turns descriptor k around
+    (writable in a transmit chain, readable in a receive one)."""
+    b = u8(C_RX if q == 0 else C_TX) + u8((len(lens) - 1) | (flip << 4))
+    for ln in lens:
+        b += u16(ln)
+    return b + data
+
+
+def c_tx(text):
+    return c_chain(1, [len(text)], data=text)
+
+
+def c_send(data):
+    return u8(C_SEND) + u8(8) + u8(len(data) - 1) + data
+
+
+def c_kick(vector):
+    return u8(C_KICK) + u8(vector + 1)
+
+
+def console():
+    s = {}
+    p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
+    p += c_chain(0, [256]) + c_chain(0, [64, 64]) + c_kick(1)
+    p += c_send(b'hello, cell\n') + u8(C_RUN) + c_send(b'ls -l\n')
+    p += c_tx(b'hello, host\n') + c_kick(2) + u8(C_READ)
+    s['echo'] = p
+    # output while nobody listens: the backlog, replayed on connect
+    p = c_dev(6, 2, False) + u8(C_BRINGUP) + u8(2)
+    p += c_tx(b'early output, kept in the backlog ' * 3) + c_kick(2)
+    p += u8(C_CONNECT) + u8(C_RUN) + c_tx(b'then live\n') + c_kick(2) + u8(C_READ)
+    s['backlog'] = p
+    # output backs up: 4 KiB in the backlog, replayed into a small socket
+    # buffer, and more behind it
+    p = c_dev(12, 3, False) + u8(C_BRINGUP) + u8(3)
+    for r, chains in enumerate((4, 2)):
+        for i in range(chains):
+            p += c_chain(1, [512, 512], data=bytes([0x41 + 4 * r + i]) * 1024)
+        p += c_kick(2) + u8(C_RUN)
+        if r == 0:
+            p += u8(C_CONNECT)
+    p += u8(C_RUN) + u8(C_READ) + u8(C_RUN) + u8(C_READ)
+    s['backpressure'] = p
+    # a reset and the peer leaving with receive buffers held, then again
+    p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
+    p += c_chain(0, [128]) + c_chain(0, [128]) + c_kick(0)
+    p += u8(C_RESET) + u8(C_BRINGUP) + u8(2) + c_chain(0, [16]) + c_kick(1)
+    p += c_send(b'after the reset') + u8(C_PEER_LEAVE) + u8(C_RUN) + u8(C_BRINGUP) + u8(3)
+    p += c_chain(0, [300]) + c_kick(-1) + c_send(b'again')
+    s['reset-peer-leaves'] = p
+    # odd shapes: readable before writable in a receive chain, a writable
+    # buffer after the data in a transmit chain, empty buffers, disable
+    p = c_dev(10, 2, True) + u8(C_BRINGUP) + u8(2)
+    p += c_chain(0, [8, 100], flip=1, data=b'readable') + c_chain(0, [0, 20])
+    p += c_chain(1, [5, 7], flip=2, data=b'abcde') + c_chain(1, [0, 3], data=b'xyz')
+    p += c_kick(-1) + c_send(b'0123456789') + u8(C_READ)
+    p += u8(C_DISABLE) + u8(1) + u8(C_SHUT_WR) + u8(C_CLOSE)
+    s['shapes'] = p
+    # a hand-over's first step with output pending
+    p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
+    for i in range(3):
+        p += c_chain(1, [500], data=bytes([0x61 + i]) * 500)
+    p += c_kick(2) + u8(C_SETTLE) + u8(C_READ) + u8(C_RUN) + u8(C_READ)
+    s['settle'] = p
+    write('console', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
     'transport': transport,
     'blk_cmd': blk_cmd,
+    'console': console,
 }
 
 if __name__ == '__main__':
