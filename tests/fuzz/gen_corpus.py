@@ -324,11 +324,77 @@ def console():
     write('console', s)
 
 
+# ---- sim (fuzz_sim.c, fuzz_sim_link.c) -----------------------------------
+
+S_MEMFD_64K = u8(1) + u8(16)        # fd kind: shared memory of 16 pages
+S_EVENTFD = u8(3)
+S_NO_FD = u8(0)
+
+
+def s_init(vectors, peer_id=0, shm=S_MEMFD_64K):
+    return u8(0) + u8(0) + u8(peer_id) + u8(0) + u8(vectors) + u8(2) + u8(0) + u8(0) + \
+        u8(0) + shm
+
+
+def s_event_fd(peer, vector):
+    return u8(1) + u8(0) + u8(peer) + u8(0) + u8(vector) + u8(0) + S_EVENTFD
+
+
+def s_peer_gone(peer):
+    return u8(2) + u8(0) + u8(peer) + u8(0) + S_NO_FD
+
+
+def s_use(*ops):
+    return u8(len(ops)) + b''.join(ops)
+
+
+S_USE_ALL = s_use(u8(1), u8(0) + u8(0), u8(0) + u8(1), u8(2) + u8(0), u8(3) + u8(1),
+                  u8(4) + u8(1), u8(5))
+
+
+def sim():
+    s = {}
+    # a proper handshake: the peer's vectors, then ours; a peer leaves
+    p = u8(0) + u8(4) + s_init(2) + s_event_fd(1, 0) + s_event_fd(1, 1)
+    p += s_event_fd(0, 0) + s_event_fd(0, 1) + u8(1)
+    p += u8(2) + s_peer_gone(1) + s_event_fd(1, 0) + S_USE_ALL
+    s['host-handshake'] = p
+    # a handshake with a message that lies about its length, and a second
+    # INIT with two fds
+    p = u8(0) + u8(3) + s_init(1) + u8(3) + u8(16) + u8(12) + u32(1) + u32(4000) + u32(0)
+    p += u8(2) + u8(2) + S_EVENTFD + S_EVENTFD + S_EVENTFD + s_event_fd(0, 0) + u8(1)
+    p += u8(1) + s_init(1) + S_USE_ALL
+    s['host-lies'] = p
+    # hostile peers on a hosted link: join, read, send garbage, leave, come
+    # back
+    p = u8(1) + u8(0) + u8(0) + u8(1)
+    for peer, op, arg in [(0, 0, b''), (0, 5, b''), (0, 1, b''), (0, 6, S_USE_ALL),
+                          (0, 6, S_USE_ALL),
+                          (1, 0, b''), (1, 1, b''), (0, 2, u8(3) + b'hey!'), (0, 5, b''),
+                          (2, 0, b''), (2, 1, b''), (1, 3, b''), (0, 7, u8(0)),
+                          (0, 6, S_USE_ALL)]:
+        p += u8(peer) + u8(op) + arg
+    s['link-peers'] = p
+    # the daemon's port taken over from its description
+    blob = u32(0) + u32(2) + u32(1) + u32(0xc002) + u64(0) + bytes([0, 1] + [0] * 14)
+    p = u8(2) + u8(200) + blob + bytes(64 - len(blob)) + u8(1) + S_MEMFD_64K
+    p += u8(1) + S_EVENTFD + u8(1) + u8(1) + u8(0) + S_EVENTFD + S_USE_ALL
+    s['adopt-port'] = p
+    # a hosted link taken over, with one peer
+    blob = u64(65536) + u64(0) + u32(2) + u32(1) + u32(0x8002) + bytes([1] + [0] * 15)
+    p = u8(3) + u8(200) + blob + bytes(64 - len(blob)) + u8(3) + u8(4)
+    p += u8(2) + u8(0) + u8(0) + u8(0) + u8(1) + u8(0)
+    p += u8(0) + u8(0) + u8(0) + u8(1) + u8(0) + u8(7) + u8(1)
+    s['adopt-link'] = p
+    write('sim', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
     'transport': transport,
     'blk_cmd': blk_cmd,
     'console': console,
+    'sim': sim,
 }
 
 if __name__ == '__main__':
