@@ -225,8 +225,13 @@ unsigned sim_link_peers(const struct sim_link *l)
 static int create_shm(struct sim_link *l, char *err, size_t err_len)
 {
 	uint64_t total = l->params.shm_size;
-	l->shm_fd = memfd_create("ivshmem-sim", MFD_CLOEXEC);
-	if (l->shm_fd < 0 || ftruncate(l->shm_fd, (off_t)total) < 0) {
+	/* Every peer gets this file.  Sealed at its size: a peer that shrinks
+	 * it turns every access of everyone who maps it (our state table, the
+	 * daemon's own port) into a SIGBUS; one that adds seals (a future-write
+	 * seal) keeps the next peer or process from mapping it writable. */
+	l->shm_fd = memfd_create("ivshmem-sim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (l->shm_fd < 0 || ftruncate(l->shm_fd, (off_t)total) < 0 ||
+	    fcntl(l->shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		snprintf(err, err_len, "cannot create %llu bytes of shared memory: %s",
 			 (unsigned long long)total, strerror(errno));
 		return -errno;
