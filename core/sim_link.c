@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -387,9 +388,17 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		.max_peers = le32(blob, 16), .vectors = le32(blob, 20),
 		.protocol = (uint16_t)le32(blob, 24),
 	};
+	/* The description comes from the journal, which is checked like
+	 * anything a peer could have written: the link it describes follows
+	 * the rules sim_link_create() enforces (a virtio link taken over as
+	 * one of 7 peers would let strangers join and map the cell's memory). */
+	const long page = sysconf(_SC_PAGESIZE);
 	if (pp.max_peers < 2 || pp.max_peers > SIM_MAX_PEERS || pp.vectors < 1 ||
 	    pp.vectors > SIM_MAX_VECTORS || pp.shm_size > SIM_MAX_SHM_SIZE ||
-	    (pp.shm_size & (pp.shm_size - 1))) {
+	    (pp.shm_size & (pp.shm_size - 1)) ||
+	    (pp.protocol >= IVSHM_PROTO_VIRTIO_FRONT && pp.max_peers != 2) ||
+	    pp.output_size % (uint64_t)page || pp.output_size > SIM_MAX_SHM_SIZE ||
+	    pp.shm_size <= SIM_STATE_TABLE_SIZE + pp.output_size * pp.max_peers) {
 		snprintf(err, err_len, "the link's description is out of range");
 		return -EBADMSG;
 	}
@@ -414,6 +423,12 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 	if (l->listen_fd < 0 || l->shm_fd < 0) {
 		snprintf(err, err_len, "no %s/listen or %s/shm handed over", prefix, prefix);
 		r = -ENOENT;
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(l->shm_fd, &st) < 0 || (uint64_t)st.st_size != pp.shm_size) {
+		snprintf(err, err_len, "the link's shared memory is not of the size described");
+		r = -EBADMSG;
 		goto fail;
 	}
 	l->state_table = mmap(NULL, SIM_STATE_TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,

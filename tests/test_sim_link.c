@@ -15,6 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/handover.h"
+#include "core/le.h"
 #include "core/log.h"
 #include "core/port_sim.h"
 #include "core/shm.h"
@@ -87,11 +89,59 @@ static void test_peer_cannot_resize_shared_memory(void **state)
 	assert_int_equal(shm_ld8(own->rw, own->rw_size - 1), 1);
 }
 
+/* The link's description and fds as a new process gets them: copies, so
+ * that the link of the test keeps its own. */
+static int export_copy(struct handover *h, uint8_t *blob, size_t cap)
+{
+	memset(h, 0, sizeof(*h));
+	int len = sim_link_export(link_, "l", h, blob, cap);
+	assert_true(len > 0);
+	for (unsigned i = 0; i < h->n; i++)
+		h->fds[i].fd = dup(h->fds[i].fd);
+	return len;
+}
+
+static int adopt_patched(size_t off, uint64_t v, unsigned width)
+{
+	struct handover h;
+	uint8_t blob[128];
+	char err[256];
+	struct sim_link *l = NULL;
+	int len = export_copy(&h, blob, sizeof(blob));
+	if (width == 8)
+		put_le64(blob, off, v);
+	else if (width == 4)
+		put_le32(blob, off, (uint32_t)v);
+	int r = sim_link_adopt(&loop, path, blob, (size_t)len, &h, "l", &l, err, sizeof(err));
+	if (r == 0)
+		sim_link_destroy(l);
+	handover_close_rest(&h);
+	handover_free(&h);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	return r;
+}
+
+/* The description of a hosted link comes from the journal, which is
+ * checked like anything a peer could have written: a take-over follows the
+ * rules a new link does. */
+static void test_adopt_checks_description(void **state)
+{
+	assert_int_equal(adopt_patched(0, 0, 0), 0);            /* as it was: fine */
+	/* a virtio link of 7 peers: strangers could join and map it */
+	assert_int_equal(adopt_patched(16, 7, 4), -EBADMSG);
+	/* output sections larger than the memory, or not whole pages */
+	assert_int_equal(adopt_patched(8, 1 << 20, 8), -EBADMSG);
+	assert_int_equal(adopt_patched(8, 100, 8), -EBADMSG);
+	/* a size that is not the shared memory's */
+	assert_int_equal(adopt_patched(0, 128 << 10, 8), -EBADMSG);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_peer_cannot_resize_shared_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_checks_description, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
