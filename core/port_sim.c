@@ -353,6 +353,14 @@ int port_sim_adopt(const char *name, const uint8_t *blob, size_t len, struct han
 		goto fail;
 	}
 	s->shm_fd = shm;
+	/* The description comes from the journal, which a peer may have
+	 * written: the link must be one the handshake would have taken. */
+	char why[160];
+	if (ivshm_port_check_virtio(p, why, sizeof(why)) < 0) {
+		snprintf(err, err_len, "the link's description is out of range: %s", why);
+		r = -EBADMSG;
+		goto fail;
+	}
 	for (unsigned v = 0; v < p->vectors; v++) {
 		snprintf(fdname, sizeof(fdname), "%s/own/%u", prefix, v);
 		if ((s->own_fd[v] = handover_take(h, fdname)) < 0) {

@@ -24,8 +24,9 @@ int port_sim_open_fd(int sock, const char *name, int timeout_ms, struct ivshm_po
 		     char *err, size_t err_len);
 
 /* Take over a port another process exported (ivshm_port_export) under
- * prefix in h, with the blob it wrote.  Negative errno and the reason in
- * err; fds taken from h are closed on failure. */
+ * prefix in h, with the blob it wrote.  The blob is checked like a
+ * handshake (ivshm_port_check_virtio): -EBADMSG otherwise.  Negative errno
+ * and the reason in err; fds taken from h are closed on failure. */
 int port_sim_adopt(const char *name, const uint8_t *blob, size_t len, struct handover *h,
 		   const char *prefix, struct ivshm_port **ret, char *err, size_t err_len);
 

@@ -136,12 +136,42 @@ static void test_adopt_checks_description(void **state)
 	assert_int_equal(adopt_patched(0, 128 << 10, 8), -EBADMSG);
 }
 
+static int adopt_port_patched(size_t off, uint32_t v)
+{
+	struct handover h = { 0 };
+	uint8_t blob[128];
+	char err[256];
+	struct ivshm_port *p = NULL;
+	int len = ivshm_port_export(own, "p", &h, blob, sizeof(blob));
+	assert_true(len > 0);
+	for (unsigned i = 0; i < h.n; i++)
+		h.fds[i].fd = dup(h.fds[i].fd);
+	if (off < (size_t)len)
+		put_le32(blob, off, v);
+	int r = port_sim_adopt(path, blob, (size_t)len, &h, "p", &p, err, sizeof(err));
+	ivshm_port_destroy(p);
+	handover_close_rest(&h);
+	handover_free(&h);
+	return r;
+}
+
+/* The daemon's port on a link, taken over from its description (the
+ * journal's, so possibly a peer's): held to what the handshake requires of
+ * a virtio link. */
+static void test_port_adopt_checks_description(void **state)
+{
+	assert_int_equal(adopt_port_patched(1000, 0), 0);       /* as it was: fine */
+	assert_int_equal(adopt_port_patched(4, 6), -EBADMSG);  /* 6 peers */
+	assert_int_equal(adopt_port_patched(0, 5), -EBADMSG);  /* we are peer 5 of 6 */
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_peer_cannot_resize_shared_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_checks_description, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_adopt_checks_description, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static char path[108];
 
 int fs_memfd(uint64_t size)
 {
-	int fd = memfd_create("fuzz-shm", MFD_CLOEXEC);
+	int fd = memfd_create("fuzz-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
 		close(fd);
 		fd = -1;

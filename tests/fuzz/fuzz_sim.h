@@ -13,7 +13,7 @@
 /* A file descriptor of a kind the input picks: none (-1), shared memory
  * of a size the input picks, an eventfd, a pipe, /dev/null, a socket. */
 int fs_make_fd(struct fz *f);
-/* A memfd of size bytes, or -1. */
+/* A memfd of size bytes (that may be sealed), or -1. */
 int fs_memfd(uint64_t size);
 /* Send len bytes with fds[0..nfd) attached; the fds stay the caller's. */
 void fs_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfd);

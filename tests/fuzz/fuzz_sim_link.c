@@ -1,6 +1,7 @@
 /* The software-link fuzz target's "peer" and "link adopt" modes (see
  * fuzz_sim.c): a link the daemon hosts (sim_link) against hostile peers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,10 @@ static void peer_close(struct peer *p)
 	*p = (struct peer){ -1, -1 };
 }
 
-/* Hostile peers on link l; own is the daemon's port on it, if any. */
+/* Hostile peers on link l of at most max peers; own is the daemon's port
+ * on it, if any. */
 static void peers_run(struct fz *f, uv_loop_t *loop, const char *path, struct sim_link *l,
-		      struct ivshm_port *own)
+		      unsigned max, struct ivshm_port *own)
 {
 	for (unsigned i = 0; i < MAX_PEERS; i++)
 		peers[i] = (struct peer){ -1, -1 };
@@ -120,7 +122,7 @@ static void peers_run(struct fz *f, uv_loop_t *loop, const char *path, struct si
 			break;
 		}
 		uv_run(loop, UV_RUN_NOWAIT);
-		FZ_CHECK(sim_link_peers(l) <= 2, "%u peers on a link of 2", sim_link_peers(l));
+		FZ_CHECK(sim_link_peers(l) <= max, "%u peers on a link of %u", sim_link_peers(l), max);
 	}
 	if (own)
 		fs_use_port(own, f);
@@ -147,7 +149,7 @@ void fs_link_run(struct fz *f, uv_loop_t *loop, const char *path)
 	if (sim_link_connect_local(l, &fd) == 0)
 		FZ_CHECK(port_sim_open_fd(fd, path, 0, &own, err, sizeof(err)) == 0,
 			 "the daemon's own peer cannot join: %s", err);
-	peers_run(f, loop, path, l, own);
+	peers_run(f, loop, path, l, 2, own);
 	ivshm_port_destroy(own);
 	sim_link_destroy(l);
 }
@@ -185,8 +187,13 @@ void fs_link_adopt(struct fz *f, uv_loop_t *loop, const char *path)
 	uint8_t have = fz_u8(f);
 	if (have & 1)
 		add(&h, "l/listen", listener(path));
-	if (have & 2)
-		add(&h, "l/shm", fs_memfd(4096ull << fz_u8(f) % 8));
+	if (have & 2) {
+		/* The link's own memory, sealed as sim_link_create() seals it. */
+		int shm = fs_memfd(4096ull << fz_u8(f) % 8);
+		if (shm >= 0)
+			fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+		add(&h, "l/shm", shm);
+	}
 	for (unsigned n = fz_u8(f) % 8; n--;) {
 		unsigned i = fz_u8(f) % 3;
 		int sv[2];
@@ -201,7 +208,9 @@ void fs_link_adopt(struct fz *f, uv_loop_t *loop, const char *path)
 	}
 	struct sim_link *l;
 	if (sim_link_adopt(loop, path, blob, len, &h, "l", &l, err, sizeof(err)) == 0) {
-		peers_run(f, loop, path, l, NULL);
+		/* A virtio link has two peers whatever the description says. */
+		unsigned max = (uint16_t)le32(blob, 24) >= 0x8000 ? 2 : le32(blob, 16);
+		peers_run(f, loop, path, l, max, NULL);
 		sim_link_destroy(l);
 	}
 	handover_close_rest(&h);
