@@ -1,12 +1,14 @@
 /* IVSHMEM link port on the software device (sim_link.h), from a peer's side.
  *
  * It reproduces the device semantics of docs/protocol.md §1 in the peer's
- * process: a doorbell writes the target's eventfd for that vector; a STATE
- * write updates the state table and, if the value changed, rings vector 0 of
- * every other peer; an interrupt is delivered only while INT_CONTROL is on
- * (no latching) and one-shot mode clears it on delivery; PEER_GONE from the
- * link raises our own vector 0.  Watch fd 0 is the link socket, watch fd 1+v
- * is the eventfd of own vector v, so the owner knows which vector fired.
+ * process: a doorbell writes the target's eventfd for that vector (whatever
+ * file the link host sent for it, made non-blocking: a doorbell never
+ * blocks); a STATE write updates the state table and, if the value changed,
+ * rings vector 0 of every other peer; an interrupt is delivered only while
+ * INT_CONTROL is on (no latching) and one-shot mode clears it on delivery;
+ * PEER_GONE from the link raises our own vector 0.  Watch fd 0 is the link
+ * socket, watch fd 1+v is the eventfd of own vector v, so the owner knows
+ * which vector fired.
  */
 #pragma once
 #include <stdbool.h>

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -165,6 +167,59 @@ static void test_port_adopt_checks_description(void **state)
 	assert_int_equal(adopt_port_patched(0, 5), -EBADMSG);  /* we are peer 5 of 6 */
 }
 
+/* A link host of our own (the test plays it): INIT with the shared
+ * memory, the other peer's vector 0 with peer_fd, then ours. */
+static struct ivshm_port *join_hostile_host(int peer_fd, int *host)
+{
+	int sv[2], shm = memfd_create("test", MFD_CLOEXEC), ev = eventfd(0, EFD_CLOEXEC);
+	char err[256];
+	uint8_t m[SIM_INIT_LEN] = { 0 };
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(ftruncate(shm, 64 << 10), 0);
+	put_le32(m, 0, SIM_MSG_INIT);
+	put_le32(m, 4, SIM_INIT_LEN);
+	put_le32(m, 8, SIM_PROTOCOL_VERSION);
+	put_le32(m, 12, SIM_PROTOCOL_VERSION);
+	put_le32(m, 20, 2);                             /* peers; we are 0 */
+	put_le32(m, 24, 1);                             /* vectors */
+	put_le32(m, 28, 0xc002);
+	assert_int_equal(sim_send(sv[0], m, SIM_INIT_LEN, shm), 0);
+	put_le32(m, 0, SIM_MSG_EVENT_FD);
+	put_le32(m, 4, SIM_EVENT_FD_LEN);
+	put_le32(m, 8, 1);
+	put_le32(m, 12, 0);
+	assert_int_equal(sim_send(sv[0], m, SIM_EVENT_FD_LEN, peer_fd), 0);
+	put_le32(m, 8, 0);
+	assert_int_equal(sim_send(sv[0], m, SIM_EVENT_FD_LEN, ev), 0);
+	close(shm);
+	close(ev);
+	struct ivshm_port *p = NULL;
+	assert_int_equal(port_sim_open_fd(sv[1], "hostile", 1000, &p, err, sizeof(err)), 0);
+	*host = sv[0];
+	return p;
+}
+
+/* The host decides what the other peer's "eventfd" is: a pipe nobody
+ * reads, say, and blocking.  Ringing it must not block the daemon's loop
+ * (every device on it would hang). */
+static void test_doorbell_never_blocks(void **state)
+{
+	int pp[2], host;
+	assert_int_equal(pipe2(pp, O_CLOEXEC | O_NONBLOCK), 0);
+	while (write(pp[1], "12345678", 8) == 8)
+		;
+	assert_int_equal(fcntl(pp[1], F_SETFL, 0), 0);          /* full, and blocking */
+	struct ivshm_port *p = join_hostile_host(pp[1], &host);
+	close(pp[1]);
+	alarm(10);              /* a blocked doorbell fails the test instead of hanging it */
+	for (int i = 0; i < 3; i++)
+		ivshm_port_notify(p, 0);
+	alarm(0);
+	ivshm_port_destroy(p);
+	close(host);
+	close(pp[0]);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERR);
@@ -172,6 +227,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_cannot_resize_shared_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_checks_description, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_adopt_checks_description, setup, teardown),
+		cmocka_unit_test(test_doorbell_never_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
