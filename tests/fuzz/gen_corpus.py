@@ -389,12 +389,99 @@ def sim():
     write('sim', s)
 
 
+# ---- config (fuzz_config.c) ----------------------------------------------
+
+def config():
+    s = {}
+    ex = os.path.join(HERE, '..', '..', 'config', 'examples')
+    for f in sorted(os.listdir(ex)):
+        with open(os.path.join(ex, f), 'rb') as fh:
+            s['example-' + f] = fh.read()
+    # every key, [cell] sections (files that exist everywhere), continued
+    # command lines
+    s['everything'] = b"""[daemon]
+threads = 2
+log-level = debug
+control-socket = none
+journal = no
+upgrade-drain-ms = 0x100
+sysfs-root = /sys
+dev-root = /dev
+root-cell = /etc/passwd
+
+[block disk0]
+uio = /dev/uio0
+image = /dev/null
+read-only = yes
+serial = 01234567890123456789
+queues = 64
+queue-size = 32768
+seg-max = 1024
+block-size = 4096
+cell = linux-1
+
+[block disk1]
+pci = 0000:01:0c.0
+image = /dev/null
+read-only = true
+
+[console hvc0]
+sim = /tmp/x.link
+endpoint = pty
+path = /tmp/x.pty
+backlog = 1M
+cols = 132
+rows = 43
+queue-size = 8
+shm-size = 64K
+vectors = 3
+cell = linux-1
+
+[console hvc1]
+sim-connect = /tmp/y.link
+endpoint = stdio
+
+[cell linux-1]
+config = /etc/passwd
+kernel = /etc/passwd
+initrd = /etc/passwd
+cmdline = console=hvc0
+  root=/dev/vda rw
+cmdline = quiet
+order = 2
+
+[cell linux-2]
+config = /etc/passwd
+kernel = /etc/passwd
+order = 1
+"""
+    s['errors'] = b"""key = outside
+[block]
+[block two names]
+[console c]
+sim = a
+sim = b
+endpoint = serial
+cols = 0
+[block d]
+image = /nonexistent
+queue-size = 100
+""" + b'x' * 300 + b"""
+[cell c1]
+[block e]
+uio = /dev/uio1
+cell = nowhere
+"""
+    write('config', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
     'transport': transport,
     'blk_cmd': blk_cmd,
     'console': console,
     'sim': sim,
+    'config': config,
 }
 
 if __name__ == '__main__':
