@@ -475,6 +475,103 @@ cell = nowhere
     write('config', s)
 
 
+# ---- cellcfg (fuzz_cellcfg.c) --------------------------------------------
+# Jailhouse .cell files from the layout of include/jailhouse/cell-config.h
+# (revisions 13 and 14): a root config with a virtio-blk back-end link and
+# a Linux cell with the front-end, as in the AGL x86 demo, and an arm64 set.
+
+R, W, X, DMA, IO, COMM, LOADABLE, ROOTSHARED = 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80
+
+
+def jh_cell(name, cpus, mem=(), irqchips=(), pio=(), pci=(), flags=0):
+    d = bytearray(132)
+    d[8:8 + len(name)] = name
+    for off, v in [(44, flags), (48, 8), (52, len(mem)), (56, 0), (60, len(irqchips)),
+                   (64, len(pio)), (68, len(pci)), (72, 0), (76, 0)]:
+        d[off:off + 4] = u32(v)
+    b = bytes(d) + u64(cpus)
+    for phys, virt, size, fl in mem:
+        b += u64(phys) + u64(virt) + u64(size) + u64(fl)
+    for addr, ident, pin_base, pins in irqchips:
+        b += u64(addr) + u32(ident) + u32(pin_base) + u32(pins) + u32(0) * 3
+    for base, length in pio:
+        b += u16(base) + u16(length)
+    for typ, bdf, shmem_start, dev_id, peers, proto in pci:
+        e = bytearray(56)
+        e[0] = typ
+        e[4:6] = u16(bdf)
+        e[48:52] = u32(shmem_start)
+        e[52] = dev_id
+        e[53] = peers
+        e[54:56] = u16(proto)
+        b += bytes(e)
+    return b
+
+
+def jh_sig(rev, arch, system):
+    if rev >= 14:
+        return (b'JHSYS' if system else b'JHCLL') + bytes([arch]) + u16(rev)
+    return (b'JHSYST' if system else b'JHCELL') + u16(rev)
+
+
+def jh_system(rev, arch, cell, hv=(0x3a000000, 0x600000), gic=None):
+    h = bytearray(356)
+    h[0:8] = jh_sig(rev, arch, True)
+    h[12:20] = u64(hv[0])
+    h[28:36] = u64(hv[1])
+    if arch == 0:
+        h[312:314] = u16(0x608)
+        h[320:324] = u32(2000000)
+    elif gic:
+        h[313] = 3
+        h[316:324] = u64(gic)
+        h[348:356] = u64(gic + 0x100000)
+    return bytes(h) + cell
+
+
+def jh_set(*files):
+    b = u8(len(files) - 1) + u8(0) + u8(0)
+    for f in files[:-1]:
+        b += u16(len(f))
+    return b + b''.join(files)
+
+
+def cellcfg():
+    s = {}
+    shm = [(0x26e00000, 0x26e00000, 0x1000, R), (0x26e01000, 0x26e01000, 0xdf000, R | W),
+           (0, 0, 0, 0), (0, 0, 0, 0)]
+    root = jh_cell(b'RootCell', 0xf,
+                   [(0, 0, 0xa0000, R | W | X | DMA), (0x100000, 0x100000, 0x21f00000,
+                                                        R | W | X | DMA)] + shm,
+                   irqchips=[(0xfec00000, 0xff00, 0, 0xffffffff)], pio=[(0x3f8, 8)],
+                   pci=[(3, 0x60, 2, 0, 2, 0xc002), (1, 0x08, 0, 0, 0, 0)])
+    shm_cell = [(p, v, sz, fl | ROOTSHARED) for p, v, sz, fl in shm]
+    linux = jh_cell(b'linux-x86-demo', 0xc,
+                    [(0x22600000, 0, 0x100000, R | W | X | DMA | LOADABLE),
+                     (0, 0x100000, 0x1000, R | W | COMM)] + shm_cell,
+                    irqchips=[(0xfec00000, 0xff00, 0, 1 << 3)], pio=[(0x2e8, 8)],
+                    pci=[(3, 0x60, 2, 1, 2, 0x8002)], flags=1)
+    for rev in (13, 14):
+        sysf = jh_system(rev, 0, root)
+        cellf = jh_sig(rev, 0, False) + linux[8:]
+        s['x86-rev%d' % rev] = jh_set(sysf, cellf)
+    # arm64: GICv3, an irqchip per cell at the distributor
+    gicd = 0x08000000
+    root_a = jh_cell(b'arm64-root', 0xf, [(0x40000000, 0x40000000, 0x3fa00000,
+                                            R | W | X | DMA)] + shm,
+                     irqchips=[(gicd, 0, 32, 0xffffffff)],
+                     pci=[(3, 0x08, 1, 0, 2, 0xc003)])
+    cell_a = jh_cell(b'arm64-linux', 0x2, [(0x7fa00000, 0, 0x1000000, R | W | X | DMA |
+                                            LOADABLE)] + shm_cell,
+                     irqchips=[(gicd, 0, 32, 1 << 8)], pci=[(3, 0x08, 1, 1, 2, 0x8003)],
+                     flags=1)
+    s['arm64'] = jh_set(jh_system(14, 2, root_a, gic=gicd), jh_sig(14, 2, False) + cell_a[8:])
+    # cells only, sharing memory and CPUs: the pairwise rules
+    s['cells-clash'] = jh_set(jh_sig(14, 0, False) + linux[8:], jh_sig(14, 0, False) + linux[8:],
+                              jh_sig(13, 0, False) + cell_a[8:])
+    write('cellcfg', s)
+
+
 TARGETS = {
     'virtqueue': virtqueue,
     'transport': transport,
@@ -482,6 +579,7 @@ TARGETS = {
     'console': console,
     'sim': sim,
     'config': config,
+    'cellcfg': cellcfg,
 }
 
 if __name__ == '__main__':
