@@ -11,7 +11,10 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       busybox-static e2fsprogs util-linux
       # the manual pages (scdoc) and their render test (man); the completion
       # test loads bash-completion
-      scdoc man-db bash-completion)
+      scdoc man-db bash-completion
+      # the fuzz targets (scripts/fuzz): clang and its libFuzzer and
+      # sanitizer runtimes (Debian 12's clang is 14)
+      clang libclang-rt-14-dev)
 
 # Install what is missing: with apt-get as root, else print the command.
 ensure_deps() {
