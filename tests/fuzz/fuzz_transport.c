@@ -22,7 +22,8 @@
  *     no head is handed out twice while in flight;
  *   - every used entry the device publishes answers a request the backend
  *     answered, once (so the used index never runs ahead of what was
- *     popped), and no more than a ring's worth appear at once;
+ *     popped), and no more than a ring's worth appear at once (unless the
+ *     driver wrote into that used ring itself);
  *   - in-flight counts match what the backend holds;
  *   - a transaction processed while the device shows READY is acknowledged
  *     unless a quiesce holds it;
@@ -90,9 +91,11 @@ void ft_step_end(bool processed)
 		FZ_CHECK(vd->q[q].inflight == ft.nheld[q], "queue %u: %u in flight, backend holds %u",
 			 q, vd->q[q].inflight, ft.nheld[q]);
 		inflight += ft.nheld[q];
-		if (!ft.was_live[q] && live(q))
+		if (!ft.was_live[q] && live(q)) {
 			ft.seen_used[q] = ft.adopted ? ft.seen_used[q] : 0;
-		if (live(q))
+			ft.tampered[q] = false;
+		}
+		if (live(q) && !ft.tampered[q])
 			check_used(q);
 		else if (ft.was_live[q])
 			memset(ft.answered[q], 0, sizeof(ft.answered[q]));   /* that ring is gone */
@@ -119,6 +122,11 @@ void ft_write(uint64_t off, const void *src, size_t n)
 {
 	if (off > FT_RW || n > FT_RW - off)
 		return;
+	for (unsigned q = 0; q < ft.vd.nq; q++) {
+		const struct vq *vq = &ft.vd.q[q].vq;
+		if (live(q) && off < vq->used + vq_used_bytes(vq->num) && vq->used < off + n)
+			ft.tampered[q] = true;
+	}
 	memcpy(ft.rw + off, src, n);
 	memcpy(shadow + off, src, n);
 }
@@ -248,6 +256,7 @@ void ft_crash(void (*mut_cb)(uint8_t *journal, size_t size, void *arg), void *ar
 		abort();
 	vdev_set_journal(&ft.vd, &ft.jr);
 	memset(ft.answered, 0, sizeof(ft.answered));
+	memset(ft.tampered, 0, sizeof(ft.tampered));
 	for (unsigned q = 0; q < ft.nq; q++)
 		ft.seen_used[q] = shm_ld16(ft.rw, ft.vd.q[q].vq.used + 2);
 	if (r == 0 && vdev_adopt(&ft.vd, why, sizeof(why)) == 0) {

@@ -34,6 +34,9 @@ struct ft {
 	/* Answers not yet seen in the used ring, per queue and head. */
 	uint16_t answered[FT_MAX_NQ][FT_MAX_QS];
 	uint16_t seen_used[FT_MAX_NQ];
+	/* The driver wrote into the queue's used ring: its entries say
+	 * nothing about the device any more (until the queue is set up anew). */
+	bool tampered[FT_MAX_NQ];
 	/* The queues at the start of the step. */
 	bool was_live[FT_MAX_NQ];
 	uint64_t used_at[FT_MAX_NQ];
