@@ -6,7 +6,8 @@
  * program: receive and transmit chains of any shape (readable and writable
  * buffers mixed, in either order, empty ones), kicks on any vector, the
  * client sending, reading (or not: the device's socket buffer is small, so
- * output backs up), connecting, hanging up, shutting down its sending
+ * output backs up; it may read only part of what is there), connecting,
+ * hanging up, shutting down its sending
  * side; a reset, a queue disable, the peer leaving, a new bring-up, and
  * console_settle() (what a hand-over does first).  At the end the client
  * reads everything and the driver kicks until nothing moves.
@@ -49,10 +50,11 @@ static void step_end(void)
 {
 	uv_run(&loop, UV_RUN_NOWAIT);
 	fake_port_clear_log(fc.fp);
-	/* A small send buffer on the device's side of the client socket,
-	 * so that output backs up after a few KiB. */
+	/* The smallest send buffer on the device's side of the client
+	 * socket (the kernel's minimum, about 4.5 KiB with overheads), so
+	 * that output backs up after two or three chains. */
 	if (fc.dev->out_fd >= 0 && fc.dev->out_fd != tuned_fd) {
-		int sz = 4096;
+		int sz = 1;
 		setsockopt(fc.dev->out_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		tuned_fd = fc.dev->out_fd;
 	}
@@ -62,13 +64,18 @@ static void step_end(void)
 	fc_check_used();
 }
 
-static void client_read(void)
+/* The client reads up to max bytes (0: all there is): a partial read keeps
+ * the device's side of the socket nearly full. */
+static void client_read(size_t max)
 {
-	while (fc.client >= 0 && fc.nrecv < FC_STREAM) {
-		ssize_t n = recv(fc.client, fc.recv + fc.nrecv, FC_STREAM - fc.nrecv, MSG_DONTWAIT);
+	size_t want = max ? max : FC_STREAM;
+	while (fc.client >= 0 && fc.nrecv < FC_STREAM && want) {
+		size_t room = FC_STREAM - fc.nrecv < want ? FC_STREAM - fc.nrecv : want;
+		ssize_t n = recv(fc.client, fc.recv + fc.nrecv, room, MSG_DONTWAIT);
 		if (n <= 0)
 			break;
 		fc.nrecv += (size_t)n;
+		want -= (size_t)n;
 	}
 }
 
@@ -126,7 +133,7 @@ static void step(struct fz *f)
 		break;
 	}
 	case OP_READ:
-		client_read();
+		client_read(fz_u16(f) % 4096);
 		break;
 	case OP_CONNECT:
 		if (fc.client < 0)
@@ -179,7 +186,7 @@ static void drain(void)
 	for (int quiet = 0, round = 0; quiet < 3 && round < 256; round++) {
 		size_t before = fc.nrecv, answered = fc.tx_answered;
 		uint16_t used = fc.q[0].seen_used;
-		client_read();
+		client_read(0);
 		vdev_process(console_vdev(fc.dev), -1);
 		step_end();
 		quiet = fc.nrecv == before && fc.tx_answered == answered &&

@@ -282,23 +282,23 @@ def console():
     p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
     p += c_chain(0, [256]) + c_chain(0, [64, 64]) + c_kick(1)
     p += c_send(b'hello, cell\n') + u8(C_RUN) + c_send(b'ls -l\n')
-    p += c_tx(b'hello, host\n') + c_kick(2) + u8(C_READ)
+    p += c_tx(b'hello, host\n') + c_kick(2) + u8(C_READ) + u16(0)
     s['echo'] = p
     # output while nobody listens: the backlog, replayed on connect
     p = c_dev(6, 2, False) + u8(C_BRINGUP) + u8(2)
     p += c_tx(b'early output, kept in the backlog ' * 3) + c_kick(2)
-    p += u8(C_CONNECT) + u8(C_RUN) + c_tx(b'then live\n') + c_kick(2) + u8(C_READ)
+    p += u8(C_CONNECT) + u8(C_RUN) + c_tx(b'then live\n') + c_kick(2) + u8(C_READ) + u16(0)
     s['backlog'] = p
-    # output backs up: 4 KiB in the backlog, replayed into a small socket
+    # output backs up: 8 KiB in the backlog, replayed into a small socket
     # buffer, and more behind it
-    p = c_dev(12, 3, False) + u8(C_BRINGUP) + u8(3)
-    for r, chains in enumerate((4, 2)):
+    p = c_dev(13, 3, False) + u8(C_BRINGUP) + u8(3)
+    for r, chains in enumerate((4, 4, 2)):
         for i in range(chains):
             p += c_chain(1, [512, 512], data=bytes([0x41 + 4 * r + i]) * 1024)
         p += c_kick(2) + u8(C_RUN)
-        if r == 0:
+        if r == 1:
             p += u8(C_CONNECT)
-    p += u8(C_RUN) + u8(C_READ) + u8(C_RUN) + u8(C_READ)
+    p += u8(C_RUN) + u8(C_READ) + u16(0) + u8(C_RUN) + u8(C_READ) + u16(0)
     s['backpressure'] = p
     # a reset and the peer leaving with receive buffers held, then again
     p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
@@ -312,14 +312,21 @@ def console():
     p = c_dev(10, 2, True) + u8(C_BRINGUP) + u8(2)
     p += c_chain(0, [8, 100], flip=1, data=b'readable') + c_chain(0, [0, 20])
     p += c_chain(1, [5, 7], flip=2, data=b'abcde') + c_chain(1, [0, 3], data=b'xyz')
-    p += c_kick(-1) + c_send(b'0123456789') + u8(C_READ)
+    p += c_kick(-1) + c_send(b'0123456789') + u8(C_READ) + u16(0)
     p += u8(C_DISABLE) + u8(1) + u8(C_SHUT_WR) + u8(C_CLOSE)
     s['shapes'] = p
-    # a hand-over's first step with output pending
-    p = c_dev(10, 3, True) + u8(C_BRINGUP) + u8(3)
-    for i in range(3):
-        p += c_chain(1, [500], data=bytes([0x61 + i]) * 500)
-    p += c_kick(2) + u8(C_SETTLE) + u8(C_READ) + u8(C_RUN) + u8(C_READ)
+    # a hand-over's first step with output pending: it backs up, settles
+    # into the backlog, and reaches the client in order, which reads it
+    # bit by bit (the backlog backs up too)
+    p = c_dev(13, 3, True) + u8(C_BRINGUP) + u8(3)
+    for i in range(4):
+        p += c_chain(1, [512, 512], data=bytes([0x61 + i]) * 1024)
+    p += c_kick(2) + u8(C_RUN) + u8(C_SETTLE)
+    for i in range(4):
+        p += c_chain(1, [512, 512], data=bytes([0x71 + i]) * 1024)
+    p += c_kick(2) + u8(C_RUN) + u8(C_SETTLE)
+    for i in range(8):
+        p += u8(C_READ) + u16(700) + u8(C_RUN)
     s['settle'] = p
     write('console', s)
 
