@@ -91,13 +91,14 @@ static void check_accepted(const struct blk_cmd *cmd, const struct blk_limits *l
 
 static void run(struct fz *f)
 {
-	struct blk_limits lim = {
-		.capacity = fz_u8(f) < 32 ? fz_u64(f) : fz_u16(f),
-		.blk_size = 512u << (fz_u8(f) % 8),
-		.read_only = fz_u8(f) & 1,
-		.max_segments = fz_u8(f) % 20,
-		.max_range_sectors = fz_u8(f) < 32 ? fz_u32(f) : fz_u16(f),
-	};
+	/* One statement per field: the order in which an initializer list is
+	 * evaluated is unspecified. */
+	struct blk_limits lim;
+	lim.capacity = fz_u8(f) < 32 ? fz_u64(f) : fz_u16(f);
+	lim.blk_size = 512u << (fz_u8(f) % 8);
+	lim.read_only = fz_u8(f) & 1;
+	lim.max_segments = fz_u8(f) % 20;
+	lim.max_range_sectors = fz_u8(f) < 32 ? fz_u32(f) : fz_u16(f);
 	unsigned n_out = fz_u8(f) % (MAX_BUFS / 2), n_in = fz_u8(f) % (MAX_BUFS / 2);
 	struct iovec iov[MAX_BUFS], orig[MAX_BUFS];
 	for (unsigned i = 0; i < n_out + n_in; i++) {

@@ -132,11 +132,16 @@ static void peers_run(struct fz *f, uv_loop_t *loop, const char *path, struct si
 
 void fs_link_run(struct fz *f, uv_loop_t *loop, const char *path)
 {
+	/* One statement per input byte: the order in which an initializer
+	 * list is evaluated is unspecified. */
+	uint8_t size = fz_u8(f);
+	uint8_t out = fz_u8(f);
+	uint8_t vectors = fz_u8(f);
 	struct sim_link_params lp = {
-		.shm_size = 65536ull << fz_u8(f) % 3,
-		.output_size = 4096ull * (fz_u8(f) % 3),
+		.shm_size = 65536ull << size % 3,
+		.output_size = 4096ull * (out % 3),
 		.max_peers = 2,
-		.vectors = 1 + fz_u8(f) % 4,
+		.vectors = 1u + vectors % 4,
 		.protocol = 0x8002,
 	};
 	struct sim_link *l;
