@@ -62,8 +62,13 @@ static void check_used(unsigned q)
 {
 	const struct vq *vq = &ft.vd.q[q].vq;
 	uint16_t now = shm_ld16(ft.rw, vq->used + 2), n = (uint16_t)(now - ft.seen_used[q]);
-	FZ_CHECK(n <= vq->num, "queue %u: %u used entries at once in a ring of %u", q, n, vq->num);
-	for (uint16_t i = ft.seen_used[q]; i != now; i++) {
+	/* More than a ring's worth at once only when the driver made heads
+	 * available again while the device still had them (refill): then
+	 * the last num are what the ring shows. */
+	FZ_CHECK(n <= vq->num || ft.refill, "queue %u: %u used entries at once in a ring of %u",
+		 q, n, vq->num);
+	uint16_t from = n <= vq->num ? ft.seen_used[q] : (uint16_t)(now - vq->num);
+	for (uint16_t i = from; i != now; i++) {
 		uint32_t head = shm_ld32(ft.rw, vq->used + 4 + 8ull * (i & (vq->num - 1)));
 		FZ_CHECK(head < vq->num && ft.answered[q][head] > 0,
 			 "queue %u: used entry %u names head %u, which was not answered", q, i, head);
@@ -188,6 +193,8 @@ void ft_answer(unsigned q, unsigned i, uint32_t len)
 static void be_submit(void *be, struct vreq *req)
 {
 	check_req(req);
+	if (ft.refill)
+		ft_repost(req->queue, req->head);
 	FZ_CHECK(ft.nheld[req->queue] < FT_MAX_QS, "more requests than slots");
 	ft.held[req->queue][ft.nheld[req->queue]++] = req;
 	if (ft.answer_at_once)

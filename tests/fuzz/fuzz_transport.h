@@ -26,6 +26,7 @@ struct ft {
 	unsigned max_segments;      /* the backend's limit, 0: the queue size */
 	uint64_t polled;            /* the backend's polled queues */
 	bool answer_at_once, cancel_answers;
+	bool refill;                /* the driver makes each head available again at once */
 	uint32_t at_once_len;
 	bool stopped;               /* vdev_shutdown() finished */
 	/* Requests with the backend, per queue. */
@@ -42,6 +43,7 @@ struct ft {
 	uint64_t used_at[FT_MAX_NQ];
 	uint16_t num_at[FT_MAX_NQ];
 	bool adopted;               /* this step took the device over */
+	unsigned waits;             /* OP_WAITs so far */
 };
 
 extern struct ft ft;
@@ -59,5 +61,7 @@ void ft_shutdown(void);
 void ft_crash(void (*mut)(uint8_t *journal, size_t size, void *arg), void *arg);
 
 /* fuzz_transport_ops.c: set the device up from the input and run its
- * program. */
+ * program; a driver racing the device: head made available again on
+ * queue q while the device is still popping. */
 void ft_program(struct fz *f);
+void ft_repost(unsigned q, uint16_t head);

@@ -2,19 +2,23 @@
  * program of steps, decoded from the input (see fuzz_transport.c).
  *
  * Input: u8 queues/vectors, u8 queue size/segment limit, u8 flags (journal,
- * answer at once, cancel answers, polled queues, take over first), u64
+ * answer at once, cancel answers, polled queues, take over first, refill),
+ * u64
  * backend features, u8 config size, u8 length answered at once; then, with
  * "take over first", a journal state (see adopt_first); then steps, each
  * an op byte and its arguments (see the switch in ft_program). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/shm.h"
 #include "tests/fuzz/fuzz_transport.h"
 
 enum { OP_REG, OP_PEER, OP_KICK, OP_DESC, OP_ITAB, OP_AVAIL, OP_POKE, OP_ANSWER, OP_BRINGUP,
-       OP_PAUSE, OP_FLUSH, OP_CONFIG, OP_SHUTDOWN, OP_LINK_DOWN, OP_CRASH, OP_TICK, OP_COUNT };
+       OP_PAUSE, OP_FLUSH, OP_CONFIG, OP_SHUTDOWN, OP_LINK_DOWN, OP_CRASH, OP_TICK, OP_WAIT,
+       OP_COUNT };
+#define MAX_WAITS 4     /* per input: each costs a millisecond of real time */
 
 static const struct { uint16_t off; uint8_t width; } regs[] = {
 	{ VI_DEVICE_FEATURES_SEL, 4 }, { VI_DRIVER_FEATURES, 4 }, { VI_DRIVER_FEATURES_SEL, 4 },
@@ -111,6 +115,20 @@ static void bringup(struct fz *f)
 		reg(VI_QUEUE_ENABLE, 1, 2);
 	}
 	reg(VI_DEVICE_STATUS, 0x0f, 4);
+}
+
+/* The driver makes head available on queue q (below 240: an index in the
+ * ring, else any value). */
+void ft_repost(unsigned q, uint16_t head)
+{
+	uint64_t d, a;
+	uint16_t num;
+	rings(q, &d, &a, &num);
+	if (head < 240)
+		head %= num;
+	uint16_t idx = shm_ld16(ft.rw, a + 2);
+	wr(a + 4 + 2ull * (idx & (num - 1)), head, 2);
+	wr(a + 2, (uint16_t)(idx + 1), 2);
 }
 
 /* ---- the journal a new process finds ------------------------------------ */
@@ -230,14 +248,10 @@ static void step(struct fz *f)
 		break;
 	}
 	case OP_AVAIL: {
-		uint64_t d, a;
-		uint16_t num;
-		rings(fz_u8(f) % ft.nq, &d, &a, &num);
+		unsigned q = fz_u8(f) % ft.nq;
 		uint8_t h = fz_u8(f);
-		uint16_t head = h < 240 ? h % num : fz_u16(f);
-		uint16_t idx = shm_ld16(ft.rw, a + 2);
-		wr(a + 4 + 2ull * (idx & (num - 1)), head, 2);
-		wr(a + 2, (uint16_t)(idx + 1), 2);
+		uint16_t head = h < 240 ? h : fz_u16(f);
+		ft_repost(q, head);
 		break;
 	}
 	case OP_POKE: {
@@ -276,6 +290,12 @@ static void step(struct fz *f)
 		break;
 	case OP_TICK:
 		break;
+	case OP_WAIT:
+		/* Long enough for the late interrupt decision of polled
+		 * queues (core/transport.c). */
+		if (ft.waits++ < MAX_WAITS)
+			usleep(1500);
+		break;
 	}
 	ft_step_end(false);
 }
@@ -288,6 +308,7 @@ void ft_program(struct fz *f)
 	ft.max_segments = (b >> 3) % 8;
 	ft.answer_at_once = flags & 2;
 	ft.cancel_answers = flags & 4;
+	ft.refill = flags & 64;
 	ft.polled = (flags >> 3) & 3;
 	ft.features = fz_u64(f);
 	ft.cfg_size = fz_u8(f) % 64;

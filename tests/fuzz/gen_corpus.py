@@ -113,7 +113,7 @@ def virtqueue():
 # ---- transport (fuzz_transport.c, fuzz_transport_ops.c) ------------------
 
 (T_REG, T_PEER, T_KICK, T_DESC, T_ITAB, T_AVAIL, T_POKE, T_ANSWER, T_BRINGUP, T_PAUSE,
- T_FLUSH, T_CONFIG, T_SHUTDOWN, T_LINK_DOWN, T_CRASH, T_TICK) = range(16)
+ T_FLUSH, T_CONFIG, T_SHUTDOWN, T_LINK_DOWN, T_CRASH, T_TICK, T_WAIT) = range(17)
 T_STATUS = 10       # index of VI_DEVICE_STATUS in the register table
 T_QSEL, T_QENABLE = 3, 9
 T_FEATURES = (1 << 1) | (1 << 2) | (1 << 9)      # a block-like backend
@@ -204,6 +204,18 @@ def transport():
     p += u8(T_DESC) + u8(0) + u16(0) + u8(200) + u16(0x3800) + u8(16) + u16(32) + u8(4) + u8(0)
     p += u8(T_AVAIL) + u8(0) + u8(0) + t_kick(1) + u8(T_SHUTDOWN) + t_answer(0, 0, 5)
     s['indirect-shutdown'] = p
+    # a driver that makes each head available again as soon as it is
+    # popped (the device spends its budget), answers at once, a polled
+    # queue whose interrupt is decided a millisecond later
+    p = t_device(1, 2, 2, 2 | 8 | 64) + t_bringup(2)
+    p += t_request(0, 0, 0x3000) + t_kick(1) + u8(T_WAIT) + u8(T_TICK)
+    p += t_request(0, 2, 0x3400) + t_kick(1) + u8(T_WAIT)
+    s['refill-polled'] = p
+    # the same with a journal: a head made available again while in
+    # flight breaks the device
+    p = t_device(1, 2, 2, 1 | 64) + t_bringup(2)
+    p += t_request(0, 0, 0x3000) + t_kick(1) + t_answer(0, 0, 1)
+    s['refill-journal'] = p
     write('transport', s)
 
 
