@@ -224,9 +224,11 @@ int main(void)
 {
 	log_set_level(LOG_ERR);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_peer_cannot_resize_shared_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_cannot_resize_shared_memory, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_checks_description, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_port_adopt_checks_description, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_adopt_checks_description, setup,
+						teardown),
 		cmocka_unit_test(test_doorbell_never_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,7 +60,8 @@ static void check_accepted(const struct blk_cmd *cmd, const struct blk_limits *l
 	switch (cmd->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		FZ_CHECK(cmd->type == VIRTIO_BLK_T_IN || !lim->read_only, "a write on a read-only disk");
+		FZ_CHECK(cmd->type == VIRTIO_BLK_T_IN || !lim->read_only,
+			 "a write on a read-only disk");
 		FZ_CHECK(cmd->data_len % 512 == 0, "%llu bytes accepted",
 			 (unsigned long long)cmd->data_len);
 		check_aligned(cmd->sector, cmd->data_len / 512, lim);
@@ -76,8 +77,9 @@ static void check_accepted(const struct blk_cmd *cmd, const struct blk_limits *l
 			const struct blk_range *g = &cmd->ranges[i];
 			uint32_t allowed = cmd->type == VIRTIO_BLK_T_WRITE_ZEROES ? 1 : 0;
 			FZ_CHECK(!(g->flags & ~allowed), "range flags 0x%x accepted", g->flags);
-			FZ_CHECK(g->num_sectors <= lim->max_range_sectors, "range of %u sectors, limit %u",
-				 g->num_sectors, lim->max_range_sectors);
+			FZ_CHECK(g->num_sectors <= lim->max_range_sectors,
+				 "range of %u sectors, limit %u", g->num_sectors,
+				 lim->max_range_sectors);
 			check_aligned(g->sector, g->num_sectors, lim);
 		}
 		break;
@@ -115,8 +117,8 @@ static void run(struct fz *f)
 	FZ_CHECK(memcmp(r, copy, REGION) == 0, "parsing wrote into the request");
 	if (st < 0) {
 		for (unsigned i = n_out; i < n_out + n_in; i++)
-			FZ_CHECK(orig[i].iov_len == 0, "no status byte, yet writable buffer %u has %zu",
-				 i, orig[i].iov_len);
+			FZ_CHECK(orig[i].iov_len == 0,
+				 "no status byte, yet writable buffer %u has %zu", i, orig[i].iov_len);
 		return;
 	}
 	/* The last byte of the last non-empty writable buffer. */

@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f.p += l;
 		f.n -= l;
 		if (r < 0) {
-			FZ_CHECK(!cfg[i] && err.set && err.what[0], "a refused file (%d) without a reason",
-				 r);
+			FZ_CHECK(!cfg[i] && err.set && err.what[0],
+				 "a refused file (%d) without a reason", r);
 			continue;
 		}
 		check_parsed(cfg[i], l);

@@ -201,7 +201,8 @@ void fc_check_used(void)
 			if (q == VCON_RX_QUEUE)
 				rx_chunk(c, len);
 			else
-				FZ_CHECK(len == 0, "a transmit chain answered with %u bytes written", len);
+				FZ_CHECK(len == 0, "a transmit chain answered with %u bytes written",
+					 len);
 			if (q == VCON_TX_QUEUE)
 				fc.tx_answered += c->tx_bytes;
 			for (unsigned k = 0; k < c->ndesc; k++)

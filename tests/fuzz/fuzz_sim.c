@@ -267,7 +267,8 @@ static void mode_adopt_port(struct fz *f)
 		add(&h, name, fs_make_fd(f));
 	}
 	for (unsigned n = fz_u8(f) % 6; n--;) {
-		unsigned i = fz_u8(f) % 3;      /* one statement each: argument order is unspecified */
+		/* One statement each: argument order is unspecified. */
+		unsigned i = fz_u8(f) % 3;
 		unsigned v = fz_u8(f) % 6;
 		snprintf(name, sizeof(name), "p/peer/%u/%u", i, v);
 		add(&h, name, fs_make_fd(f));

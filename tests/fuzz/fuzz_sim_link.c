@@ -122,7 +122,8 @@ static void peers_run(struct fz *f, uv_loop_t *loop, const char *path, struct si
 			break;
 		}
 		uv_run(loop, UV_RUN_NOWAIT);
-		FZ_CHECK(sim_link_peers(l) <= max, "%u peers on a link of %u", sim_link_peers(l), max);
+		FZ_CHECK(sim_link_peers(l) <= max, "%u peers on a link of %u", sim_link_peers(l),
+			 max);
 	}
 	if (own)
 		fs_use_port(own, f);

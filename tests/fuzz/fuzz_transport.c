@@ -106,7 +106,8 @@ void ft_step_end(bool processed)
 			memset(ft.answered[q], 0, sizeof(ft.answered[q]));   /* that ring is gone */
 		/* What the device may write: its used rings, before and after. */
 		if (ft.was_live[q])
-			memcpy(shadow + ft.used_at[q], ft.rw + ft.used_at[q], vq_used_bytes(ft.num_at[q]));
+			memcpy(shadow + ft.used_at[q], ft.rw + ft.used_at[q],
+			       vq_used_bytes(ft.num_at[q]));
 		if (live(q))
 			memcpy(shadow + vd->q[q].vq.used, ft.rw + vd->q[q].vq.used,
 			       vq_used_bytes(vd->q[q].vq.num));
@@ -115,7 +116,8 @@ void ft_step_end(bool processed)
 	FZ_CHECK(vd->inflight == inflight, "%u in flight, backend holds %u", vd->inflight, inflight);
 	FZ_CHECK(!vd->txn_held || vd->stopping, "a transaction held without a quiesce");
 	memcpy(shadow, ft.rw, vd->hdr_size);
-	FZ_CHECK(memcmp(shadow, ft.rw, FT_RW) == 0, "the device wrote outside its header and used rings");
+	FZ_CHECK(memcmp(shadow, ft.rw, FT_RW) == 0,
+		 "the device wrote outside its header and used rings");
 	if (processed && (vd->phase == VDEV_WAIT_PEER_READY || vd->phase == VDEV_RUNNING) &&
 	    !vd->txn_held)
 		FZ_CHECK(shm_ld32(ft.rw, VI_WRITE_TRANSACTION) == 0, "transaction 0x%x left pending",
@@ -252,7 +254,8 @@ void ft_crash(void (*mut_cb)(uint8_t *journal, size_t size, void *arg), void *ar
 	if (fd >= 0) {
 		struct stat st;
 		uint8_t *m = fstat(fd, &st) < 0 ? MAP_FAILED :
-			     mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			     mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+				  fd, 0);
 		if (m != MAP_FAILED) {
 			mut_cb(m, (size_t)st.st_size, arg);
 			munmap(m, (size_t)st.st_size);

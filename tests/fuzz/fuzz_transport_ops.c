@@ -209,7 +209,8 @@ static void step(struct fz *f)
 	if (op == OP_REG) {
 		uint8_t k = fz_u8(f) % (NREGS + 2);
 		if (k < NREGS) {
-			uint64_t v = regs[k].width == 8 ? addr(f) : regs[k].width == 4 ? fz_u32(f) : fz_u16(f);
+			uint64_t v = regs[k].width == 8 ? addr(f)
+				   : regs[k].width == 4 ? fz_u32(f) : fz_u16(f);
 			reg(regs[k].off, v, regs[k].width);
 		} else {
 			/* a config byte, or any code at all */

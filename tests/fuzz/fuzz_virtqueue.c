@@ -99,8 +99,10 @@ static void check_elem(const struct vq_elem *e, const struct iovec *iov, unsigne
 	for (unsigned i = 0; i < e->n_out + e->n_in; i++) {
 		uint8_t *b = iov[i].iov_base;
 		FZ_CHECK(iov[i].iov_len > 0, "empty buffer %u", i);
-		FZ_CHECK(b >= r + LO && b <= r + REGION && iov[i].iov_len <= (size_t)(r + REGION - b),
-			 "buffer %u at %td+%zu outside [%u, %u)", i, b - r, iov[i].iov_len, LO, REGION);
+		FZ_CHECK(b >= r + LO && b <= r + REGION &&
+			 iov[i].iov_len <= (size_t)(r + REGION - b),
+			 "buffer %u at %td+%zu outside [%u, %u)", i, b - r, iov[i].iov_len, LO,
+			 REGION);
 		if (i >= e->n_out)
 			in += iov[i].iov_len;
 	}
@@ -218,8 +220,8 @@ static void run(struct fz *f)
 			break;
 		case OP_PUBLISH:
 			vq_publish(&vq);
-			FZ_CHECK(shm_ld16(r, used + 2) == vq.used_idx, "published %u, pushed up to %u",
-				 shm_ld16(r, used + 2), vq.used_idx);
+			FZ_CHECK(shm_ld16(r, used + 2) == vq.used_idx,
+				 "published %u, pushed up to %u", shm_ld16(r, used + 2), vq.used_idx);
 			break;
 		case OP_NOTIFY:
 			vq_enable_notify(&vq);
@@ -234,7 +236,8 @@ static void run(struct fz *f)
 		/* The used ring is the device's; everything else must be as the
 		 * driver left it. */
 		memcpy(shadow + used, r + used, vq_used_bytes(num));
-		FZ_CHECK(memcmp(r + LO, shadow + LO, SPAN) == 0, "the device wrote outside the used ring");
+		FZ_CHECK(memcmp(r + LO, shadow + LO, SPAN) == 0,
+			 "the device wrote outside the used ring");
 	}
 }
 

@@ -59,7 +59,8 @@ int main(int argc, char **argv)
 		for (int k = 0; k < n; k++) {
 			char path[4096];
 			snprintf(path, sizeof(path), "%s/%s", argv[i], names[k]->d_name);
-			if (names[k]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (names[k]->d_name[0] != '.' && stat(path, &st) == 0 &&
+			    S_ISREG(st.st_mode)) {
 				if (run_file(path, (size_t)st.st_size) < 0)
 					return 1;
 				runs++;
