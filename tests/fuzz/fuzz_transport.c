@@ -295,7 +295,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(rw, 0, FT_RW);
 	memset(shadow, 0, FT_RW);
 	ft_program(&f);
-	/* Everything held is answered: every quiesce must finish now. */
+	/* Everything held is answered (and the driver stops making heads
+	 * available again): every quiesce must finish now. */
+	ft.refill = false;
 	for (int round = 0; round < 16; round++) {
 		ft_step_begin();
 		for (unsigned q = 0; q < ft.vd.nq; q++)
