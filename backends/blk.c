@@ -1,5 +1,6 @@
 #include "backends/blk.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -39,7 +40,8 @@ struct blk_dev {
 	struct vdev vdev;
 	struct blk_params p;
 	struct io_engine *eng;
-	int fd;                     /* -1 when the medium is ejected */
+	int fd;                     /* -1 when the medium is ejected or null */
+	bool null_medium;           /* "null:SIZE": no file, every request done at once */
 	char image[4096];
 	unsigned generation;        /* bumped when the medium changes */
 	bool is_bdev;
@@ -135,35 +137,28 @@ static void op_done(struct io_op *op, int res)
 	finish(io, io->status);
 }
 
-static struct io_uring_sqe *get_sqe(struct blk_dev *dev, struct blk_io *io)
+/* Queue n operations (a chain when n > 1) for the request. */
+static bool queue_ops(struct blk_dev *dev, struct blk_io *io, const struct io_req *req,
+		      unsigned n)
 {
-	struct io_uring_sqe *sqe = io_engine_sqe(dev->eng, &io->op);
-	if (sqe)
-		io->pending++;
-	return sqe;
+	if (io_engine_queue(dev->eng, &io->op, req, n) < 0)
+		return false;
+	io->pending += n;
+	return true;
 }
 
 /* (Re)submit the part of a read or write not transferred yet: cmd.data has
  * already been advanced past what is done. */
 static bool submit_rw(struct blk_dev *dev, struct blk_io *io)
 {
-	struct io_uring_sqe *sqe = get_sqe(dev, io);
-	if (!sqe)
-		return false;
-	uint64_t off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done;
-	bool in = io->cmd.type == VIRTIO_BLK_T_IN;
-	/* One segment (the common case): skip the kernel's iovec import. */
-	if (io->cmd.ndata == 1 && in)
-		io_uring_prep_read(sqe, dev->fd, io->cmd.data[0].iov_base,
-				   (unsigned)io->cmd.data[0].iov_len, off);
-	else if (io->cmd.ndata == 1)
-		io_uring_prep_write(sqe, dev->fd, io->cmd.data[0].iov_base,
-				    (unsigned)io->cmd.data[0].iov_len, off);
-	else if (in)
-		io_uring_prep_readv(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
-	else
-		io_uring_prep_writev(sqe, dev->fd, io->cmd.data, io->cmd.ndata, off);
-	return true;
+	struct io_req rq = {
+		.opcode = io->cmd.type == VIRTIO_BLK_T_IN ? IO_READV : IO_WRITEV,
+		.fd = dev->fd,
+		.iov = io->cmd.data,
+		.niov = io->cmd.ndata,
+		.off = io->cmd.sector * VIRTIO_BLK_SECTOR_SIZE + io->done,
+	};
+	return queue_ops(dev, io, &rq, 1);
 }
 
 static int fallocate_mode(struct blk_dev *dev, uint32_t type, uint32_t flags)
@@ -184,26 +179,27 @@ static bool submit_ranges(struct blk_dev *dev, struct blk_io *io)
 		const struct blk_range *rg = &io->cmd.ranges[i];
 		if (rg->num_sectors == 0)
 			continue;
-		uint64_t off = rg->sector * VIRTIO_BLK_SECTOR_SIZE;
-		uint64_t len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE;
-		int mode = fallocate_mode(dev, io->cmd.type, rg->flags);
-		bool fallback = (mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
-		struct io_uring_sqe *sqe = get_sqe(dev, io);
-		if (!sqe)
-			return false;
+		struct io_req rq = {
+			.opcode = IO_FALLOCATE,
+			.fd = dev->fd,
+			.off = rg->sector * VIRTIO_BLK_SECTOR_SIZE,
+			.len = (uint64_t)rg->num_sectors * VIRTIO_BLK_SECTOR_SIZE,
+			.mode = fallocate_mode(dev, io->cmd.type, rg->flags),
+		};
+		bool fallback = (rq.mode & FALLOC_FL_ZERO_RANGE) && dev->no_zero_range;
 		if (!fallback) {
-			io->zero_range |= (mode & FALLOC_FL_ZERO_RANGE) != 0;
-			io_uring_prep_fallocate(sqe, dev->fd, mode, off, len);
+			io->zero_range |= (rq.mode & FALLOC_FL_ZERO_RANGE) != 0;
+			if (!queue_ops(dev, io, &rq, 1))
+				return false;
 			continue;
 		}
-		/* Zeroes that stay allocated: punch the range, then allocate it. */
-		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					off, len);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		sqe = get_sqe(dev, io);
-		if (!sqe)
+		/* Zeroes that stay allocated: punch the range, then allocate it
+		 * (a chain: the allocation starts once the punch is done). */
+		struct io_req chain[2] = { rq, rq };
+		chain[0].mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		chain[1].mode = FALLOC_FL_KEEP_SIZE;
+		if (!queue_ops(dev, io, chain, 2))
 			return false;
-		io_uring_prep_fallocate(sqe, dev->fd, FALLOC_FL_KEEP_SIZE, off, len);
 	}
 	return true;
 }
@@ -252,7 +248,7 @@ static void blk_submit(void *be, struct vreq *req)
 		dev->stats.bytes[dir] += io->cmd.data_len;
 		if (io->cmd.type == VIRTIO_BLK_T_IN)
 			io->used_len = (uint32_t)io->cmd.data_len;
-		if (io->cmd.data_len == 0) {
+		if (io->cmd.data_len == 0 || dev->null_medium) {
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
@@ -264,10 +260,8 @@ static void blk_submit(void *be, struct vreq *req)
 			finish(io, VIRTIO_BLK_S_OK);
 			return;
 		}
-		struct io_uring_sqe *sqe = get_sqe(dev, io);
-		ok = sqe != NULL;
-		if (ok)
-			io_uring_prep_fsync(sqe, dev->fd, IORING_FSYNC_DATASYNC);
+		struct io_req rq = { .opcode = IO_FDATASYNC, .fd = dev->fd };
+		ok = queue_ops(dev, io, &rq, 1);
 		break;
 	}
 	case VIRTIO_BLK_T_GET_ID:
@@ -281,7 +275,7 @@ static void blk_submit(void *be, struct vreq *req)
 			dev->stats.discards++;
 		else
 			dev->stats.write_zeroes++;
-		ok = submit_ranges(dev, io);
+		ok = dev->null_medium || submit_ranges(dev, io);
 		break;
 	}
 	if (io->pending) {
@@ -390,25 +384,63 @@ static int image_size(struct blk_dev *dev, uint64_t *bytes)
 	return 0;
 }
 
+/* "null:SIZE" (blk.h): 1 and the size in bytes, 0 for any other name,
+ * -EINVAL (the reason in err) for a null disk of a bad size.  The same
+ * rules as the config's (config.c), which refuses a bad one first. */
+static int null_size(const char *image, uint64_t *bytes, char *err, size_t err_len)
+{
+	static const char prefix[] = "null:";
+	if (strncmp(image, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	const char *v = image + sizeof(prefix) - 1;
+	char *end = NULL;
+	unsigned long long x = 0;
+	unsigned shift = 0;
+	errno = 0;
+	if (isdigit((unsigned char)*v))
+		x = strtoull(v, &end, 0);
+	if (end && (*end == 'K' || *end == 'k'))
+		shift = 10, end++;
+	else if (end && (*end == 'M' || *end == 'm'))
+		shift = 20, end++;
+	else if (end && (*end == 'G' || *end == 'g'))
+		shift = 30, end++;
+	if (!end || errno || *end || x == 0 || x > (UINT64_MAX >> shift) ||
+	    (x << shift) % VIRTIO_BLK_SECTOR_SIZE) {
+		snprintf(err, err_len, "image %s: the null disk needs a size in bytes, a multiple "
+			 "of 512, like null:1G", image);
+		return -EINVAL;
+	}
+	*bytes = (uint64_t)x << shift;
+	return 1;
+}
+
 static int open_image(struct blk_dev *dev, char *err, size_t err_len)
 {
 	snprintf(dev->image, sizeof(dev->image), "%s", dev->p.image);
-	dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (dev->fd < 0) {
-		int e = -errno;
-		snprintf(err, err_len, "cannot open image %s%s: %s", dev->p.image,
-			 dev->p.read_only ? "" : " for writing", strerror(errno));
-		return e;
-	}
-	struct stat st;
-	if (fstat(dev->fd, &st) < 0)
-		return -errno;
-	dev->is_bdev = S_ISBLK(st.st_mode);
 	uint64_t bytes;
-	int r = image_size(dev, &bytes);
-	if (r < 0) {
-		snprintf(err, err_len, "image %s: not a regular file or block device", dev->p.image);
+	int r = null_size(dev->p.image, &bytes, err, err_len);
+	if (r < 0)
 		return r;
+	dev->null_medium = r == 1;
+	if (!dev->null_medium) {
+		dev->fd = open(dev->p.image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (dev->fd < 0) {
+			int e = -errno;
+			snprintf(err, err_len, "cannot open image %s%s: %s", dev->p.image,
+				 dev->p.read_only ? "" : " for writing", strerror(errno));
+			return e;
+		}
+		struct stat st;
+		if (fstat(dev->fd, &st) < 0)
+			return -errno;
+		dev->is_bdev = S_ISBLK(st.st_mode);
+		r = image_size(dev, &bytes);
+		if (r < 0) {
+			snprintf(err, err_len, "image %s: not a regular file or block device",
+				 dev->p.image);
+			return r;
+		}
 	}
 	uint32_t bs = dev->p.blk_size;
 	if (!bs) {
@@ -490,6 +522,8 @@ uint64_t blk_capacity(const struct blk_dev *dev)
 int blk_resize(struct blk_dev *dev)
 {
 	uint64_t bytes;
+	if (dev->null_medium)
+		return 0;       /* its size is its name */
 	if (dev->fd < 0)
 		return -ENOMEDIUM;
 	int r = image_size(dev, &bytes);
@@ -503,7 +537,7 @@ int blk_resize(struct blk_dev *dev)
 
 const char *blk_image(const struct blk_dev *dev)
 {
-	return dev->fd >= 0 ? dev->image : "";
+	return dev->fd >= 0 || dev->null_medium ? dev->image : "";
 }
 
 unsigned blk_generation(const struct blk_dev *dev)
@@ -535,8 +569,12 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		snprintf(err, err_len, "%s has I/O in flight; try again", dev->p.name);
 		return -EBUSY;
 	}
+	uint64_t bytes = 0;
+	int null = image ? null_size(image, &bytes, err, err_len) : 0;
+	if (null < 0)
+		return null;
 	int fd = -1;
-	if (image) {
+	if (image && !null) {
 		fd = open(image, (dev->p.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0) {
 			int e = -errno;
@@ -547,7 +585,6 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 	}
 	int old = dev->fd;
 	dev->fd = fd;
-	uint64_t bytes = 0;
 	int r = fd >= 0 ? image_size(dev, &bytes) : 0;
 	if (r < 0) {
 		dev->fd = old;
@@ -561,6 +598,7 @@ int blk_change(struct blk_dev *dev, const char *image, char *err, size_t err_len
 		close(old);
 	}
 	snprintf(dev->image, sizeof(dev->image), "%s", image ? image : "");
+	dev->null_medium = null == 1;
 	dev->generation++;
 	uint32_t bs = dev->lim.blk_size;
 	dev->lim.capacity = bytes / bs * (bs / VIRTIO_BLK_SECTOR_SIZE);

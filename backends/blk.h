@@ -1,12 +1,24 @@
-/* virtio-blk device model over an image file or a block device.
+/* virtio-blk device model over an image file, a block device or nothing.
  *
- * The transport (core/transport.h) hands it requests; each becomes io_uring
- * operations whose buffers point straight into the shared R/W section (no
- * copy), submitted with everything else of the loop iteration in one
- * io_uring_submit (core/io_engine.h).  When an operation completes the
+ * The transport (core/transport.h) hands it requests; each becomes I/O
+ * engine operations whose buffers point straight into the shared R/W
+ * section (no copy), handed over with everything else of the loop iteration
+ * at once (core/io_engine.h: io_uring or the thread pool, which behave the
+ * same).  When an operation completes the
  * status byte is written and the request answered (vdev_complete); the
  * transport publishes and interrupts.  FLUSH completes after fdatasync.  A
  * failed or short write reaches the driver as VIRTIO_BLK_S_IOERR.
+ *
+ * The null disk: an image named "null:SIZE" (SIZE in bytes, a positive
+ * multiple of 512, with an optional K, M or G suffix of 1024 as the
+ * config's sizes) has no file.  Each request is parsed and checked as on
+ * a real medium (sector range, alignment, read-only, segment limits) and
+ * answered in the same loop iteration, without io_uring and without
+ * touching data: a read's buffer is left as the driver mapped it (its used
+ * length still counts the data), flush, discard and write-zeroes succeed.
+ * Like Linux null_blk or SPDK's null bdev it measures the transport alone.
+ * The name travels as any image's does (blk_image, the hand-over journal,
+ * blk_change); a file called so is given as ./null:SIZE.
  */
 #pragma once
 #include <stdbool.h>
@@ -18,7 +30,7 @@
 
 struct blk_params {
 	const char *name;           /* device name from the config, for logs */
-	const char *image;          /* image file or block device */
+	const char *image;          /* image file, block device or "null:SIZE" */
 	bool read_only;
 	char serial[21];            /* GET_ID answer, up to 20 bytes */
 	unsigned queues;            /* 1..64 */
@@ -64,7 +76,8 @@ struct vdev *blk_vdev(struct blk_dev *dev);
 const struct blk_stats *blk_stats(const struct blk_dev *dev);
 uint64_t blk_capacity(const struct blk_dev *dev);
 
-/* Re-read the image size and tell the driver (config change). */
+/* Re-read the image size and tell the driver (config change); the null
+ * disk keeps its size. */
 int blk_resize(struct blk_dev *dev);
 
 /* Swap the medium for image (NULL: eject, capacity 0) and tell the driver.

@@ -20,6 +20,8 @@
 
 #define BYTES_BUDGET        (4u << 20)      /* per wakeup and direction */
 
+static void bl_set(struct console_dev *dev, size_t head, size_t len);
+
 static size_t min_sz(size_t a, size_t b)
 {
 	return a < b ? a : b;
@@ -67,11 +69,11 @@ static int backlog_map(struct console_dev *dev, int fd, size_t cap)
 	dev->bl = (uint8_t *)p + sizeof(*dev->blh);
 	dev->bl_cap = cap;
 	/* What a previous process left is checked before it is used. */
-	if (dev->blh->cap != cap || dev->blh->head >= cap || dev->blh->len > cap) {
+	if (dev->blh->cap != cap || bl_head(dev) >= cap || bl_len(dev) > cap) {
 		dev->blh->cap = cap;
-		dev->blh->head = dev->blh->len = 0;
+		bl_set(dev, 0, 0);
 	}
-	dev->stats.backlog_bytes = dev->blh->len;
+	dev->stats.backlog_bytes = bl_len(dev);
 	return 0;
 }
 
@@ -246,37 +248,42 @@ static bool really_full(struct console_dev *dev)
 
 /* ---- backlog ---------------------------------------------------------- */
 
+/* The release store orders the bytes written before it (bl_append) ahead
+ * of the header that makes them part of the backlog. */
+static void bl_set(struct console_dev *dev, size_t head, size_t len)
+{
+	__atomic_store_n(&dev->blh->pos, (uint64_t)head | (uint64_t)len << 32, __ATOMIC_RELEASE);
+	dev->stats.backlog_bytes = len;
+}
+
 static void bl_consume(struct console_dev *dev, size_t n)
 {
-	dev->blh->head = (dev->blh->head + n) % dev->bl_cap;
-	dev->blh->len -= n;
-	if (!dev->blh->len)
-		dev->blh->head = 0;
-	dev->stats.backlog_bytes = dev->blh->len;
+	size_t head = bl_head(dev), len = bl_len(dev) - n;
+	bl_set(dev, len ? (head + n) % dev->bl_cap : 0, len);
 }
 
 /* Append len bytes; the oldest ones give way when it is full. */
 static void bl_append(struct console_dev *dev, const uint8_t *src, size_t len)
 {
 	if (len >= dev->bl_cap) {
-		dev->stats.dropped_backlog += dev->blh->len + (len - dev->bl_cap);
+		dev->stats.dropped_backlog += bl_len(dev) + (len - dev->bl_cap);
 		src += len - dev->bl_cap;
 		len = dev->bl_cap;
-		dev->blh->head = dev->blh->len = 0;
-	} else if (dev->blh->len + len > dev->bl_cap) {
-		size_t over = dev->blh->len + len - dev->bl_cap;
+		bl_set(dev, 0, 0);
+	} else if (bl_len(dev) + len > dev->bl_cap) {
+		size_t over = bl_len(dev) + len - dev->bl_cap;
 		dev->stats.dropped_backlog += over;
 		bl_consume(dev, over);
 	}
 	while (len) {
-		size_t tail = (dev->blh->head + dev->blh->len) % dev->bl_cap;
+		size_t head = bl_head(dev), have = bl_len(dev);
+		size_t tail = (head + have) % dev->bl_cap;
 		size_t n = min_sz(len, dev->bl_cap - tail);
 		memcpy(dev->bl + tail, src, n);
-		dev->blh->len += n;
+		bl_set(dev, head, have + n);
 		src += n;
 		len -= n;
 	}
-	dev->stats.backlog_bytes = dev->blh->len;
 }
 
 static ssize_t out_writev(struct console_dev *dev, const struct iovec *iov, unsigned n)
@@ -301,13 +308,14 @@ static ssize_t in_readv(struct console_dev *dev, struct iovec *iov, unsigned n)
  * -EPIPE when the endpoint went away (detached now). */
 static int bl_drain(struct console_dev *dev)
 {
-	while (dev->blh->len) {
+	while (bl_len(dev)) {
 		struct iovec v[2];
-		size_t first = min_sz(dev->blh->len, dev->bl_cap - dev->blh->head);
+		size_t head = bl_head(dev), len = bl_len(dev);
+		size_t first = min_sz(len, dev->bl_cap - head);
 		unsigned n = 1;
-		v[0] = (struct iovec){ dev->bl + dev->blh->head, first };
-		if (first < dev->blh->len)
-			v[n++] = (struct iovec){ dev->bl, dev->blh->len - first };
+		v[0] = (struct iovec){ dev->bl + head, first };
+		if (first < len)
+			v[n++] = (struct iovec){ dev->bl, len - first };
 		ssize_t r = out_writev(dev, v, n);
 		if (r > 0) {
 			bl_consume(dev, (size_t)r);
@@ -434,7 +442,7 @@ void console_tx_pump(struct console_dev *dev)
 	if (dev->ep->before_output && dev->ep->before_output(dev))
 		return;     /* it attached, and pumped from there */
 	for (;;) {
-		if (output_live(dev) && dev->blh && dev->blh->len) {
+		if (output_live(dev) && dev->blh && bl_len(dev)) {
 			if (bl_drain(dev) == -EAGAIN) {
 				dev->tx_blocked = true;
 				break;
@@ -472,7 +480,7 @@ void console_settle(struct console_dev *dev)
 		size_t rest = 0;
 		for (unsigned i = cr->pos; i < req->n_out; i++)
 			rest += req->iov[i].iov_len;
-		if (dev->blh->len + rest > dev->bl_cap)
+		if (bl_len(dev) + rest > dev->bl_cap)
 			break;      /* sent again whole by the next process */
 		while (cr->pos < req->n_out)
 			tx_divert(dev, req, cr);

@@ -118,8 +118,11 @@ struct console_dev {
 
 	/* Output while nobody is there: a ring of bl_cap bytes, in a memfd
 	 * (bl_fd) whose header says where it starts and how much it holds. */
-	struct con_backlog { uint64_t cap, head, len; } *blh;
-	uint8_t *bl;
+	/* The backlog's header in its memfd: head and len in one word, stored
+	 * at once after the bytes they describe, so that a process killed at
+	 * any instruction leaves a consistent backlog (bl_set). */
+	struct con_backlog { uint64_t cap, pos; } *blh;
+	uint8_t *bl;                /* its bytes (bl_cap of them, a ring) */
 	size_t bl_cap;
 	int bl_fd;
 
@@ -150,3 +153,14 @@ void console_rx_pump(struct console_dev *dev);
 void console_tx_pump(struct console_dev *dev);
 /* Re-read the window size from winsz_fd; a change reaches the cell. */
 void console_winsize_check(struct console_dev *dev);
+
+/* The backlog's head and length (see struct con_backlog). */
+static inline size_t bl_head(const struct console_dev *dev)
+{
+	return (uint32_t)__atomic_load_n(&dev->blh->pos, __ATOMIC_RELAXED);
+}
+
+static inline size_t bl_len(const struct console_dev *dev)
+{
+	return (size_t)(__atomic_load_n(&dev->blh->pos, __ATOMIC_RELAXED) >> 32);
+}

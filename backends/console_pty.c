@@ -203,6 +203,12 @@ static int pty_adopt(struct console_dev *dev, const char *prefix, struct handove
 		snprintf(err, err_len, "no %s handed over", name);
 		return -ENOENT;
 	}
+	/* the master's own slave is what the description names */
+	char pts[sizeof(dev->pts)];
+	if (ptsname_r(dev->master, pts, sizeof(pts)) != 0 || strcmp(pts, (const char *)blob) != 0) {
+		snprintf(err, err_len, "the pty handed over is not %s", (const char *)blob);
+		return -ESTALE;
+	}
 	snprintf(dev->pts, sizeof(dev->pts), "%s", (const char *)blob);
 	dev->symlink_made = blob[len - 1] != 0;
 	int r;

@@ -62,7 +62,7 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 		dev->in_w = dev->out_w = w;
 		dev->in_fd = dev->out_fd = fd;
 		log_info("%s: client connected on %s%s", dev->name, dev->path,
-			 dev->blh && dev->blh->len ? ", replaying the backlog" : "");
+			 dev->blh && bl_len(dev) ? ", replaying the backlog" : "");
 		console_attach(dev);
 	}
 }
@@ -225,6 +225,8 @@ static int socket_adopt(struct console_dev *dev, const char *prefix, struct hand
 		dev->attached = true;
 		console_update_watches(dev);
 	} else if (fd >= 0) {
+		log_warn("%s: a client was handed over but the journal says none was attached; "
+			 "it is disconnected", dev->name);
 		close(fd);
 	}
 	return 0;

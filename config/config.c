@@ -313,8 +313,14 @@ static void device_key(struct parser *ps, struct cfg_device *b, const char *key,
 	} else if (strcmp(key, "sim-connect") == 0) {
 		set_link(ps, b, LINK_SIM_CONNECT, key, value);
 	} else if (strcmp(key, "image") == 0) {
+		b->null_size = 0;
 		if (!value[0] || strlen(value) >= sizeof(b->image))
 			BAD("needs a file name");
+		else if (strncmp(value, "null:", 5) == 0 &&
+			 (!parse_size(value + 5, &b->null_size) || b->null_size == 0 ||
+			  b->null_size % 512))
+			BAD("the null disk needs a size in bytes, a multiple of 512, like null:1G "
+			    "(got '%s')", value);
 		else
 			snprintf(b->image, sizeof(b->image), "%s", value);
 	} else if (strcmp(key, "read-only") == 0) {
@@ -392,6 +398,18 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 			BAD("must be a number from 1 to 64 (got '%s')", value);
 		else
 			d->threads = (unsigned)u;
+	} else if (strcmp(key, "io-engine") == 0) {
+		static const char *const engines[] = {
+			[CFG_IO_ENGINE_AUTO] = "auto", [CFG_IO_ENGINE_URING] = "io_uring",
+			[CFG_IO_ENGINE_THREADS] = "threads",
+		};
+		size_t i = 0;
+		while (i < sizeof(engines) / sizeof(engines[0]) && strcmp(value, engines[i]))
+			i++;
+		if (i == sizeof(engines) / sizeof(engines[0]))
+			BAD("must be auto, io_uring or threads (got '%s')", value);
+		else
+			d->io_engine = (enum cfg_io_engine)i;
 	} else if (strcmp(key, "journal") == 0) {
 		if (!parse_bool(value, &d->journal))
 			BAD("must be yes or no (got '%s')", value);
@@ -531,6 +549,14 @@ static void check_device(struct parser *ps, const struct cfg_device *b)
 	}
 	if (!b->image[0]) {
 		fail_at(ps, b->line, "[%s]: missing key 'image'", sec);
+		return;
+	}
+	if (b->null_size) {
+		/* no file; the backend would hide a partial last block */
+		if (b->block_size && b->null_size % b->block_size)
+			fail_at(ps, b->line, "[%s] image: the null disk's size (%llu bytes) is not a "
+				"multiple of block-size %u", sec, (unsigned long long)b->null_size,
+				b->block_size);
 		return;
 	}
 	if (access(b->image, b->read_only ? R_OK : R_OK | W_OK) != 0) {

@@ -1,6 +1,8 @@
 /* The daemon's configuration file (INI, parsed with libinih).
  *
- *   [daemon]          threads, log-level, control-socket, sysfs-root, dev-root,
+ *   [daemon]          threads, io-engine (auto | io_uring | threads: what does the
+ *                     block I/O, core/io_engine.h), log-level, control-socket,
+ *                     sysfs-root, dev-root,
  *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up),
  *                     journal (yes/no: in-flight journals for hand-over),
  *                     upgrade-drain-ms (0..60000, how long an upgrade waits)
@@ -8,7 +10,10 @@
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
  *                       sim-connect = SOCKET (join a link hosted elsewhere)
- *                     image, read-only, serial, queues, queue-size, seg-max
+ *                     image (a file, a block device, or null:SIZE: the null
+ *                     disk of backends/blk.h, which answers every request at
+ *                     once without touching data; SIZE a multiple of 512 and
+ *                     of block-size), read-only, serial, queues, queue-size, seg-max
  *                     (0/absent: automatic), block-size, shm-size and vectors
  *                     (hosted sim links; shm-size is the link's whole memory,
  *                     a power of two), cell
@@ -66,6 +71,7 @@ struct cfg_device {
 	int line;                   /* of the section header */
 	struct cfg_link link;
 	char image[PATH_MAX];
+	uint64_t null_size;         /* image = null:SIZE: the null disk's bytes; 0: a file */
 	bool read_only;
 	char serial[21];
 	bool serial_set;
@@ -90,11 +96,16 @@ enum { CFG_LOG_ERROR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG =
 
 #define CFG_DEFAULT_UPGRADE_DRAIN_MS 2000
 
+/* io-engine values, in the order of core/io_engine.h's enum io_engine_kind
+ * (the daemon maps one onto the other; config/ includes nothing of core/). */
+enum cfg_io_engine { CFG_IO_ENGINE_AUTO, CFG_IO_ENGINE_URING, CFG_IO_ENGINE_THREADS };
+
 struct cfg_daemon {
 	int log_level;              /* a syslog priority: CFG_LOG_* */
 	char control[PATH_MAX];     /* control socket; "none" disables it */
 	bool control_set;           /* given in the file (failure to open is fatal) */
-	unsigned threads;           /* worker loops, each with its own io_uring */
+	unsigned threads;           /* worker loops, each with its own I/O engine */
+	enum cfg_io_engine io_engine;
 	bool journal;               /* keep in-flight journals (hand-over, crash recovery) */
 	unsigned upgrade_drain_ms;  /* how long an upgrade waits for block requests */
 	char sysfs_root[PATH_MAX];

@@ -125,6 +125,8 @@ int handover_from_env(struct handover *h, char *why, size_t why_len)
 	unsetenv("LISTEN_FDNAMES");
 	/* Nothing of the set reaches children by accident. */
 	handover_keep_on_exec(h, false);
+	if (r < 0)
+		handover_free(h);   /* a set that does not parse is not used in part */
 	return r;
 }
 
@@ -180,10 +182,38 @@ int handover_alias(struct handover *h, const char *name, const char *target)
 	return 0;
 }
 
-bool handover_same_file(int a, int b)
+#ifndef F_DUPFD_QUERY
+#define F_DUPFD_QUERY 1027      /* Linux 6.10 */
+#endif
+
+/* 1 same, 0 not, -1 cannot tell (no kcmp, e.g. a kernel without
+ * CONFIG_KCMP or a seccomp filter; and no F_DUPFD_QUERY). */
+static int compare(int a, int b)
 {
 	pid_t me = getpid();
-	return syscall(SYS_kcmp, me, me, KCMP_FILE, a, b) == 0;
+	long r = syscall(SYS_kcmp, me, me, KCMP_FILE, a, b);
+	if (r >= 0)
+		return r == 0;
+	if (errno != ENOSYS && errno != EPERM && errno != EACCES)
+		return 0;
+	r = fcntl(a, F_DUPFD_QUERY, b);
+	return r < 0 ? -1 : r == 1;
+}
+
+bool handover_same_file(int a, int b)
+{
+	return compare(a, b) == 1;
+}
+
+bool handover_can_compare(void)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return false;
+	bool ok = compare(fds[0], fds[0]) == 1 && compare(fds[0], fds[1]) == 0;
+	close(fds[0]);
+	close(fds[1]);
+	return ok;
 }
 
 int handover_dedupe(struct handover *h, unsigned first)
@@ -231,13 +261,16 @@ char *handover_env(const struct handover *h)
 		return NULL;
 	*p = '\0';
 	for (unsigned i = 0; i < h->n; i++)
-		p += sprintf(p, "%s%s=%d", i ? ":" : "", h->fds[i].name, h->fds[i].fd);
+		if (!h->fds[i].taken)
+			p += sprintf(p, "%s%s=%d", p > s ? ":" : "", h->fds[i].name, h->fds[i].fd);
 	return s;
 }
 
 int handover_keep_on_exec(const struct handover *h, bool keep)
 {
 	for (unsigned i = 0; i < h->n; i++) {
+		if (h->fds[i].taken)
+			continue;       /* not the set's any more */
 		int fl = fcntl(h->fds[i].fd, F_GETFD);
 		if (fl < 0 || fcntl(h->fds[i].fd, F_SETFD, keep ? fl & ~FD_CLOEXEC : fl | FD_CLOEXEC) < 0)
 			return -errno;

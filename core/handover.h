@@ -62,16 +62,22 @@ int handover_alias(struct handover *h, const char *name, const char *target);
  * or a negative errno. */
 int handover_dedupe(struct handover *h, unsigned first);
 
-/* Do fds a and b refer to the same open file (kcmp(2))? */
+/* Do fds a and b refer to the same open file?  kcmp(2), else
+ * F_DUPFD_QUERY (Linux 6.10); false when neither can tell. */
 bool handover_same_file(int a, int b);
+/* Can this kernel tell (handover_same_file)?  Without it, open files held
+ * twice cannot be stored once in a supervisor's fd store. */
+bool handover_can_compare(void);
 
 /* Close every fd nobody took; returns how many. */
 unsigned handover_close_rest(struct handover *h);
 
-/* The VIVD_FDS value for the set ("" when empty), malloc'ed; NULL on ENOMEM. */
+/* The VIVD_FDS value for the fds of the set nobody took ("" when none),
+ * malloc'ed; NULL on ENOMEM. */
 char *handover_env(const struct handover *h);
 
-/* Clear (keep = true) or set close-on-exec on every fd of the set. */
+/* Clear (keep = true) or set close-on-exec on every fd of the set nobody
+ * took. */
 int handover_keep_on_exec(const struct handover *h, bool keep);
 
 void handover_free(struct handover *h);

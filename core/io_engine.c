@@ -1,3 +1,6 @@
+/* The engine's common part: which flavour serves, the eventfd that brings
+ * completions to the loop, the end-of-iteration hand-over, and the
+ * dispatch (core/io_engine.h). */
 #include "core/io_engine.h"
 
 #include <errno.h>
@@ -6,81 +9,61 @@
 #include <unistd.h>
 
 #include "core/container_of.h"
-#include "core/log.h"
+#include "core/io_engine_int.h"
 
-static void submit_now(struct io_engine *e)
-{
-	if (!e->queued)
-		return;
-	int r;
-	do {
-		r = io_uring_submit(&e->ring);
-	} while (r == -EINTR);
-	e->submit_calls++;
-	if (r < 0) {
-		/* Nothing was taken: the SQEs stay queued for the next try. */
-		log_warn("io_uring_submit failed: %s", strerror(-r));
-		return;
-	}
-	e->queued -= (unsigned)r < e->queued ? (unsigned)r : e->queued;
-}
+#define DEFAULT_THREADS 4
 
 static bool submit_run(struct tick_item *it)
 {
 	struct io_engine *e = container_of(it, struct io_engine, submit);
-	submit_now(e);
-	return e->queued != 0;      /* the kernel took less: try again */
-}
-
-static void reap(struct io_engine *e)
-{
-	struct io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(&e->ring, &cqe) == 0) {
-		struct io_op *op = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		/* Advance first: the callback may queue new SQEs. */
-		io_uring_cqe_seen(&e->ring, cqe);
-		e->inflight--;
-		e->cqes++;
-		op->complete(op, res);
-	}
+	return e->kind == IO_ENGINE_URING ? uring_flavour_flush(e) : pool_flush(e);
 }
 
 static void efd_cb(uv_poll_t *h, int status, int events)
 {
 	struct io_engine *e = h->data;
 	uint64_t cnt;
+	/* Read before reaping: a completion posted after the read signals
+	 * again, so none is left behind.  EAGAIN: one we reaped woke us. */
 	if (read(e->efd, &cnt, sizeof(cnt)) < 0) {
-		/* EAGAIN: a CQE we already reaped woke us. */
 	}
-	reap(e);
+	if (e->kind == IO_ENGINE_URING)
+		uring_flavour_reap(e);
+	else
+		pool_reap(e);
 }
 
-int io_engine_init(struct io_engine *e, struct tick *tick, unsigned entries, bool same_thread)
+static int start_flavour(struct io_engine *e, const struct io_engine_params *p)
+{
+	if (p->kind != IO_ENGINE_THREADS) {
+		int r = uring_flavour_init(e, p);
+		if (r == 0) {
+			e->kind = IO_ENGINE_URING;
+			return 0;
+		}
+		if (p->kind == IO_ENGINE_URING)
+			return r;
+		/* AUTO: whatever kept io_uring out (disabled, filtered, missing
+		 * opcodes, no memory for the ring), the threads serve. */
+		e->uring_err = r;
+	}
+	e->kind = IO_ENGINE_THREADS;
+	return pool_init(e, e->max_threads);
+}
+
+int io_engine_init(struct io_engine *e, struct tick *tick, const struct io_engine_params *p)
 {
 	memset(e, 0, sizeof(*e));
 	e->tick = tick;
 	e->submit.run = submit_run;
 	e->submit.final = true;
-	struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN |
-					      (same_thread ? IORING_SETUP_SINGLE_ISSUER : 0) };
-	int r = io_uring_queue_init_params(entries, &e->ring, &p);
-	if (r == -EINVAL) {
-		memset(&p, 0, sizeof(p));   /* kernel older than 6.0 */
-		r = io_uring_queue_init_params(entries, &e->ring, &p);
-	}
-	if (r < 0)
-		return r;
+	e->max_threads = p->threads ? p->threads : DEFAULT_THREADS;
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (e->efd < 0) {
-		r = -errno;
-		io_uring_queue_exit(&e->ring);
-		return r;
-	}
-	r = io_uring_register_eventfd(&e->ring, e->efd);
+	if (e->efd < 0)
+		return -errno;
+	int r = start_flavour(e, p);
 	if (r < 0) {
 		close(e->efd);
-		io_uring_queue_exit(&e->ring);
 		return r;
 	}
 	uv_poll_init(tick->loop, &e->efd_poll, e->efd);
@@ -90,21 +73,27 @@ int io_engine_init(struct io_engine *e, struct tick *tick, unsigned entries, boo
 	return 0;
 }
 
-struct io_uring_sqe *io_engine_sqe(struct io_engine *e, struct io_op *op)
+int io_engine_queue(struct io_engine *e, struct io_op *op, const struct io_req *req, unsigned n)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
-	if (!sqe) {
-		submit_now(e);
-		sqe = io_uring_get_sqe(&e->ring);
-		if (!sqe)
-			return NULL;
-	}
-	io_uring_sqe_set_data(sqe, op);
-	e->queued++;
-	e->inflight++;
-	e->sqes++;
+	if (!e->initialised || n == 0)
+		return -EINVAL;
+	int r = e->kind == IO_ENGINE_URING ? uring_flavour_queue(e, op, req, n)
+					   : pool_queue(e, op, req, n);
+	if (r < 0)
+		return r;
+	e->inflight += n;
+	e->ops += n;
 	tick_defer(e->tick, &e->submit);
-	return sqe;
+	return 0;
+}
+
+const char *io_engine_kind_name(enum io_engine_kind kind)
+{
+	switch (kind) {
+	case IO_ENGINE_URING: return "io_uring";
+	case IO_ENGINE_THREADS: return "threads";
+	default: return "auto";
+	}
 }
 
 void io_engine_close(struct io_engine *e)
@@ -114,7 +103,9 @@ void io_engine_close(struct io_engine *e)
 	e->initialised = false;
 	tick_cancel(e->tick, &e->submit);
 	uv_close((uv_handle_t *)&e->efd_poll, NULL);
-	io_uring_unregister_eventfd(&e->ring);
+	if (e->kind == IO_ENGINE_URING)
+		uring_flavour_close(e);
+	else
+		pool_close(e);
 	close(e->efd);
-	io_uring_queue_exit(&e->ring);
 }

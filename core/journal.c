@@ -1,25 +1,32 @@
 #include "core/journal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+/* CRC-32C (Castagnoli), reflected: the table is built once, by whichever
+ * worker thread needs it first. */
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
 uint32_t journal_crc(const void *data, size_t len)
 {
-	static uint32_t table[256];
-	static int ready;
-	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-			table[i] = c;
-		}
-		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-	}
+	pthread_once(&crc_once, crc_init);
+	const uint32_t *table = crc_table;
 	const uint8_t *p = data;
 	uint32_t c = ~0u;
 	for (size_t i = 0; i < len; i++)
@@ -48,7 +55,7 @@ static size_t layout(struct journal *j, unsigned nq, unsigned qmax)
 	size_t infl = off;
 	off += ((size_t)nq * qmax * sizeof(uint32_t) + 63) & ~(size_t)63;
 	size_t blob = off;
-	off += JOURNAL_BLOB_SIZE;
+	off += 2 * JOURNAL_BLOB_SIZE;
 	if (j) {
 		uint8_t *base = (uint8_t *)j->hdr;
 		j->published = (uint16_t *)(base + pub);
@@ -111,9 +118,20 @@ int journal_attach(struct journal *j, int fd, uint64_t identity, unsigned nq, un
 {
 	memset(j, 0, sizeof(*j));
 	j->fd = fd;
+	if (nq == 0 || nq > JOURNAL_MAX_QUEUES || qmax == 0 || qmax > 32768) {
+		snprintf(why, why_len, "the journal's geometry (%u queue(s) of %u) is out of range",
+			 nq, qmax);
+		journal_close(j);
+		return -EBADMSG;
+	}
 	struct stat st;
 	size_t want = layout(NULL, nq, qmax);
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size != want) {
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, why_len, "the journal cannot be examined: %s", strerror(errno));
+		journal_close(j);
+		return -EBADMSG;
+	}
+	if ((uint64_t)st.st_size != want) {
 		snprintf(why, why_len, "the journal is %lld bytes, not %zu", (long long)st.st_size,
 			 want);
 		journal_close(j);
@@ -205,20 +223,34 @@ void journal_save_blob(struct journal *j, const void *data, uint32_t len)
 	struct journal_hdr *h = j->hdr;
 	if (len > JOURNAL_BLOB_SIZE)
 		len = JOURNAL_BLOB_SIZE;
+	/* Into the copy that is not the newest: a process that dies while
+	 * writing it leaves the other one whole. */
+	uint64_t seq = h->blob_seq + 1;
+	unsigned k = (unsigned)(seq & 1);
+	uint8_t *dst = j->blob + (size_t)k * JOURNAL_BLOB_SIZE;
 	if (len)
-		memcpy(j->blob, data, len);
-	h->blob_len = len;
-	h->blob_crc = journal_crc(j->blob, len);
+		memcpy(dst, data, len);
+	h->blob_len[k] = len;
+	h->blob_crc[k] = journal_crc(dst, len);
+	journal_order();
+	h->blob_seq = seq;
 	journal_order();
 }
 
 int journal_load_blob(const struct journal *j, void *data, uint32_t cap, uint32_t *len)
 {
 	const struct journal_hdr *h = j->hdr;
-	uint32_t n = h->blob_len;
-	if (n > JOURNAL_BLOB_SIZE || n > cap || h->blob_crc != journal_crc(j->blob, n))
-		return -EBADMSG;
-	memcpy(data, j->blob, n);
-	*len = n;
-	return 0;
+	uint64_t seq = h->blob_seq;
+	/* The newest, or the other one if a process died while writing it. */
+	for (int i = 0; i < 2; i++) {
+		unsigned k = (unsigned)((seq + (uint64_t)i) & 1);
+		const uint8_t *src = j->blob + (size_t)k * JOURNAL_BLOB_SIZE;
+		uint32_t n = h->blob_len[k];
+		if (n > JOURNAL_BLOB_SIZE || n > cap || h->blob_crc[k] != journal_crc(src, n))
+			continue;
+		memcpy(data, src, n);
+		*len = n;
+		return 0;
+	}
+	return -EBADMSG;
 }

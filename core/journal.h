@@ -22,7 +22,9 @@
  *              executed again in the order the driver made them available:
  *              a console's output must not be reordered), else 0
  *   blob       4 KiB that the owner of the link (the daemon's wiring) uses
- *              for link parameters, with a checksum
+ *              for link parameters, with a checksum; two copies like the
+ *              transport state (the newer named by a sequence number stored
+ *              last), since it is rewritten whenever the fds change
  *
  * The order of ring and journal writes (the contract the transport keeps,
  * see core/transport.c):
@@ -82,7 +84,9 @@ struct journal_hdr {
 	uint64_t identity;          /* what the device serves (the owner's hash) */
 	uint32_t nq, qmax;          /* queues, slots per queue */
 	uint32_t crc;               /* over the fields above */
-	uint32_t blob_len, blob_crc, pad;
+	uint32_t pad;
+	uint32_t blob_len[2], blob_crc[2];
+	uint64_t blob_seq;          /* the newest complete blob copy (stored last) */
 	struct journal_transport t[2];
 	uint64_t seq;               /* the newest complete copy of t[] (stored last) */
 };
@@ -93,7 +97,7 @@ struct journal {
 	struct journal_hdr *hdr;
 	uint16_t *published;        /* [nq] */
 	uint32_t *inflight;         /* [nq * qmax] */
-	uint8_t *blob;              /* JOURNAL_BLOB_SIZE */
+	uint8_t *blob;              /* 2 x JOURNAL_BLOB_SIZE */
 	unsigned nq, qmax;
 };
 
@@ -103,9 +107,11 @@ int journal_create(struct journal *j, const char *name, uint64_t identity, unsig
 		   unsigned qmax);
 
 /* Map the journal another process left in fd (taken over: closed with the
- * journal).  Returns 0 when its identity, geometry and checksums hold, else
- * a negative errno with the reason in why: -EBADMSG (corrupt), -ESTALE
- * (made for another config). */
+ * journal).  nq and qmax come from the config; out of range (above
+ * JOURNAL_MAX_QUEUES or 32768) is refused before anything is mapped.
+ * Returns 0 when its identity, geometry and checksums hold, else a negative
+ * errno with the reason in why: -EBADMSG (corrupt), -ESTALE (made for
+ * another config). */
 int journal_attach(struct journal *j, int fd, uint64_t identity, unsigned nq, unsigned qmax,
 		   char *why, size_t why_len);
 
@@ -116,7 +122,8 @@ void journal_close(struct journal *j);
 void journal_save_transport(struct journal *j, const struct journal_transport *t);
 int journal_load_transport(const struct journal *j, struct journal_transport *t);
 
-/* The owner's blob: store len bytes; load them (-EBADMSG on a bad checksum). */
+/* The owner's blob: store len bytes (into the copy that is not the newest,
+ * then named newest); load the newest valid copy (-EBADMSG if none). */
 void journal_save_blob(struct journal *j, const void *data, uint32_t len);
 int journal_load_blob(const struct journal *j, void *data, uint32_t cap, uint32_t *len);
 

@@ -81,19 +81,29 @@ static inline void ivshm_port_set_int_control(struct ivshm_port *p, bool enable)
 	p->ops->set_int_control(p, enable);
 }
 
-/* Ring the other peer.  Stores made before are visible to it first. */
+/* Ring the other peer.  Stores made before are visible to it first: the
+ * doorbell is a store to a register (uio: MMIO the hypervisor turns into
+ * the peer's interrupt; sim: an eventfd write), and the peer reads our
+ * memory as soon as the interrupt arrives.  A release fence (arm64 DMB ISH,
+ * which also orders a Device-memory store after Normal ones for the inner
+ * shareable domain the peer's CPUs are in; x86 keeps stores in order). */
 static inline void ivshm_port_notify(struct ivshm_port *p, uint32_t vector)
 {
 	shm_wmb();
 	p->ops->doorbell(p, p->peer_id, vector);
 }
 
+/* Publish our state.  A full barrier first: the peer acts on the new state
+ * by reading what we wrote for it (READY: the whole header), and loads we
+ * made for the old state are done before it can change what they read. */
 static inline void ivshm_port_set_state(struct ivshm_port *p, uint32_t state)
 {
 	shm_mb();
 	p->ops->set_state(p, state);
 }
 
+/* The peer's state, with acquire: what it wrote before publishing that
+ * state is read after it. */
 static inline uint32_t ivshm_port_peer_state(const struct ivshm_port *p)
 {
 	return shm_ld32_acquire(p->state_table, (uint64_t)p->peer_id * 4);

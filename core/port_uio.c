@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct uio_map {
@@ -241,29 +242,25 @@ static int open_fd(const char *dev_path, const char *sysfs_root, int fd, struct 
 {
 	const char *base = strrchr(dev_path, '/');
 	base = base ? base + 1 : dev_path;
-	if (strncmp(base, "uio", 3) != 0) {
-		snprintf(err, err_len, "%s is not a /dev/uioN node", dev_path);
-		return -EINVAL;
-	}
 	char uio_dir[PATH_MAX];
 	snprintf(uio_dir, sizeof(uio_dir), "%s/class/uio/%s", sysfs_root, base);
-
 	struct uio_map mregs, mstate, mrw;
-	int r = find_maps(uio_dir, &mregs, &mstate, &mrw, err, err_len);
-	if (r < 0)
-		return r;
 	uint16_t protocol;
-	r = read_protocol(uio_dir, dev_path, &protocol, err, err_len);
-	if (r < 0)
-		return r;
-	if (mregs.size < 0x14 || mstate.size < 8 || mrw.size == 0) {
+	int r = -EINVAL;
+	if (strncmp(base, "uio", 3) != 0)
+		snprintf(err, err_len, "%s is not a /dev/uioN node", dev_path);
+	else if ((r = find_maps(uio_dir, &mregs, &mstate, &mrw, err, err_len)) == 0 &&
+		 (r = read_protocol(uio_dir, dev_path, &protocol, err, err_len)) == 0 &&
+		 (mregs.size < 0x14 || mstate.size < 8 || mrw.size == 0)) {
 		snprintf(err, err_len, "%s: implausible map sizes", uio_dir);
-		return -EINVAL;
+		r = -EINVAL;
 	}
-
-	struct port_uio *u = calloc(1, sizeof(*u));
-	if (!u)
-		return -ENOMEM;
+	struct port_uio *u = r == 0 ? calloc(1, sizeof(*u)) : NULL;
+	if (!u) {
+		if (fd >= 0)
+			close(fd);      /* a handed-over fd is ours to close on failure */
+		return r < 0 ? r : -ENOMEM;
+	}
 	u->port.ops = &uio_ops;
 	snprintf(u->port.name, sizeof(u->port.name), "uio:%s", dev_path);
 	u->fd = fd >= 0 ? fd : open(dev_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -316,15 +313,34 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 	return open_fd(dev_path, sysfs_root, -1, ret, err, err_len);
 }
 
+bool port_uio_same_node(int fd, const char *dev_path)
+{
+	struct stat a, b;
+	if (fstat(fd, &a) < 0 || stat(dev_path, &b) < 0)
+		return false;
+	if (S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode))
+		return a.st_rdev == b.st_rdev;
+	/* the tests' fake nodes are regular files */
+	return S_ISREG(a.st_mode) && S_ISREG(b.st_mode) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 int port_uio_adopt(const char *dev_path, const char *sysfs_root, int fd,
 		   struct ivshm_port **ret, char *err, size_t err_len)
 {
 	/* Opening it (or closing it) would reset the link: this fd is the one
 	 * that kept it alive.  Non-blocking like ours. */
+	struct stat st;
+	if (stat(dev_path, &st) == 0 && !port_uio_same_node(fd, dev_path)) {
+		snprintf(err, err_len, "the fd handed over is not %s", dev_path);
+		close(fd);
+		return -ESTALE;
+	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		snprintf(err, err_len, "%s: the handed-over fd is not usable: %s", dev_path,
 			 strerror(errno));
+		close(fd);
 		return -EBADF;
 	}
 	return open_fd(dev_path, sysfs_root, fd, ret, err, err_len);

@@ -11,6 +11,7 @@
  * directory (absent: INTx, one vector).
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/port.h"
@@ -21,8 +22,13 @@ int port_uio_open(const char *dev_path, const char *sysfs_root, struct ivshm_por
 		  char *err, size_t err_len);
 
 /* The same with the fd of dev_path that a previous process kept open (see
- * core/handover.h): nothing is written to the device; on failure the fd is
- * closed (which resets the link). */
+ * core/handover.h): nothing is written to the device; an fd that is not of
+ * dev_path is refused (-ESTALE); on failure the fd is closed (which may
+ * reset the link). */
+/* Is fd an open file of the node dev_path (its device, or for the tests'
+ * regular-file nodes, its inode)? */
+bool port_uio_same_node(int fd, const char *dev_path);
+
 int port_uio_adopt(const char *dev_path, const char *sysfs_root, int fd,
 		   struct ivshm_port **ret, char *err, size_t err_len);
 

@@ -5,6 +5,50 @@
  * and converted from the little-endian wire order.  Stores are single, sized
  * stores, as the peer may read concurrently.  Offsets are the caller's to
  * bounds-check; these helpers never check anything.
+ *
+ * Ordering.  The peer runs on another CPU (a cell's core, or another
+ * process), and on a weakly ordered CPU (arm64) neither its stores nor ours
+ * are seen in program order without barriers.  The plain helpers are
+ * relaxed: single-copy atomic, no ordering.  The ordered ones, and the rule
+ * each use serves (the driver's halves: tests/frontend/fe.c, and Linux's
+ * virtio_ring.c):
+ *
+ *  - acquire loads (shm_ld16_acquire, shm_ld32_acquire; arm64 LDAR): the
+ *    index or flag that says "the rest is written" is read before the rest.
+ *    avail->idx before the ring entries, the descriptors and the request
+ *    buffers (virtqueue.c avail_pending); WRITE_TRANSACTION before the
+ *    registers it names (transport_regs.c); the peer's state before the
+ *    header (port.h); our own used->idx when a device is taken over.
+ *  - release store (shm_st16_release; arm64 STLR): used->idx after the used
+ *    entries and everything the requests wrote (data read from the disk,
+ *    status bytes, console input), including what the kernel or an I/O
+ *    pool thread wrote: their completion reached this thread through an
+ *    acquire (the CQ tail, the pool's mutex) and release is cumulative, so
+ *    those stores are ordered before the index too (core/io_engine.h).
+ *  - shm_wmb (release fence; arm64 DMB ISH): stores before, stores after.
+ *    The config generation around the config bytes (odd while they
+ *    change); everything before a doorbell (port.h ivshm_port_notify: the
+ *    doorbell is a store to a register, and the peer reads our memory when
+ *    it sees the interrupt).
+ *  - shm_rmb (acquire fence; arm64 DMB ISHLD): loads before, loads after
+ *    (the driver's re-check of the config generation).
+ *  - shm_mb (sequentially consistent fence; DMB ISH, x86 MFENCE): a store
+ *    that must be visible before a later load, the one reordering x86
+ *    makes too.  Most are one half of a pair where each side stores, then
+ *    loads what the other stores, so that at least one sees the other:
+ *      used->idx published, then the driver's used_event or flags read
+ *        (virtqueue.c vq_want_interrupt), against the driver storing
+ *        used_event, then re-reading used->idx (fe.c fe_vq_get);
+ *      avail_event stored, then avail->idx re-read (vq_enable_notify),
+ *        against the driver storing avail->idx, then reading avail_event
+ *        (fe.c fe_vq_kick);
+ *      INT_CONTROL re-armed, then shared memory rescanned (port.h
+ *        ivshm_port_rearm): an interrupt is not latched while disarmed;
+ *    and the rest order everything before a store the peer acts on: our
+ *    state (port.h ivshm_port_set_state), WRITE_TRANSACTION cleared
+ *    (transport_regs.c vdev_ack_transaction: the transaction's values are
+ *    read and its answers written before the driver may start the next),
+ *    an event flag before its doorbell (vdev_notify_driver).
  */
 #pragma once
 #include <endian.h>

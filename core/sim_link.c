@@ -426,8 +426,9 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		goto fail;
 	}
 	struct stat st;
-	if (fstat(l->shm_fd, &st) < 0 || (uint64_t)st.st_size != pp.shm_size) {
-		snprintf(err, err_len, "the link's shared memory is not of the size described");
+	if (fstat(l->shm_fd, &st) < 0 || (uint64_t)st.st_size != pp.shm_size ||
+	    pp.shm_size <= SIM_STATE_TABLE_SIZE || pp.output_size >= pp.shm_size) {
+		snprintf(err, err_len, "the link's memory is not what its description says");
 		r = -EBADMSG;
 		goto fail;
 	}
@@ -451,10 +452,14 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		snprintf(name, sizeof(name), "%s/peer/%u/sock", prefix, i);
 		p->sock = handover_take(h, name);
 		bool whole = p->sock >= 0;
+		if (p->sock < 0)
+			log_debug("sim link %s: no %s", path, name);
 		for (unsigned v = 0; v < pp.vectors; v++) {
 			snprintf(name, sizeof(name), "%s/peer/%u/efd/%u", prefix, i, v);
 			p->efd[v] = handover_take(h, name);
 			whole &= p->efd[v] >= 0;
+			if (p->efd[v] < 0)
+				log_debug("sim link %s: no %s", path, name);
 		}
 		if (whole)
 			continue;
@@ -475,6 +480,11 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 	for (unsigned i = 0; i < pp.max_peers; i++)
 		if (l->peers[i].sock >= 0)
 			watch_peer(l, &l->peers[i]);
+	/* A slot nobody holds shows no state: a peer that wrote one and went
+	 * with the old process (not in its description) is gone. */
+	for (unsigned i = 0; i < pp.max_peers; i++)
+		if (l->peers[i].sock < 0 && !(dropped & (1ull << i)))
+			__atomic_store_n(&l->state_table[i], 0, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < pp.max_peers; i++) {
 		if (!(dropped & (1ull << i)))
 			continue;

@@ -1,9 +1,12 @@
 #include "core/sim_proto.h"
 
+#include "core/le.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int sim_send(int sock, const void *msg, size_t len, int fd)
@@ -44,28 +47,65 @@ static int wait_readable(int sock, int timeout_ms)
 	return r == 0 ? -ETIMEDOUT : 0;
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Messages are taken whole: nothing is consumed until all of one is in the
+ * socket, then one recvmsg takes exactly it (and its fd).  A process that
+ * dies at any instant therefore never leaves the stream in the middle of a
+ * message: the next one, handed the same socket, reads on at a boundary. */
 int sim_recv(int sock, uint8_t *buf, size_t buf_len, int *fd, int timeout_ms, int block)
 {
-	uint8_t hdr[8];
+	uint8_t msg[SIM_MSG_MAX_LEN];
+	struct timespec t0;
+	uint32_t len = 0;
+	*fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		/* a peek without a control buffer installs no fd */
+		ssize_t n = recv(sock, msg, 8, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 8) {
+			len = le32(msg, 4);
+			if (len < 8 || len > SIM_MSG_MAX_LEN)
+				return -EPROTO;
+			n = recv(sock, msg, len, MSG_PEEK | MSG_DONTWAIT);
+			if (n == (ssize_t)len)
+				break;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if (!block)
+			return -EAGAIN;     /* not all there yet: the poll brings us back */
+		long left = timeout_ms - ms_since(&t0);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (n <= 0) {
+			int r = wait_readable(sock, (int)left);
+			if (r < 0)
+				return r;
+		} else {
+			/* part of a message is there (poll would not wait) */
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 	union { char buf[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr align; } ctl;
-	struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
+	struct iovec iov = { .iov_base = msg, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n;
-	*fd = -1;
-	if (block) {
-		int r = wait_readable(sock, timeout_ms);
-		if (r < 0)
-			return r;
-	}
 	do {
 		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n >= 0 && c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -78,57 +118,12 @@ int sim_recv(int sock, uint8_t *buf, size_t buf_len, int *fd, int timeout_ms, in
 				close(f);   /* one fd per message: drop extras */
 		}
 	}
-	size_t got = (size_t)n;
-	/* The header may arrive in pieces; the rest of the message too. */
-	while (got < sizeof(hdr)) {
-		int r = wait_readable(sock, timeout_ms);
-		if (r == 0) {
-			n = recv(sock, hdr + got, sizeof(hdr) - got, MSG_DONTWAIT);
-			r = n > 0 ? 0 : n == 0 ? -ECONNRESET : (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
-			if (n > 0)
-				got += n;
-		}
-		if (r < 0) {
-			n = r;
-			goto fail_n;
-		}
-	}
-	uint32_t len = le32(hdr, 4);
-	if (len < sizeof(hdr) || len > SIM_MSG_MAX_LEN) {
-		n = -EPROTO;
-		goto fail_n;
-	}
-	memcpy(buf, hdr, buf_len < sizeof(hdr) ? buf_len : sizeof(hdr));
-	while (got < len) {
-		uint8_t tmp[256];
-		size_t want = len - got;
-		uint8_t *dst = got < buf_len ? buf + got : tmp;
-		size_t room = got < buf_len ? buf_len - got : sizeof(tmp);
-		if (want > room)
-			want = room;
-		int r = wait_readable(sock, timeout_ms);
-		if (r < 0) {
-			n = r;
-			goto fail_n;
-		}
-		n = recv(sock, dst, want, MSG_DONTWAIT);
-		if (n == 0) {
-			n = -ECONNRESET;
-			goto fail_n;
-		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			n = -errno;
-			goto fail_n;
-		}
-		got += n;
-	}
-	return (int)len;
-fail_n:
-	if (*fd >= 0) {
-		close(*fd);
+	if (n != (ssize_t)len) {
+		if (*fd >= 0)
+			close(*fd);
 		*fd = -1;
+		return n < 0 ? -errno : -EPROTO;
 	}
-	return (int)n;
+	memcpy(buf, msg, len < buf_len ? len : buf_len);
+	return (int)len;
 }

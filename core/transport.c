@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/container_of.h"
 #include "core/log.h"
@@ -71,6 +72,25 @@ static uint16_t choose_device_vector(const struct vdev *vd, unsigned q)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* The latency clock (vdev_queue_stats): vDSO, no system call. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A request was taken up: count it (the slot's fields are set). */
+static void took(struct vdev *vd, struct vdev_queue *q, struct vreq *req, uint64_t t)
+{
+	req->t_pop = t;
+	q->inflight++;
+	vd->inflight++;
+	q->stats.requests++;
+	if (q->inflight > q->stats.inflight_max)
+		q->stats.inflight_max = q->inflight;
+}
+
 static void fail_ring(struct vdev *vd, unsigned q, int err)
 {
 	if (vd->broken)
@@ -96,6 +116,11 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 	struct vdev_queue *q = &vd->q[qi];
 	unsigned budget = 2u * q->vq.num;
 	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
+	/* One clock read per pass, not per request: the time the pass spends
+	 * submitting the requests before one is time that one waited here.
+	 * (One the driver adds during the pass is charged from its start;
+	 * the budget bounds how long ago that is.) */
+	uint64_t t = 0;
 	while (queue_served(vd, q)) {
 		if (!q->free)
 			return true;
@@ -130,11 +155,9 @@ static bool pop_queue(struct vdev *vd, unsigned qi)
 		req->n_out = e.n_out;
 		req->n_in = e.n_in;
 		req->in_bytes = e.in_bytes;
-		q->inflight++;
-		vd->inflight++;
-		q->stats.requests++;
-		if (q->inflight > q->stats.inflight_max)
-			q->stats.inflight_max = q->inflight;
+		if (!t)
+			t = now_ns();
+		took(vd, q, req, t);
 		vd->ops->submit(vd->be, req);
 	}
 	return false;
@@ -152,6 +175,9 @@ void vdev_complete(struct vreq *req, uint32_t written)
 {
 	struct vdev *vd = req->vd;
 	struct vdev_queue *q = &vd->q[req->queue];
+	uint64_t ns = now_ns() - req->t_pop;
+	q->stats.lat[vdev_lat_bucket(ns)]++;
+	q->stats.lat_sum_ns += ns;
 	if (queue_answerable(vd, q)) {
 		/* A backend never reports more than the driver gave it room for. */
 		if (written > req->in_bytes)
@@ -197,8 +223,11 @@ static void irq_timer_cb(uv_timer_t *t)
 }
 
 /* Make a queue's answers visible; at most one interrupt for all of them. */
-/* The journal's side of publishing (order: core/journal.h). */
-static void journal_published(struct vdev *vd, unsigned qi)
+/* The journal's side of publishing (order: core/journal.h).  visible:
+ * used->idx was stored; else the answers were dropped (a reset or the peer
+ * leaving began) and the ring still shows the old index, which `published`
+ * must keep saying, or a new process would find it ahead of the ring. */
+static void journal_published(struct vdev *vd, unsigned qi, bool visible)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	if (!vd->journal)
@@ -209,7 +238,8 @@ static void journal_published(struct vdev *vd, unsigned qi)
 		flags[q->batch[i]] = 0;
 	q->nbatch = 0;
 	journal_order();
-	vd->journal->published[qi] = q->vq.used_idx;
+	if (visible)
+		vd->journal->published[qi] = q->vq.used_idx;
 	journal_order();
 }
 
@@ -218,11 +248,11 @@ static void publish(struct vdev *vd, unsigned qi)
 	struct vdev_queue *q = &vd->q[qi];
 	q->dirty = false;
 	if (!queue_answerable(vd, q)) {
-		journal_published(vd, qi);      /* these will never be visible */
+		journal_published(vd, qi, false);   /* these will never be visible */
 		return;
 	}
 	vq_publish_idx(&q->vq);
-	journal_published(vd, qi);
+	journal_published(vd, qi, true);
 	if (!q->polled) {
 		interrupt_if_wanted(vd, qi);
 		return;
@@ -588,6 +618,7 @@ static void replay_queue(struct vdev *vd, unsigned qi)
 		return;
 	}
 	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
+	uint64_t t = now_ns();
 	for (int k = 0; k < n; k++) {
 		struct vreq *req = q->free;
 		struct vq_elem e;
@@ -601,9 +632,7 @@ static void replay_queue(struct vdev *vd, unsigned qi)
 		req->n_out = e.n_out;
 		req->n_in = e.n_in;
 		req->in_bytes = e.in_bytes;
-		q->inflight++;
-		vd->inflight++;
-		q->stats.requests++;
+		took(vd, q, req, t);
 		vd->ops->submit(vd->be, req);
 	}
 	free(heads);
@@ -626,6 +655,23 @@ int vdev_adopt(struct vdev *vd, char *why, size_t why_len)
 			 "0x%llx (guest 0x%llx)", (unsigned long long)hf,
 			 (unsigned long long)t.host_features, (unsigned long long)t.guest_features);
 		return -ESTALE;
+	}
+	if (t.phase == VDEV_WAIT_PEER_RESET) {
+		/* Nothing negotiated yet (no cell there, or one that has not
+		 * reset): go on waiting, as a fresh start would, without showing
+		 * the link a new RESET. */
+		if (ivshm_port_own_state(vd->port) != VIRTIO_STATE_RESET) {
+			snprintf(why, why_len, "the link no longer shows us RESET");
+			return -ESTALE;
+		}
+		vd->host_features = hf;
+		vd->phase = VDEV_WAIT_PEER_RESET;
+		vdev_reset_state(vd);
+		vdev_journal_save(vd);
+		log_info("%s: taken over on %s (%s)", vd->name, vd->port->name, vdev_phase_name(vd));
+		ivshm_port_rearm(vd->port);
+		process_state(vd);
+		return 0;
 	}
 	if (t.phase != VDEV_WAIT_PEER_READY && t.phase != VDEV_RUNNING) {
 		snprintf(why, why_len, "the device was not serving (phase %u)", t.phase);

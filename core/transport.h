@@ -69,6 +69,7 @@ struct vreq {
 	unsigned n_in;           /* device-writable buffers: iov[n_out .. n_out + n_in) */
 	uint64_t in_bytes;       /* total writable length */
 	struct iovec *iov;
+	uint64_t t_pop;          /* private: CLOCK_MONOTONIC ns of its pop pass (latency) */
 	struct vreq *next_free;  /* private */
 	/* The backend's area (ops->req_size bytes) follows, aligned. */
 	max_align_t priv[];
@@ -119,9 +120,35 @@ enum vdev_phase {
 enum vdev_stop_reason { STOP_NONE, STOP_QUEUE_DISABLE, STOP_RESET, STOP_PEER_LEFT,
 			STOP_SHUTDOWN };
 
+/* Request latency: from the pop pass that took a request up (core/transport.c
+ * says why the pass) to its vdev_complete(), in log2 buckets of nanoseconds.
+ * Bucket 0 counts latencies up to 2^VDEV_LAT_SHIFT ns, bucket i > 0 those in
+ * (2^(VDEV_LAT_SHIFT+i-1), 2^(VDEV_LAT_SHIFT+i)], the last bucket everything
+ * above the bound of the one before: 1.024 us to 68.7 s, then +Inf. */
+#define VDEV_LAT_SHIFT    10
+#define VDEV_LAT_BUCKETS  28
+
+static inline unsigned vdev_lat_bucket(uint64_t ns)
+{
+	if (ns <= (1ull << VDEV_LAT_SHIFT))
+		return 0;
+	unsigned i = 64u - (unsigned)__builtin_clzll(ns - 1) - VDEV_LAT_SHIFT;
+	return i < VDEV_LAT_BUCKETS ? i : VDEV_LAT_BUCKETS - 1;
+}
+
+/* The upper bound of bucket i < VDEV_LAT_BUCKETS - 1 (the last has none). */
+static inline uint64_t vdev_lat_bound_ns(unsigned i)
+{
+	return 1ull << (VDEV_LAT_SHIFT + i);
+}
+
+/* Counters of one queue since the process started (a reset keeps them).
+ * Written only by the device's thread; others get copies (daemon/worker.h). */
 struct vdev_queue_stats {
 	uint64_t kicks, interrupts, requests;
 	unsigned inflight_max;      /* high-water mark of requests with the backend */
+	uint64_t lat[VDEV_LAT_BUCKETS];     /* answered requests by latency */
+	uint64_t lat_sum_ns;                /* and their latencies added up */
 };
 
 struct vdev_queue {

@@ -13,6 +13,14 @@
  * the NO_INTERRUPT flag otherwise.  Used entries are written with vq_push()
  * and published in one go by vq_publish(), so a batch costs one index store
  * and at most one interrupt.
+ *
+ * Ordering (core/shm.h says which barrier does what): avail->idx is read
+ * with acquire before anything it covers; used->idx is stored with release
+ * after the entries and the data; a full barrier separates publishing
+ * used->idx from reading used_event or the flags (vq_want_interrupt), and
+ * storing avail_event from re-reading avail->idx (vq_enable_notify), each
+ * against the driver's mirror image, so that an interrupt or a kick is
+ * never lost between the two sides.
  */
 #pragma once
 #include <stdbool.h>

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/openmetrics.h"
+#include "daemon/snapshot.h"
+#include "daemon/stats_render.h"
 #include "daemon/strbuf.h"
 #include "daemon/worker.h"
 
@@ -23,23 +26,40 @@ static const char *link_text(const struct device *d)
 	return d->port ? d->port->name : "-";
 }
 
-/* One device's part of an answer, rendered on its worker. */
+/* One device's part of an answer: text rendered on its worker (list), or
+ * a copy of its counters (stats, rendered on the main loop). */
 struct part {
 	struct device *dev;
 	struct gather *g;
 	struct strbuf out;
-	bool json;
+	struct dev_snapshot *snap;
 	int status;             /* -ESHUTDOWN: the worker had stopped */
 };
 
-/* A command that asks every device (list, stats). */
+enum format { FMT_TEXT, FMT_JSON, FMT_OPENMETRICS };
+
+/* A command that asks every device (list, stats).  finish answers once
+ * every part is back. */
 struct gather {
 	struct control_cmd *cmd;
-	bool json;
+	enum format fmt;
+	void (*finish)(struct gather *g);
 	const char *json_open, *text_head;
+	struct dev_snapshot *snaps;     /* stats: one per part */
 	unsigned pending, nparts;
 	struct part parts[];
 };
+
+static void gather_free(struct gather *g)
+{
+	for (unsigned i = 0; i < g->nparts; i++) {
+		sb_free(&g->parts[i].out);
+		if (g->snaps)
+			snapshot_free(&g->snaps[i]);
+	}
+	free(g->snaps);
+	free(g);
+}
 
 static void list_one_json(void *arg)
 {
@@ -85,118 +105,68 @@ static void list_one_text(void *arg)
 			  (unsigned long long)d->vd->guest_features, d->vd->nq);
 }
 
-static void stats_one(void *arg)
-{
-	struct part *j = arg;
-	struct device *d = j->dev;
-	struct strbuf *o = &j->out;
-	bool json = j->json;
-	struct vdev *vd = d->vd;
-	const struct blk_stats *bs = d->blk ? blk_stats(d->blk) : NULL;
-	if (json) {
-		sb_printf(o, "{\"name\":");
-		sb_json_str(o, d->cfg->name);
-		sb_printf(o, ",\"transactions\":%llu,\"resets\":%llu,\"sessions\":%llu,"
-			  "\"protocol_errors\":%llu",
-			  (unsigned long long)vd->stats.transactions,
-			  (unsigned long long)vd->stats.resets,
-			  (unsigned long long)vd->stats.peer_sessions,
-			  (unsigned long long)vd->stats.protocol_errors);
-		if (bs)
-			sb_printf(o, ",\"read\":{\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu},"
-				  "\"write\":{\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu},"
-				  "\"flushes\":%llu,\"discards\":%llu,\"write_zeroes\":%llu,"
-				  "\"unsupported\":%llu,\"inflight\":%u",
-				  (unsigned long long)bs->reqs[0], (unsigned long long)bs->bytes[0],
-				  (unsigned long long)bs->errors[0], (unsigned long long)bs->reqs[1],
-				  (unsigned long long)bs->bytes[1], (unsigned long long)bs->errors[1],
-				  (unsigned long long)bs->flushes, (unsigned long long)bs->discards,
-				  (unsigned long long)bs->write_zeroes,
-				  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
-		if (d->con) {
-			const struct console_stats *cs = console_stats(d->con);
-			sb_printf(o, ",\"to_cell_bytes\":%llu,\"from_cell_bytes\":%llu,"
-				  "\"attached\":%s,\"dropped_backlog\":%llu,\"dropped_error\":%llu,"
-				  "\"backlog_bytes\":%llu,\"clients\":%llu,\"refused\":%llu",
-				  (unsigned long long)cs->rx_bytes, (unsigned long long)cs->tx_bytes,
-				  console_attached(d->con) ? "true" : "false",
-				  (unsigned long long)cs->dropped_backlog,
-				  (unsigned long long)cs->dropped_error,
-				  (unsigned long long)cs->backlog_bytes,
-				  (unsigned long long)cs->clients, (unsigned long long)cs->refused);
-		}
-		sb_printf(o, ",\"queues\":[");
-		for (unsigned q = 0; q < vd->nq; q++)
-			sb_printf(o, "%s{\"index\":%u,\"kicks\":%llu,\"interrupts\":%llu,\"inflight\":%u}",
-				  q ? "," : "", q, (unsigned long long)vd->q[q].stats.kicks,
-				  (unsigned long long)vd->q[q].stats.interrupts, vd->q[q].inflight);
-		sb_printf(o, "]}");
-		return;
-	}
-	sb_printf(o, "%s: %s, %llu transactions, %llu resets, %llu sessions, %llu protocol errors\n",
-		  d->cfg->name, vdev_phase_name(vd), (unsigned long long)vd->stats.transactions,
-		  (unsigned long long)vd->stats.resets, (unsigned long long)vd->stats.peer_sessions,
-		  (unsigned long long)vd->stats.protocol_errors);
-	if (bs) {
-		sb_printf(o, "  read:  %llu requests, %llu bytes, %llu errors\n",
-			  (unsigned long long)bs->reqs[0], (unsigned long long)bs->bytes[0],
-			  (unsigned long long)bs->errors[0]);
-		sb_printf(o, "  write: %llu requests, %llu bytes, %llu errors\n",
-			  (unsigned long long)bs->reqs[1], (unsigned long long)bs->bytes[1],
-			  (unsigned long long)bs->errors[1]);
-		sb_printf(o, "  flush %llu, discard %llu, write-zeroes %llu, unsupported %llu, "
-			  "in flight %u\n", (unsigned long long)bs->flushes,
-			  (unsigned long long)bs->discards, (unsigned long long)bs->write_zeroes,
-			  (unsigned long long)bs->unsupported, blk_inflight(d->blk));
-	}
-	if (d->con) {
-		const struct console_stats *cs = console_stats(d->con);
-		sb_printf(o, "  to the cell %llu bytes, from the cell %llu bytes, %s\n",
-			  (unsigned long long)cs->rx_bytes, (unsigned long long)cs->tx_bytes,
-			  console_attached(d->con) ? "attached" : "nobody attached");
-		sb_printf(o, "  dropped: %llu (backlog full), %llu (write errors); backlog %llu bytes; "
-			  "%llu clients, %llu refused\n", (unsigned long long)cs->dropped_backlog,
-			  (unsigned long long)cs->dropped_error, (unsigned long long)cs->backlog_bytes,
-			  (unsigned long long)cs->clients, (unsigned long long)cs->refused);
-	}
-	for (unsigned q = 0; q < vd->nq; q++)
-		sb_printf(o, "  queue %u: %llu kicks, %llu interrupts, %u in flight\n", q,
-			  (unsigned long long)vd->q[q].stats.kicks,
-			  (unsigned long long)vd->q[q].stats.interrupts, vd->q[q].inflight);
-}
-
-
-
-static void gather_answer(struct gather *g)
+/* list: the parts' text in device order. */
+static void list_answer(struct gather *g)
 {
 	struct strbuf out;
+	bool json = g->fmt == FMT_JSON;
 	sb_init(&out);
-	if (g->json)
-		sb_printf(&out, "%s", g->json_open);
-	else if (g->text_head)
-		sb_printf(&out, "%s", g->text_head);
-	bool first = true;
+	sb_printf(&out, "%s", json ? g->json_open : g->text_head);
 	for (unsigned i = 0; i < g->nparts; i++) {
 		struct part *p = &g->parts[i];
-		if (g->json && !first)
+		if (json && i)
 			sb_printf(&out, ",");
-		first = false;
 		if (p->status == 0) {
 			sb_printf(&out, "%s", p->out.buf ? p->out.buf : "");
-		} else if (g->json) {
+		} else if (json) {
 			sb_printf(&out, "{\"name\":");
 			sb_json_str(&out, p->dev->cfg->name);
 			sb_printf(&out, ",\"state\":\"gone\"}");
 		} else {
 			sb_printf(&out, "%-12s gone (its worker has stopped)\n", p->dev->cfg->name);
 		}
-		sb_free(&p->out);
 	}
-	if (g->json)
+	if (json)
 		sb_printf(&out, "]}");
 	control_answer(g->cmd, out.oom ? -ENOMEM : 0, out.buf ? out.buf : "");
 	sb_free(&out);
-	free(g);
+	gather_free(g);
+}
+
+/* stats, on the device's worker: a copy of its counters. */
+static void stats_take(void *arg)
+{
+	snapshot_take(((struct part *)arg)->snap);
+}
+
+/* stats: rendered from the copies, in the format asked for. */
+static void stats_answer(struct gather *g)
+{
+	struct strbuf out;
+	bool oom = false;
+	sb_init(&out);
+	for (unsigned i = 0; i < g->nparts; i++)
+		oom |= g->snaps[i].status == -ENOMEM;
+	if (g->fmt == FMT_OPENMETRICS) {
+		om_render(&out, g->snaps, g->nparts);
+	} else if (g->fmt == FMT_JSON) {
+		stats_json_open(&out);
+		for (unsigned i = 0; i < g->nparts; i++) {
+			if (i)
+				sb_printf(&out, ",");
+			stats_json(&out, &g->snaps[i]);
+		}
+		stats_json_close(&out);
+	} else {
+		for (unsigned i = 0; i < g->nparts; i++)
+			stats_text(&out, &g->snaps[i]);
+	}
+	if (oom || out.oom)
+		control_answer(g->cmd, -ENOMEM, "out of memory");
+	else
+		control_answer(g->cmd, 0, out.buf ? out.buf : "");
+	sb_free(&out);
+	gather_free(g);
 }
 
 static void part_done(void *arg, int status)
@@ -205,26 +175,32 @@ static void part_done(void *arg, int status)
 	struct gather *g = p->g;
 	p->status = status;
 	if (--g->pending == 0)
-		gather_answer(g);
+		g->finish(g);
 }
 
-/* Render fn for every device (or just `only`) on its worker. */
-static void gather(struct command_ctx *c, struct control_cmd *cmd, bool json,
-		   const struct device *only, void (*fn)(void *arg), const char *json_open,
+/* Run fn for every device (or just `only`) on its worker, then finish on
+ * the main loop; with snapshots, each part gets one to fill. */
+static void gather(struct command_ctx *c, struct control_cmd *cmd, enum format fmt,
+		   const struct device *only, void (*fn)(void *arg),
+		   void (*finish)(struct gather *g), bool snapshots, const char *json_open,
 		   const char *text_head)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < c->ndevs; i++)
 		n += c->devs[i].open_ok && (!only || &c->devs[i] == only);
 	struct gather *g = calloc(1, sizeof(*g) + n * sizeof(struct part));
-	if (!g) {
+	struct dev_snapshot *snaps = snapshots ? calloc(n ? n : 1, sizeof(*snaps)) : NULL;
+	if (!g || (snapshots && !snaps)) {
+		free(g);
+		free(snaps);
 		control_answer(cmd, -ENOMEM, "out of memory");
 		return;
 	}
-	*g = (struct gather){ .cmd = cmd, .json = json, .json_open = json_open,
-			      .text_head = text_head, .pending = n, .nparts = n };
+	*g = (struct gather){ .cmd = cmd, .fmt = fmt, .finish = finish, .json_open = json_open,
+			      .text_head = text_head ? text_head : "", .snaps = snaps,
+			      .pending = n, .nparts = n };
 	if (n == 0) {
-		gather_answer(g);
+		finish(g);
 		return;
 	}
 	unsigned k = 0;
@@ -232,16 +208,28 @@ static void gather(struct command_ctx *c, struct control_cmd *cmd, bool json,
 		struct device *d = &c->devs[i];
 		if (!d->open_ok || (only && d != only))
 			continue;
-		struct part *p = &g->parts[k++];
+		struct part *p = &g->parts[k];
 		p->dev = d;
 		p->g = g;
-		p->json = json;
 		sb_init(&p->out);
+		if (snaps) {
+			/* "gone" unless the worker runs stats_take */
+			snaps[k] = (struct dev_snapshot){ .dev = d, .status = -ESHUTDOWN };
+			p->snap = &snaps[k];
+		}
+		k++;
 	}
 	/* All parts are set up before the first call: answers may come back
-	 * in any order once the main loop runs again. */
-	for (unsigned i = 0; i < n; i++)
-		worker_call(g->parts[i].dev->worker, fn, part_done, &g->parts[i]);
+	 * in any order once the main loop runs again (never during this loop).
+	 * A part that cannot be asked shows as its worker gone. */
+	for (unsigned i = 0; i < n; i++) {
+		if (worker_call(g->parts[i].dev->worker, fn, part_done, &g->parts[i]) < 0) {
+			g->parts[i].status = -ENOMEM;
+			g->pending--;
+		}
+	}
+	if (g->pending == 0)
+		g->finish(g);
 }
 
 /* resize, change, eject: one block device, on its worker. */
@@ -326,8 +314,11 @@ static void medium(struct command_ctx *c, struct control_cmd *cmd, bool json, ch
 		snprintf(j->image, sizeof(j->image), "%s", argv[2]);
 		j->has_image = true;
 	}
-	worker_call(d->worker, strcmp(argv[0], "resize") == 0 ? do_resize : do_change,
-		    medium_done, j);
+	if (worker_call(d->worker, strcmp(argv[0], "resize") == 0 ? do_resize : do_change,
+			medium_done, j) < 0) {
+		control_answer(cmd, -ENOMEM, "out of memory");
+		free(j);
+	}
 }
 
 void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)
@@ -343,22 +334,20 @@ void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)
 		}
 		argv[argc++] = t;
 	}
-	bool json = argc && strcmp(argv[0], "json") == 0;
-	if (json)
+	/* A format prefix: "json" for any command, "openmetrics" for stats. */
+	enum format fmt = FMT_TEXT;
+	if (argc && strcmp(argv[0], "json") == 0)
+		fmt = FMT_JSON;
+	else if (argc && strcmp(argv[0], "openmetrics") == 0)
+		fmt = FMT_OPENMETRICS;
+	if (fmt != FMT_TEXT)
 		memmove(argv, argv + 1, (size_t)--argc * sizeof(*argv));
+	bool json = fmt == FMT_JSON;
 	if (argc == 0) {
 		control_answer(cmd, -EINVAL, "empty command");
 		return;
 	}
 	const char *verb = argv[0];
-	if (strcmp(verb, "list") == 0 && argc == 1) {
-		static char head[128];
-		snprintf(head, sizeof(head), "%-12s %-8s %-16s %-40s %s\n", "NAME", "TYPE", "STATE",
-			 "LINK", "MEDIUM");
-		gather(c, cmd, json, NULL, json ? list_one_json : list_one_text, "{\"devices\":[",
-		       head);
-		return;
-	}
 	if (strcmp(verb, "stats") == 0 && argc <= 2) {
 		const struct device *only = NULL;
 		if (argc == 2 && !(only = find(c, argv[1]))) {
@@ -366,7 +355,19 @@ void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)
 			control_answer(cmd, -ENOENT, msg);
 			return;
 		}
-		gather(c, cmd, json, only, stats_one, "{\"devices\":[", NULL);
+		gather(c, cmd, fmt, only, stats_take, stats_answer, true, NULL, NULL);
+		return;
+	}
+	if (fmt == FMT_OPENMETRICS) {
+		control_answer(cmd, -EINVAL, "only stats has an OpenMetrics form");
+		return;
+	}
+	if (strcmp(verb, "list") == 0 && argc == 1) {
+		static char head[128];
+		snprintf(head, sizeof(head), "%-12s %-8s %-16s %-40s %s\n", "NAME", "TYPE", "STATE",
+			 "LINK", "MEDIUM");
+		gather(c, cmd, fmt, NULL, json ? list_one_json : list_one_text, list_answer, false,
+		       "{\"devices\":[", head);
 		return;
 	}
 	if ((strcmp(verb, "resize") == 0 && argc == 2) || (strcmp(verb, "change") == 0 && argc == 3) ||
@@ -383,7 +384,8 @@ void commands_handle(void *ctx, const char *line, struct control_cmd *cmd)
 	}
 	if (strcmp(verb, "help") == 0) {
 		control_answer(cmd, 0, "commands: list | stats [NAME] | resize NAME | change NAME "
-			       "IMAGE | eject NAME | upgrade [PATH]; prefix with 'json' for JSON");
+			       "IMAGE | eject NAME | upgrade [PATH]; prefix with 'json' for JSON, "
+			       "stats with 'openmetrics' for OpenMetrics");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "unknown command or wrong arguments: '%s' (try 'help')", line);

@@ -1,7 +1,8 @@
 /* Control-socket commands of the daemon (see control.h for the framing).
  *
  *   list                 every device: type, link, cell-side state, features, queues
- *   stats [NAME]         counters per device and per queue
+ *   stats [NAME]         counters per device and per queue, each queue's
+ *                        request latency histogram (daemon/stats_render.h)
  *   resize NAME          re-read the image size; the cell gets a capacity change
  *   change NAME IMAGE    swap the medium (refused while a cell drives a writable disk)
  *   eject NAME           remove the medium (capacity 0), same rule
@@ -9,11 +10,14 @@
  *                        it was started from) without the cells noticing
  *                        (daemon/upgrade.h); answered by the new process
  *   help
- * Prefix a command with "json " for a one-line JSON body instead of text.
+ * Prefix a command with "json " for a one-line JSON body instead of text,
+ * stats with "openmetrics " for the OpenMetrics text (daemon/openmetrics.h).
  *
  * Runs on the main loop.  What a command needs from a device is gathered on
- * that device's worker (worker_call) and the answer put together when every
- * worker has replied; a device whose worker has stopped shows as "gone".
+ * that device's worker (worker_call: list renders its text there, stats
+ * copies the counters, daemon/snapshot.h) and the answer put together when
+ * every worker has replied; a device whose worker has stopped shows as
+ * "gone".
  */
 #pragma once
 #include "daemon/control.h"

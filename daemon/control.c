@@ -345,17 +345,18 @@ const char *control_path(const struct control *c)
 
 int control_adopt(uv_loop_t *loop, const char *path, const char *handed_path, struct handover *h,
 		  control_handler handler, void *ctx, struct control **ret,
-		  struct control_cmd **pending, char *err, size_t err_len)
+		  struct control_cmd **pending, int *orphan, char *err, size_t err_len)
 {
 	*pending = NULL;
+	*orphan = -1;
 	int fd = handover_take(h, CONTROL_FD_NAME);
 	int cfd = handover_take(h, CONTROL_CLIENT_FD_NAME);
 	if (fd < 0 || !listening(fd) || !handed_path || strcmp(handed_path, path) != 0) {
-		/* none, or the config names another socket now */
+		/* none, or the config names another socket now: the asking client
+		 * still gets its answer (control_answer_orphan) */
 		if (fd >= 0)
 			close(fd);
-		if (cfd >= 0)
-			close(cfd);
+		*orphan = cfd;
 		return 1;
 	}
 	struct control *c = calloc(1, sizeof(*c));
@@ -409,6 +410,21 @@ int control_adopt(uv_loop_t *loop, const char *path, const char *handed_path, st
 	cl->busy = cmd;
 	*pending = cmd;
 	return 0;
+}
+
+void control_answer_orphan(int fd, int rc, const char *body)
+{
+	if (fd < 0)
+		return;
+	char text[CTL_MAX_LINE + 64];
+	int n = rc < 0 ? snprintf(text, sizeof(text), "error: %s\n.\n", body)
+		       : snprintf(text, sizeof(text), "ok\n%s\n.\n", body);
+	if (n > 0 && (size_t)n < sizeof(text)) {
+		/* a few dozen bytes into an empty socket buffer: no waiting */
+		ssize_t w = send(fd, text, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	}
+	close(fd);
 }
 
 void control_close(struct control *c)

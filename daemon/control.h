@@ -56,11 +56,15 @@ const char *control_path(const struct control *c);
 
 /* control_open() on the socket a previous process handed over in h, when
  * that one listened on path too (handed_path, which the previous process
- * told; else 1: open a new one, what was handed over is closed).  A handed-over client comes back as *pending: the command it
- * waits on, to answer with control_answer(). */
+ * told; else 1: open a new one, the old socket is closed).  A handed-over
+ * client comes back as *pending: the command it waits on, to answer with
+ * control_answer(); or, when the socket is not taken over, as *orphan, an
+ * fd to answer with control_answer_orphan() (-1: none). */
 int control_adopt(uv_loop_t *loop, const char *path, const char *handed_path, struct handover *h,
 		  control_handler handler, void *ctx, struct control **ret,
-		  struct control_cmd **pending, char *err, size_t err_len);
+		  struct control_cmd **pending, int *orphan, char *err, size_t err_len);
+/* Answer a client that has no control socket any more, and close it. */
+void control_answer_orphan(int fd, int rc, const char *body);
 
 /* Close the socket and every client; memory is freed once libuv is done
  * and every pending command is answered. */

@@ -42,8 +42,34 @@ static uint16_t device_id(const struct cfg_device *cfg)
 	return cfg->type == DEV_BLOCK ? VIRTIO_ID_BLOCK : VIRTIO_ID_CONSOLE;
 }
 
+/* An fd of the uio node dev_path that a previous process handed over and
+ * nothing took (the device was renamed, or could not be taken over), or -1.
+ * Opening the node a second time and letting the old file be closed would
+ * make uio_ivshmem reset the link under us. */
+static int handed_uio_fd(struct handover *h, const char *dev_path)
+{
+	for (unsigned i = 0; h && i < h->n; i++) {
+		struct handover_fd *f = &h->fds[i];
+		if (!f->taken && port_uio_same_node(f->fd, dev_path)) {
+			f->taken = true;
+			return f->fd;
+		}
+	}
+	return -1;
+}
+
+static int open_uio(struct device *dev, const char *dev_path, const struct cfg_daemon *dcfg,
+		    struct handover *h, char *err, size_t err_len)
+{
+	int fd = handed_uio_fd(h, dev_path);
+	if (fd >= 0)
+		return port_uio_adopt(dev_path, dcfg->sysfs_root, fd, &dev->port, err, err_len);
+	return port_uio_open(dev_path, dcfg->sysfs_root, &dev->port, err, err_len);
+}
+
 static int open_port(struct device *dev, const struct cfg_device *cfg,
-		     const struct cfg_daemon *dcfg, uv_loop_t *loop, char *err, size_t err_len)
+		     const struct cfg_daemon *dcfg, uv_loop_t *loop, struct handover *h, char *err,
+		     size_t err_len)
 {
 	char dev_path[PATH_MAX];
 	int r, fd;
@@ -53,9 +79,9 @@ static int open_port(struct device *dev, const struct cfg_device *cfg,
 					 dev_path, sizeof(dev_path), err, err_len);
 		if (r < 0)
 			return r;
-		return port_uio_open(dev_path, dcfg->sysfs_root, &dev->port, err, err_len);
+		return open_uio(dev, dev_path, dcfg, h, err, err_len);
 	case LINK_UIO:
-		return port_uio_open(cfg->link.target, dcfg->sysfs_root, &dev->port, err, err_len);
+		return open_uio(dev, cfg->link.target, dcfg, h, err, err_len);
 	case LINK_SIM_CONNECT:
 		return port_sim_connect(cfg->link.target, SIM_HANDSHAKE_MS, &dev->port, err, err_len);
 	case LINK_SIM_HOST: {
@@ -103,10 +129,10 @@ static int open_block(struct device *dev, const struct cfg_device *cfg, struct i
 	if (r < 0)
 		return r;
 	dev->vd = blk_vdev(dev->blk);
-	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s)",
-		 cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
+	log_info("%s: serving %s (%llu sectors%s) on %s, %u queue(s) of %u, %u vector(s), "
+		 "io engine %s", cfg->name, cfg->image, (unsigned long long)blk_capacity(dev->blk),
 		 cfg->read_only ? ", read-only" : "", dev->port->name, cfg->queues,
-		 cfg->queue_size, dev->port->vectors);
+		 cfg->queue_size, dev->port->vectors, io_engine_kind_name(eng->kind));
 	return 0;
 }
 
@@ -205,13 +231,14 @@ static int journal_for(struct device *dev, const struct cfg_device *cfg, char *w
 }
 
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
-		struct tick *tick, struct io_engine *eng, char *err, size_t err_len)
+		struct tick *tick, struct io_engine *eng, struct handover *h, char *err,
+		size_t err_len)
 {
 	char why[512] = "";
 	uv_loop_t *loop = tick->loop;
 	dev->cfg = cfg;
 	dev->journal.fd = -1;
-	int r = open_port(dev, cfg, dcfg, loop, why, sizeof(why));
+	int r = open_port(dev, cfg, dcfg, loop, h, why, sizeof(why));
 	if (r == 0)
 		r = ivshm_port_check_role(dev->port, device_id(cfg), why, sizeof(why));
 	if (r == 0)
@@ -334,6 +361,7 @@ static int load_aliases(struct handover *h, const uint8_t *p, uint32_t len)
 		int r = handover_alias(h, name, target);
 		if (r < 0)
 			return r;
+		log_debug("handed over: %s is %s", name, target);
 		pos += (uint32_t)(n + 1 + t + 1);
 	}
 	return 0;
@@ -367,11 +395,12 @@ int device_export(struct device *dev, struct handover *h)
 	return 0;
 }
 
-uint64_t device_handover_gen(const struct device *dev)
+struct device_gen device_handover_gen(const struct device *dev)
 {
-	return (uint64_t)sim_link_generation(dev->link) << 48 ^
-	       (uint64_t)(dev->port ? dev->port->generation : 0) << 32 ^
-	       (uint64_t)console_generation(dev->con) << 16 ^ blk_generation(dev->blk);
+	return (struct device_gen){ .link = sim_link_generation(dev->link),
+				    .port = dev->port ? dev->port->generation : 0,
+				    .con = console_generation(dev->con),
+				    .blk = blk_generation(dev->blk) };
 }
 
 int device_snapshot(struct device *dev, struct handover *h)
@@ -471,7 +500,8 @@ static int adopt(struct device *dev, const struct cfg_device *cfg,
 		snprintf(why, why_len, "no journal handed over");
 		return -ENOENT;
 	}
-	/* The geometry is checked against the config before anything else. */
+	/* The journal's own queue size sizes its mapping: journal_attach
+	 * bounds it; it is compared with the device once that is open. */
 	unsigned nq = cfg->type == DEV_BLOCK ? cfg->queues : 2;
 	struct journal_hdr peek;
 	if (pread(fd, &peek, sizeof(peek), 0) != (ssize_t)sizeof(peek)) {
@@ -547,10 +577,22 @@ int device_adopt(struct device *dev, const struct cfg_device *cfg, const struct 
 		vdev_start(dev->vd);
 		return 1;
 	}
+	/* A uio file this process took must stay open across the reopen (the
+	 * reopen takes it from h again): its last close resets the link. */
+	struct handover keep = { 0 };
+	if (dev->port)
+		ivshm_port_export(dev->port, cfg->name, &keep, NULL, 0);
+	int uio = -1;
+	for (unsigned i = 0; i < keep.n && uio < 0; i++)
+		if (strstr(keep.fds[i].name, "/uio"))
+			uio = fcntl(keep.fds[i].fd, F_DUPFD_CLOEXEC, 3);
+	handover_free(&keep);
 	device_close(dev);
 	drop_handed(h, cfg->name);
+	if (uio >= 0 && handover_add(h, "reopen/uio", uio) < 0)
+		close(uio);
 	*dev = (struct device){ .worker = dev->worker };
-	r = device_open(dev, cfg, dcfg, tick, eng, err, err_len);
+	r = device_open(dev, cfg, dcfg, tick, eng, h, err, err_len);
 	return r < 0 ? r : 1;
 }
 

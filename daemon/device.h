@@ -38,14 +38,21 @@ struct device {
 	struct journal journal;         /* fd -1: none */
 	struct device_watch *watch;
 	unsigned nwatch;
-	uint64_t stored_gen;            /* device_handover_gen() last sent to the fd store */
+	struct device_gen {             /* what changes when the fds do (device_handover_gen) */
+		unsigned link, port, con, blk;
+	} stored_gen;                   /* as last sent to the fd store */
+	bool stored;                    /* stored_gen is valid */
 	void (*on_stopped)(struct device *dev);
 };
 
 /* Open the link and the image, start serving on the loop of tick (the
- * worker's).  Negative errno and the reason (naming the device) in err. */
+ * worker's).  h (or NULL): fds a previous process handed over; a uio node
+ * that one kept open is used from there, never opened twice (its old file's
+ * last close would reset the link).  Negative errno and the reason (naming
+ * the device) in err. */
 int device_open(struct device *dev, const struct cfg_device *cfg, const struct cfg_daemon *dcfg,
-		struct tick *tick, struct io_engine *eng, char *err, size_t err_len);
+		struct tick *tick, struct io_engine *eng, struct handover *h, char *err,
+		size_t err_len);
 
 /* device_open() from what a previous process handed over (h: its fds,
  * named "<device>/..."): the link, the endpoint and the cell's session go on
@@ -68,7 +75,7 @@ void device_settle(struct device *dev);
 
 /* Changes whenever what device_export() names changes (peers, clients,
  * medium): the supervisor's copy must be brought up to date. */
-uint64_t device_handover_gen(const struct device *dev);
+struct device_gen device_handover_gen(const struct device *dev);
 
 /* device_export() with copies of the fds (close-on-exec, the caller's to
  * close): for another thread to send while this one goes on.  On failure

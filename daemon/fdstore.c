@@ -11,78 +11,19 @@
 #include "core/log.h"
 #include "daemon/notify.h"
 
-/* One message to the supervisor, waiting to be sent: store fd (a duplicate
- * owned by the op) as name, or (fd -1) drop every fd named name. */
-struct fdstore_op {
-	struct fdstore_op *next;
-	int fd;
-	char name[];
-};
-
-static void retry_cb(uv_timer_t *t);
-
-/* Send what is queued, in order, until the supervisor's queue is full; then
- * try again later.  A supervisor that never reads costs us memory up to
- * FDSTORE_MAX_OPS, never a blocked loop. */
-static void flush(struct fdstore *s)
-{
-	struct fdstore_op *op;
-	while ((op = s->head)) {
-		char msg[HANDOVER_NAME_MAX + 32];
-		snprintf(msg, sizeof(msg), op->fd >= 0 ? "FDSTORE=1\nFDNAME=%s"
-						      : "FDSTOREREMOVE=1\nFDNAME=%s", op->name);
-		int r = op->fd >= 0 ? notify_systemd_fds(msg, &op->fd, 1) : notify_systemd(msg);
-		if (r == -EAGAIN) {
-			if (!uv_is_active((uv_handle_t *)&s->retry))
-				uv_timer_start(&s->retry, retry_cb, FDSTORE_RETRY_MS, 0);
-			return;
-		}
-		if (r < 0)
-			log_warn("fd store: cannot %s %s: %s", op->fd >= 0 ? "store" : "remove",
-				 op->name, strerror(-r));
-		else if (op->fd >= 0)
-			s->sent++;
-		else
-			s->removed++;
-		s->head = op->next;
-		if (!s->head)
-			s->tail = &s->head;
-		s->nops--;
-		if (op->fd >= 0)
-			close(op->fd);
-		free(op);
-	}
-}
-
-static void retry_cb(uv_timer_t *t)
-{
-	flush(t->data);
-}
-
-/* Queue a message (fd: ours to duplicate, or -1 to remove). */
+/* A message to the supervisor (fd: ours to duplicate, or -1 to remove).
+ * FDPOLL=0: systemd would otherwise drop an fd that reports a hang-up, and
+ * an idle pty master always does; we remove what we no longer hold. */
 static void enqueue(struct fdstore *s, const char *name, int fd)
 {
-	if (s->nops >= FDSTORE_MAX_OPS) {
-		if (!s->overflowed)
-			log_err("fd store: the supervisor takes no more messages; %s and what "
-				"follows are not kept", name);
-		s->overflowed = true;
-		return;
-	}
-	size_t n = strlen(name) + 1;
-	struct fdstore_op *op = malloc(sizeof(*op) + n);
-	if (!op)
-		return;
-	op->next = NULL;
-	op->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
-	if (fd >= 0 && op->fd < 0) {
-		free(op);
-		return;
-	}
-	memcpy(op->name, name, n);
-	*s->tail = op;
-	s->tail = &op->next;
-	s->nops++;
+	char msg[HANDOVER_NAME_MAX + 40];
+	snprintf(msg, sizeof(msg), fd >= 0 ? "FDSTORE=1\nFDPOLL=0\nFDNAME=%s"
+					   : "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	notifier_send(s->notifier, msg, fd);
+	if (fd >= 0)
+		s->sent++;
+	else
+		s->removed++;
 }
 
 static bool under(const char *name, const char *device)
@@ -108,14 +49,18 @@ static int add_entry(struct fdstore *s, const char *name, int fd)
 	return 0;
 }
 
-void fdstore_init(struct fdstore *s, uv_loop_t *loop, bool enabled,
+void fdstore_init(struct fdstore *s, struct notifier *notifier, bool enabled,
 		  const struct handover *handed)
 {
-	*s = (struct fdstore){ .enabled = enabled };
-	s->tail = &s->head;
-	uv_timer_init(loop, &s->retry);
-	s->retry.data = s;
-	if (!enabled)
+	*s = (struct fdstore){ .enabled = enabled && notifier->enabled, .notifier = notifier };
+	if (s->enabled && !handover_can_compare()) {
+		/* Each fd must be stored once and replaced only when it really
+		 * changed: without a way to compare open files neither holds. */
+		log_warn("fd store: this kernel cannot compare open files (no kcmp, no "
+			 "F_DUPFD_QUERY): the fds are not kept, a crash ends the cells' sessions");
+		s->enabled = false;
+	}
+	if (!s->enabled || !handed)
 		return;
 	/* What the store holds now: what we were started with. */
 	for (unsigned i = 0; i < handed->n; i++) {
@@ -200,7 +145,6 @@ void fdstore_sync(struct fdstore *s, const char *device, struct handover *set)
 		}
 		f->fd = -1;         /* ours now */
 	}
-	flush(s);
 }
 
 void fdstore_prune(struct fdstore *s, const char *const *devices, unsigned ndevices)
@@ -214,19 +158,12 @@ void fdstore_prune(struct fdstore *s, const char *const *devices, unsigned ndevi
 		else
 			drop(s, i);
 	}
-	flush(s);
 }
 
 void fdstore_clear(struct fdstore *s)
 {
 	while (s->n)
 		drop(s, s->n - 1);
-	flush(s);
-}
-
-void fdstore_close(struct fdstore *s)
-{
-	uv_close((uv_handle_t *)&s->retry, NULL);
 }
 
 void fdstore_free(struct fdstore *s)
@@ -236,12 +173,5 @@ void fdstore_free(struct fdstore *s)
 		free(s->e[i].name);
 	}
 	free(s->e);
-	struct fdstore_op *op, *next;
-	for (op = s->head; op; op = next) {
-		next = op->next;
-		if (op->fd >= 0)
-			close(op->fd);
-		free(op);
-	}
 	*s = (struct fdstore){ 0 };
 }

@@ -3,10 +3,12 @@
  * links, endpoints and journals (LISTEN_FDS) and takes the devices over as
  * after an upgrade (core/handover.h, core/journal.h).
  *
- * Protocol (sd_notify(3), sd_pid_notify_with_fds(3)): "FDSTORE=1\nFDNAME=n"
- * with the fd attached stores it under n (the supervisor ignores an fd it
- * already holds: the same open file); "FDSTOREREMOVE=1\nFDNAME=n" drops
- * every fd stored as n.  The unit needs FileDescriptorStoreMax= (and
+ * Protocol (sd_notify(3), sd_pid_notify_with_fds(3)):
+ * "FDSTORE=1\nFDPOLL=0\nFDNAME=n" with the fd attached stores it under n
+ * (the supervisor ignores an fd it already holds: the same open file; and
+ * with FDPOLL=0 it does not drop one that reports a hang-up, as an idle pty
+ * master always does: systemd 246 or later); "FDSTOREREMOVE=1\nFDNAME=n"
+ * drops every fd stored as n.  The unit needs FileDescriptorStoreMax= (and
  * Restart=); without $NOTIFY_SOCKET the store is off and a crash is the end
  * of the devices' sessions, as without it.
  *
@@ -15,9 +17,8 @@
  * duplicated) as a fdstore_mail; fdstore_sync() brings the store in line:
  * names gone or now naming another file are removed, new ones stored.  To
  * tell "the same file" it keeps one duplicate of every fd it stored and
- * compares with kcmp(2).  Messages go out in order through a queue: the
- * notify socket is never waited on (a supervisor whose queue is full gets
- * them later, from a timer), so the loop never blocks on it.
+ * compares with kcmp(2).  Messages go out in order through the daemon's
+ * notifier (daemon/notify.h), which never makes the loop wait.
  */
 #pragma once
 #include <stdbool.h>
@@ -26,23 +27,16 @@
 
 #include "core/handover.h"
 #include "daemon/mailbox.h"
+#include "daemon/notify.h"
 
 struct fdstore_entry {
 	char *name;
 	int fd;                     /* our duplicate of what the store holds */
 };
 
-#define FDSTORE_RETRY_MS  100
-#define FDSTORE_MAX_OPS   8192
-
-struct fdstore_op;
-
 struct fdstore {
 	bool enabled;
-	uv_timer_t retry;           /* the supervisor's queue was full */
-	struct fdstore_op *head, **tail;
-	unsigned nops;
-	bool overflowed;
+	struct notifier *notifier;  /* where the messages go, in order */
 	struct fdstore_entry *e;     /* what the store holds, as far as we know */
 	unsigned n, cap;
 	unsigned long long sent, removed;
@@ -56,10 +50,13 @@ struct fdstore_mail {
 	struct handover h;          /* fds are duplicates, owned by the mail */
 };
 
-/* enabled: there is a supervisor and devices keep journals.  handed: what
- * this process was started with, before anything of it is taken or closed
- * (what the store holds: duplicated to compare with later). */
-void fdstore_init(struct fdstore *s, uv_loop_t *loop, bool enabled,
+/* enabled: devices keep journals (and the notifier reaches a supervisor).
+ * handed: what the supervisor's store held when it started us, before
+ * anything of it is taken or closed (duplicated to compare with later);
+ * NULL when that is not known (after an upgrade, whose set may differ from
+ * the store: then every fd is sent again, and the supervisor keeps each
+ * open file once). */
+void fdstore_init(struct fdstore *s, struct notifier *notifier, bool enabled,
 		  const struct handover *handed);
 
 /* A mail for device's set, to fill with device_snapshot() and post to the
@@ -75,6 +72,4 @@ void fdstore_prune(struct fdstore *s, const char *const *devices, unsigned ndevi
 
 /* Empty the store (after a clean stop: nothing there is valid any more). */
 void fdstore_clear(struct fdstore *s);
-/* Close the retry timer (the loop must run on), then fdstore_free. */
-void fdstore_close(struct fdstore *s);
 void fdstore_free(struct fdstore *s);

@@ -1,10 +1,12 @@
 /* virtio-ivshmemd: serves virtio devices to Jailhouse cells over IVSHMEM. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -42,8 +44,11 @@ struct daemon {
 	struct upgrade up;
 	struct handover handed;         /* what a previous process handed over */
 	struct upgrade_arrival arrival;
+	struct notifier notifier;       /* to systemd (or its stand-in) */
 	struct fdstore store;
 	unsigned adopted, restarted;    /* devices taken over / started afresh */
+	unsigned failed;                /* devices that could not be opened after a restart */
+	bool clean_stop;                /* a signal asked us to stop: links are reset */
 };
 
 static void usage(FILE *f)
@@ -63,11 +68,25 @@ static void usage(FILE *f)
 
 static void close_main(struct daemon *d)
 {
+	/* Closing the signal handles restores the default actions: a second
+	 * SIGTERM from now on would kill the process instead of letting it
+	 * finish with status 0.  Held blocked, it dies with the process. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	upgrade_close(&d->up);
-	fdstore_close(&d->store);
+	/* what the fd store was told last (after a clean stop: to forget) */
+	notifier_flush_wait(&d->notifier, 1000);
+	notifier_close(&d->notifier);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	control_close(d->control);
 	d->control = NULL;
 	mailbox_close(&d->mb);
@@ -79,8 +98,10 @@ static void worker_finished(void *arg, int status)
 	struct daemon *d = arg;
 	if (++d->workers_done == d->nworkers) {
 		log_info("all devices stopped");
-		/* their links are reset: nothing kept is worth taking over */
-		fdstore_clear(&d->store);
+		/* After a clean stop the links are reset: nothing kept is worth
+		 * taking over.  A start that failed keeps the store for the next. */
+		if (d->clean_stop)
+			fdstore_clear(&d->store);
 		close_main(d);
 	}
 }
@@ -97,10 +118,11 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	d->clean_stop = true;
 	d->commands.stopping = true;
 	upgrade_abort(&d->up);
 	log_info("%s: finishing in-flight I/O and shutting down", strsignal(signum));
-	notify_systemd("STOPPING=1");
+	notifier_send(&d->notifier, "STOPPING=1", -1);
 	shutdown_all(d);
 }
 
@@ -123,8 +145,9 @@ static void on_hup(uv_signal_t *h, int signum)
 	log_info("SIGHUP: log endpoints reopened");
 }
 
-/* The client that asked for the upgrade we come out of. */
-static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
+/* The client that asked for the upgrade we come out of (cmd, or orphan: its
+ * fd when the control socket was not taken over). */
+static void answer_upgrade(struct daemon *d, struct control_cmd *cmd, int orphan)
 {
 	char msg[1024];
 	double ms = (double)upgrade_since_ns(d->arrival.t_pause_ns) / 1e6;
@@ -135,35 +158,49 @@ static void answer_upgrade(struct daemon *d, struct control_cmd *cmd)
 		log_err("upgrade failed: %s", d->arrival.error);
 		if (cmd)
 			control_answer(cmd, -ENOEXEC, msg);
+		control_answer_orphan(orphan, -ENOEXEC, msg);
 		return;
 	}
 	snprintf(msg, sizeof(msg), "virtio-ivshmemd " PROJECT_VERSION " (pid %d): %u device(s) "
-		 "taken over, %u started afresh, %.1f ms paused", (int)getpid(), d->adopted,
-		 d->restarted, ms);
+		 "taken over, %u started afresh, %u failed, %.1f ms paused", (int)getpid(),
+		 d->adopted, d->restarted, d->failed, ms);
 	log_info("upgrade: %s", msg);
 	if (cmd)
 		control_answer(cmd, 0, msg);
+	control_answer_orphan(orphan, 0, msg);
 }
 
 static int open_control(struct daemon *d)
 {
 	const struct cfg_daemon *dc = &d->cfg->daemon;
 	char err[512];
-	if (strcmp(dc->control, "none") == 0)
+	if (strcmp(dc->control, "none") == 0) {
+		/* no control socket any more: the asking client is answered */
+		int cfd = handover_take(&d->handed, CONTROL_CLIENT_FD_NAME);
+		if (d->arrival.upgraded)
+			answer_upgrade(d, NULL, cfd);
+		else if (cfd >= 0)
+			close(cfd);
 		return 0;
+	}
 	if (!dc->control_set)
 		mkdir("/run/virtio-ivshmemd", 0755);
 	d->commands.devs = d->devs;
 	d->commands.ndevs = d->ndevs;
 	d->commands.upgrade = &d->up;
 	struct control_cmd *pending = NULL;
+	int orphan = -1;
 	int r = control_adopt(&d->loop, dc->control, d->arrival.control_path, &d->handed,
-			      commands_handle, &d->commands, &d->control, &pending, err,
+			      commands_handle, &d->commands, &d->control, &pending, &orphan, err,
 			      sizeof(err));
 	if (r == 0) {
-		answer_upgrade(d, pending);
+		answer_upgrade(d, pending, -1);
 		return 0;
 	}
+	if (d->arrival.upgraded)
+		answer_upgrade(d, NULL, orphan);
+	else if (orphan >= 0)
+		close(orphan);
 	if (r == 1)
 		r = control_open(&d->loop, dc->control, 0600, commands_handle, &d->commands,
 				 &d->control, err, sizeof(err));
@@ -227,6 +264,26 @@ static int check_config(const char *path, bool handover)
 	return 0;
 }
 
+static enum io_engine_kind io_kind(enum cfg_io_engine e)
+{
+	return e == CFG_IO_ENGINE_URING ? IO_ENGINE_URING
+	       : e == CFG_IO_ENGINE_THREADS ? IO_ENGINE_THREADS : IO_ENGINE_AUTO;
+}
+
+/* Which engine serves the worker, and why when it is not the one asked. */
+static void log_engine(const struct worker *w, unsigned entries)
+{
+	const struct io_engine *e = &w->eng;
+	if (e->kind == IO_ENGINE_URING)
+		log_info("worker %u: io engine io_uring (%u entries)", w->index, entries);
+	else if (e->uring_err)
+		log_warn("worker %u: io engine threads (up to %u threads): io_uring cannot be set up: %s",
+			 w->index, e->max_threads, strerror(-e->uring_err));
+	else
+		log_info("worker %u: io engine threads (up to %u threads), as configured", w->index,
+			 e->max_threads);
+}
+
 /* Workers, and every device opened on its worker's loop before the
  * worker's thread starts (nothing runs there yet). */
 static int open_devices(struct daemon *d)
@@ -244,19 +301,27 @@ static int open_devices(struct daemon *d)
 		for (unsigned k = i; k < d->cfg->ndevices; k += n)
 			entries += d->cfg->devices[k].queues * (d->cfg->devices[k].queue_size ?
 				   d->cfg->devices[k].queue_size : 64);
-		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb,
-				    entries > 16384 ? 16384 : entries);
+		enum io_engine_kind kind = io_kind(d->cfg->daemon.io_engine);
+		if (entries > 16384)
+			entries = 16384;
+		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb, kind, entries);
 		d->nworkers++;
 		if (r < 0) {
-			snprintf(err, sizeof(err), "cannot set up io_uring: %s%s", strerror(-r),
-				 r == -EPERM || r == -ENOSYS ? " (is kernel.io_uring_disabled set?)"
-							     : "");
+			const char *hint = kind == IO_ENGINE_THREADS ? ""
+				: r == -EPERM || r == -ENOSYS
+				? " (is kernel.io_uring_disabled set? io-engine = auto or threads "
+				  "does without io_uring)"
+				: " (io-engine = auto or threads does without io_uring)";
+			snprintf(err, sizeof(err), "cannot set up %s: %s%s",
+				 kind == IO_ENGINE_THREADS ? "the I/O threads" : "io_uring",
+				 strerror(-r), hint);
 			/* nothing touched yet: the previous daemon can take its devices back */
 			if (d->arrival.upgraded)
 				upgrade_exec_back(&d->handed, d->argv, d->arrival.control_path, err);
 			log_err("%s", err);
 			return r;
 		}
+		log_engine(&d->workers[i], entries);
 	}
 	/* Devices go round-robin to the workers. */
 	for (unsigned i = 0; i < d->cfg->ndevices; i++) {
@@ -274,8 +339,16 @@ static int open_devices(struct daemon *d)
 		handed &= d->cfg->daemon.journal;   /* "journal = no" now: afresh */
 		int r = handed ? device_adopt(dev, cd, &d->cfg->daemon, &w->tick, &w->eng,
 					      &d->handed, err, sizeof(err))
-			       : device_open(dev, cd, &d->cfg->daemon, &w->tick, &w->eng, err,
-					     sizeof(err));
+			       : device_open(dev, cd, &d->cfg->daemon, &w->tick, &w->eng,
+					     &d->handed, err, sizeof(err));
+		if (r < 0 && d->handed.n) {
+			/* Restarted or upgraded: the other devices serve cells that
+			 * must not lose them for this one. */
+			log_err("%s:%d: %s; the other devices go on without it", d->cfg->path,
+				cd->line, err);
+			d->failed++;
+			continue;
+		}
 		if (r < 0) {
 			log_err("%s:%d: %s", d->cfg->path, cd->line, err);
 			return r;
@@ -299,10 +372,22 @@ static int start_workers(struct daemon *d)
 	return 0;
 }
 
+/* Many devices, each with a dozen fds, each kept twice with an fd store:
+ * take what the hard limit allows (select() is not used anywhere). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(const char *config_path, bool verbose, char **argv)
 {
 	struct daemon d = { .argv = argv };
 	char err[1024];
+	raise_fd_limit();
 	int r = handover_from_env(&d.handed, err, sizeof(err));
 	if (r < 0)
 		log_err("the fds handed over are unusable: %s; starting afresh", err);
@@ -336,7 +421,9 @@ static int run(const char *config_path, bool verbose, char **argv)
 	int status = 0;
 	/* The control socket before any thread: nothing process-wide changes
 	 * once threads run (it needs no umask() anyway, see control.h). */
-	fdstore_init(&d.store, &d.loop, d.cfg->daemon.journal && notify_enabled(), &d.handed);
+	notifier_init(&d.notifier, &d.loop);
+	fdstore_init(&d.store, &d.notifier, d.cfg->daemon.journal,
+		     d.arrival.upgraded ? NULL : &d.handed);
 	if (open_devices(&d) < 0 || open_control(&d) < 0)
 		status = 1;
 	if (status == 0 && d.store.enabled) {
@@ -358,6 +445,7 @@ static int run(const char *config_path, bool verbose, char **argv)
 				 .devs = d.devs, .ndevs = d.ndevs, .control = &d.control,
 				 .config_path = config_path, .argv = argv,
 				 .drain_ms = d.cfg->daemon.upgrade_drain_ms,
+				 .notifier = &d.notifier,
 				 .journal = d.cfg->daemon.journal };
 	if (upgrade_init(&d.up) < 0)
 		status = 1;
@@ -365,12 +453,22 @@ static int run(const char *config_path, bool verbose, char **argv)
 		uv_signal_start(&d.sig_int, on_signal, SIGINT);
 		uv_signal_start(&d.sig_term, on_signal, SIGTERM);
 		uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+		/* Held across an upgrade's exec (daemon/upgrade.c): delivered now. */
+		sigset_t held;
+		sigemptyset(&held);
+		sigaddset(&held, SIGTERM);
+		sigaddset(&held, SIGINT);
+		sigaddset(&held, SIGHUP);
+		pthread_sigmask(SIG_UNBLOCK, &held, NULL);
 		/* Every device has published READY on its link (or waits for its
 		 * peer to reset first): cells may boot now. */
-		log_info("serving %u device(s)%s", d.ndevs, d.nworkers > 1 ? " on worker threads" : "");
+		if (d.failed)
+			log_warn("%u device(s) could not be opened", d.failed);
+		log_info("serving %u device(s)%s", d.ndevs - d.failed,
+			 d.nworkers > 1 ? " on worker threads" : "");
 		char st[64];
-		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs);
-		notify_systemd(st);
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving %u device(s)", d.ndevs - d.failed);
+		notifier_send(&d.notifier, st, -1);
 	} else {
 		/* Workers run their own teardown: give each its thread. */
 		start_workers(&d);

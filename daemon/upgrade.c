@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -48,6 +49,13 @@ int upgrade_init(struct upgrade *u)
 	u->inited = true;
 	ssize_t n = readlink("/proc/self/exe", u->self_exe, sizeof(u->self_exe) - 1);
 	u->self_exe[n > 0 ? n : 0] = '\0';
+	/* Replaced on disk since (a package upgrade, or we are the previous
+	 * executable taken back): the path is what "upgrade" means. */
+	const char *gone = " (deleted)";
+	size_t len = strlen(u->self_exe), gl = strlen(gone);
+	if (len > gl && strcmp(u->self_exe + len - gl, gone) == 0)
+		u->self_exe[len - gl] = '\0';
+	u->exe_fd = -1;
 	u->jobs = calloc(u->nworkers ? u->nworkers : 1, sizeof(*u->jobs));
 	if (!u->jobs)
 		return -ENOMEM;
@@ -130,6 +138,9 @@ static void fail(struct upgrade *u, int rc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_err("upgrade to %s refused: %s", u->path, msg);
+	if (u->exe_fd >= 0)
+		close(u->exe_fd);
+	u->exe_fd = -1;
 	if (u->cmd)
 		control_answer(u->cmd, rc, msg);
 	u->cmd = NULL;
@@ -141,16 +152,21 @@ static void fail(struct upgrade *u, int rc, const char *fmt, ...)
 			jobs_free(u->jobs);
 		return;
 	}
-	u->pending = u->nworkers;
+	u->pending = 0;
 	for (unsigned i = 0; i < u->nworkers; i++) {
 		struct upgrade_job *j = &u->jobs[i];
 		handover_free(&j->h);
 		j->pause = false;
-		worker_call(j->w, pause_job, resumed, j);
+		u->pending += worker_call(j->w, pause_job, resumed, j) == 0;
 	}
 	/* held workers take the resume call once released */
 	for (unsigned i = 0; u->phase == UPGRADE_HOLD && i < u->nworkers; i++)
 		worker_release(&u->workers[i]);
+	if (u->pending == 0) {
+		u->phase = UPGRADE_IDLE;    /* out of memory: nothing will answer */
+		if (u->free_jobs)
+			jobs_free(u->jobs);
+	}
 }
 
 /* ---- exec -------------------------------------------------------------- */
@@ -203,6 +219,15 @@ static int exec_with(const char *path, int exe_fd, char **argv, struct handover 
 	char **env = make_env(extra);
 	if (!env)
 		return -ENOMEM;
+	/* A stop or reopen asked for from here on is held pending across the
+	 * exec and handled by the next image once it watches for it
+	 * (daemon/main.c unblocks them then), not lost or fatal meanwhile. */
+	sigset_t hold, old;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &hold, &old);
 	int r = handover_keep_on_exec(h, true);
 	if (r == 0) {
 		if (exe_fd >= 0)
@@ -212,6 +237,7 @@ static int exec_with(const char *path, int exe_fd, char **argv, struct handover 
 		r = -errno;
 	}
 	handover_keep_on_exec(h, false);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(env);
 	return r;
 }
@@ -246,7 +272,15 @@ static void handover_now(struct upgrade *u)
 		char *extra[] = { paused, control };
 		log_info("upgrade: handing %u fd(s) over to %s after %.1f ms paused", h.n, u->path,
 			 (double)(now_ns() - u->t_pause_ns) / 1e6);
-		r = exec_with(u->path, -1, u->argv, &h, extra, 2);
+		/* what the supervisor was about to be told (the new process sends
+		 * every fd again anyway) */
+		if (u->notifier)
+			notifier_flush_wait(u->notifier, 200);
+		/* a script's interpreter opens it again by /proc/self/fd/N */
+		if (handover_add(&h, UPGRADE_NEXT_EXE, u->exe_fd) == 0)
+			r = exec_with(u->path, u->exe_fd, u->argv, &h, extra, 2);
+		else
+			r = -ENOMEM;
 		snprintf(err, sizeof(err), "cannot execute %s: %s", u->path, strerror(-r));
 	} else if (!err[0]) {
 		snprintf(err, sizeof(err), "cannot name the fds to hand over: %s", strerror(-r));
@@ -263,6 +297,8 @@ static void upgrade_export_job(void *arg)
 	j->rc = 0;
 	for (unsigned i = 0; i < j->w->ndevs && j->rc == 0; i++) {
 		struct device *dev = j->w->devs[i];
+		if (!dev->open_ok)
+			continue;       /* could not be opened after a restart: nothing to hand */
 		device_settle(dev);
 		j->rc = device_export(dev, &j->h);
 		if (j->rc < 0)
@@ -282,7 +318,7 @@ static void held(void *arg, int status)
 	if (--u->pending > 0)
 		return;
 	if (u->aborting) {
-		fail(u, -ECANCELED, "the daemon is shutting down");
+		fail(u, -ECANCELED, "given up (the daemon is stopping, or out of memory)");
 		return;
 	}
 	handover_now(u);
@@ -303,9 +339,16 @@ static void hold_all(struct upgrade *u)
 		handover_now(u);
 		return;
 	}
-	for (unsigned i = 0; i < u->nworkers; i++)
-		if (u->workers[i].threaded)
-			worker_hold(&u->workers[i], upgrade_export_job, held, &u->jobs[i]);
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		if (!u->workers[i].threaded)
+			continue;
+		if (worker_hold(&u->workers[i], upgrade_export_job, held, &u->jobs[i]) < 0) {
+			u->jobs[i].rc = -ENOMEM;
+			snprintf(u->jobs[i].err, sizeof(u->jobs[i].err), "out of memory");
+			if (--u->pending == 0)
+				handover_now(u);    /* it fails on that job and releases */
+		}
+	}
 }
 
 /* ---- drain ------------------------------------------------------------- */
@@ -320,7 +363,7 @@ static void counted(void *arg, int status)
 	if (--u->pending > 0)
 		return;
 	if (u->aborting) {
-		fail(u, -ECANCELED, "the daemon is shutting down");
+		fail(u, -ECANCELED, "given up (the daemon is stopping, or out of memory)");
 		return;
 	}
 	if (u->inflight == 0 || now_ns() >= u->deadline_ns) {
@@ -336,11 +379,17 @@ static void counted(void *arg, int status)
 static void drain_poll(uv_timer_t *t)
 {
 	struct upgrade *u = t->data;
-	u->pending = u->nworkers;
+	u->pending = 0;
 	u->inflight = 0;
 	for (unsigned i = 0; i < u->nworkers; i++) {
 		u->jobs[i].pause = true;
-		worker_call(u->jobs[i].w, pause_job, counted, &u->jobs[i]);
+		u->pending += worker_call(u->jobs[i].w, pause_job, counted, &u->jobs[i]) == 0;
+	}
+	if (u->pending < u->nworkers) {
+		if (u->pending == 0)
+			fail(u, -ENOMEM, "out of memory");
+		else
+			u->aborting = true;     /* fail once those that were asked answer */
 	}
 }
 
@@ -387,7 +436,7 @@ static void check_closed(uv_handle_t *h)
 		return;
 	}
 	if (u->aborting) {
-		fail(u, -ECANCELED, "the daemon is shutting down");
+		fail(u, -ECANCELED, "given up (the daemon is stopping, or out of memory)");
 		return;
 	}
 	while (u->outlen && (u->outbuf[u->outlen - 1] == '\n' || u->outbuf[u->outlen - 1] == ' '))
@@ -444,6 +493,10 @@ static void check_timeout(uv_timer_t *t)
 
 static int check(struct upgrade *u)
 {
+	/* The file opened at the start is the one checked and the one
+	 * executed, whatever the path names meanwhile. */
+	char file[64];
+	snprintf(file, sizeof(file), "/proc/%d/fd/%d", (int)getpid(), u->exe_fd);
 	char *args[] = { u->path, "--check-handover", (char *)u->config_path, NULL };
 	int sv[2];
 	u->outlen = 0;
@@ -457,7 +510,7 @@ static int check(struct upgrade *u)
 		{ .flags = UV_INHERIT_FD, .data.fd = sv[1] },
 	};
 	uv_process_options_t o = {
-		.exit_cb = check_exited, .file = u->path, .args = args,
+		.exit_cb = check_exited, .file = file, .args = args,
 		.stdio_count = 3, .stdio = stdio,
 	};
 	u->proc.data = u;
@@ -492,6 +545,11 @@ void upgrade_start(struct upgrade *u, const char *path, struct control_cmd *cmd)
 	}
 	if (!u->path[0] || access(u->path, X_OK) < 0) {
 		fail(u, -ENOEXEC, "%s is not an executable file", u->path[0] ? u->path : "(none)");
+		return;
+	}
+	u->exe_fd = open(u->path, O_RDONLY | O_CLOEXEC);
+	if (u->exe_fd < 0) {
+		fail(u, -errno, "cannot open %s: %s", u->path, strerror(errno));
 		return;
 	}
 	log_info("upgrade: checking %s", u->path);

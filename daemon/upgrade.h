@@ -33,11 +33,13 @@
 #include "core/handover.h"
 #include "daemon/control.h"
 #include "daemon/device.h"
+#include "daemon/notify.h"
 #include "daemon/worker.h"
 
 #define UPGRADE_CHECK_MS   10000
 
 #define UPGRADE_PREVIOUS_EXE "previous-exe"
+#define UPGRADE_NEXT_EXE     "next-exe"     /* what was executed: closed on arrival */
 /* The line --check-handover ends with: this token, then journal versions. */
 #define UPGRADE_CHECK_TOKEN  "handover: journal versions"
 
@@ -54,12 +56,14 @@ struct upgrade {
 	const char *config_path;
 	char **argv;
 	unsigned drain_ms;
+	struct notifier *notifier;  /* flushed before the exec */
 	bool journal;               /* devices keep journals: anything to hand over */
 	char self_exe[4096];        /* the executable started (the default PATH) */
 	/* one upgrade at a time */
 	enum upgrade_phase phase;
 	struct control_cmd *cmd;
 	char path[4096];
+	int exe_fd;                 /* path, opened once: checked, then executed */
 	uint64_t t_pause_ns;
 	uv_process_t proc;
 	uv_pipe_t out;

@@ -1,6 +1,8 @@
 #include "daemon/worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,29 +66,31 @@ static struct call *call_new(struct worker *w, void (*fn)(void *arg),
 	return c;
 }
 
-void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg)
+int worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg)
 {
 	struct call *c = call_new(w, fn, done, arg);
 	if (!c) {
 		log_err("worker %u: out of memory for a call", w->index);
-		return;     /* done cannot be called from here: the caller's contract */
+		return -ENOMEM;     /* done will not be called: the caller's contract */
 	}
 	if (mailbox_post(&w->mb, &c->to_worker) < 0)
 		answer(c, -ESHUTDOWN);      /* stopped: "gone", through the main loop */
+	return 0;
 }
 
-void worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg)
+int worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg)
 {
 	struct call *c = call_new(w, fn, done, arg);
 	if (!c) {
 		log_err("worker %u: out of memory for a call", w->index);
-		return;
+		return -ENOMEM;
 	}
 	c->hold = w->threaded;
 	if (mailbox_post(&w->mb, &c->to_worker) < 0)
 		answer(c, -ESHUTDOWN);
+	return 0;
 }
 
 void worker_release(struct worker *w)
@@ -98,7 +102,7 @@ void worker_release(struct worker *w)
 /* ---- life ---------------------------------------------------------------- */
 
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
-		struct mailbox *main_mb, unsigned io_entries)
+		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries)
 {
 	memset(w, 0, sizeof(*w));
 	w->index = index;
@@ -121,7 +125,12 @@ int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main
 		return r;
 	uv_timer_init(w->loop, &w->teardown);
 	w->teardown.data = w;
-	r = io_engine_init(&w->eng, &w->tick, io_entries, !threaded);
+	struct io_engine_params ep = {
+		.kind = io_kind,
+		.entries = io_entries,
+		.same_thread = !threaded,
+	};
+	r = io_engine_init(&w->eng, &w->tick, &ep);
 	w->eng_ok = r == 0;
 	return r;
 }
@@ -144,14 +153,15 @@ static void store_check_cb(uv_check_t *c)
 	struct worker *w = c->data;
 	for (unsigned i = 0; i < w->ndevs; i++) {
 		struct device *dev = w->devs[i];
-		uint64_t gen = device_handover_gen(dev);
-		if (gen == dev->stored_gen || !dev->vd)
+		struct device_gen gen = device_handover_gen(dev);
+		if (!dev->vd || (dev->stored && memcmp(&gen, &dev->stored_gen, sizeof(gen)) == 0))
 			continue;
 		struct fdstore_mail *m = fdstore_mail_new(w->store, dev->cfg->name);
 		if (!m)
 			continue;           /* the next iteration tries again */
 		int r = device_snapshot(dev, &m->h);
 		if (r < 0) {
+			/* tried again at the next change (logged once per change) */
 			log_warn("%s: cannot describe it for the fd store: %s", dev->cfg->name,
 				 strerror(-r));
 			m->m.run(&m->m, true);      /* frees it and its fds */
@@ -159,6 +169,7 @@ static void store_check_cb(uv_check_t *c)
 			m->m.run(&m->m, true);
 		}
 		dev->stored_gen = gen;
+		dev->stored = true;
 	}
 }
 
@@ -170,12 +181,16 @@ void worker_keep_store(struct worker *w, struct fdstore *store)
 	uv_check_start(&w->store_check, store_check_cb);
 	/* every device is sent once to begin with */
 	for (unsigned i = 0; i < w->ndevs; i++)
-		w->devs[i]->stored_gen = device_handover_gen(w->devs[i]) + 1;
+		w->devs[i]->stored = false;
 }
 
 static void thread_main(void *arg)
 {
 	struct worker *w = arg;
+	/* Signals are the main loop's (uv_signal): never delivered here. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uv_run(w->loop, UV_RUN_DEFAULT);
 }
 
@@ -277,7 +292,8 @@ void worker_shutdown(struct worker *w, void (*done)(void *arg, int status), void
 		return;
 	}
 	*req = (struct shutdown_req){ .w = w, .done = done, .arg = arg };
-	worker_call(w, do_shutdown, shutdown_posted, req);
+	if (worker_call(w, do_shutdown, shutdown_posted, req) < 0)
+		free(req);
 }
 
 void worker_join(struct worker *w)

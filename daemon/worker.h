@@ -1,7 +1,8 @@
 /* Worker loops ("threads = N").
  *
- * Each worker owns a libuv loop, a tick (core/tick.h), an io_uring and the
- * devices assigned to it: all their state is touched only from that
+ * Each worker owns a libuv loop, a tick (core/tick.h), an I/O engine
+ * (core/io_engine.h: io_uring or a pool of threads that only run syscalls
+ * it hands them) and the devices assigned to it: all their state is touched only from that
  * worker's thread.  With one worker (the default) it runs on the main loop
  * and no thread is created.  The main thread (signals, control socket)
  * reaches a device only by message (daemon/mailbox.h): worker_call() runs a
@@ -43,11 +44,12 @@ struct worker {
 };
 
 /* Prepare a worker; threaded: give it its own loop (started by
- * worker_start), else use main_loop.  io_entries: io_uring size.  Returns a
- * negative errno when the io_uring cannot be set up (the worker is usable
- * for teardown all the same). */
+ * worker_start), else use main_loop.  io_kind: the engine asked for;
+ * io_entries: io_uring size.  Returns a negative errno when the engine
+ * cannot be set up (the worker is usable for teardown all the same); the
+ * caller logs which engine serves (w->eng.kind, w->eng.uring_err). */
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
-		struct mailbox *main_mb, unsigned io_entries);
+		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries);
 int worker_add(struct worker *w, struct device *dev);
 /* Before worker_start: keep store (daemon/fdstore.h) up to date with every
  * device's hand-over set: checked at the end of every loop iteration, a
@@ -59,10 +61,10 @@ int worker_start(struct worker *w);
 
 /* Main thread: run fn(arg) on the worker's thread, then done(arg, 0) on the
  * main loop; done(arg, -ESHUTDOWN) there instead when the worker has
- * stopped.  done is always called, exactly once, never from inside this
- * call. */
-void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg);
+ * stopped.  Returns 0, and then done is called exactly once, never from
+ * inside this call; or -ENOMEM, and then neither fn nor done runs. */
+int worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg);
 
 /* Main thread: like worker_call, but once fn has run the worker's thread
  * does nothing more (no callback, no I/O completion) until
@@ -70,8 +72,8 @@ void worker_call(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg
  * the process is replaced.  A worker without its own thread runs on the
  * main loop: it holds still as long as the main thread does not return to
  * the loop. */
-void worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
-		 void *arg);
+int worker_hold(struct worker *w, void (*fn)(void *arg), void (*done)(void *arg, int status),
+		void *arg);
 void worker_release(struct worker *w);
 
 /* Main thread: stop every device (in-flight requests answered), close

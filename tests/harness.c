@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/no_io_uring.h"
+
 #ifndef DAEMON_PATH
 #error "DAEMON_PATH must point at the virtio-ivshmemd binary"
 #endif
@@ -95,6 +97,42 @@ bool harness_log_has(const struct daemon_proc *d, const char *text)
 	return strstr(buf, text) != NULL;
 }
 
+const char *harness_io_engine(void)
+{
+	const char *e = getenv("VIVD_TEST_IO_ENGINE");
+	return e && e[0] ? e : NULL;
+}
+
+int harness_write_conf(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	/* Appended, so that no line the tests expect in an error moves (a
+	 * second [daemon] section is allowed); a config naming its engine
+	 * keeps it. */
+	const char *eng = harness_io_engine();
+	size_t len = strlen(text);
+	bool added = eng && !strstr(text, "io-engine");
+	if (added)
+		fprintf(f, "%s[daemon]\nio-engine = %s\n", len && text[len - 1] != '\n' ? "\n" : "",
+			eng);
+	if (fclose(f) != 0)
+		return -errno;
+	return added;
+}
+
+bool harness_engine_logged(const struct daemon_proc *d)
+{
+	const char *eng = harness_io_engine();
+	if (!eng || strcmp(eng, "auto") == 0)
+		return true;
+	char want[64];
+	snprintf(want, sizeof(want), "io engine %s", eng);
+	return harness_log_has(d, want);
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -103,16 +141,21 @@ static void sleep_ms(int ms)
 
 int harness_start(struct daemon_proc *d, const char *conf_text, unsigned devices, int *status)
 {
-	FILE *f = fopen(d->conf, "w");
-	if (!f)
+	int added = harness_write_conf(d->conf, conf_text);
+	if (added < 0)
 		return -1;
-	fputs(conf_text, f);
-	fclose(f);
+	/* Emptied before the child runs: a log of an earlier start must not
+	 * say "serving" for this one. */
+	int lf = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (lf >= 0)
+		close(lf);
 	d->pid = fork();
 	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		dup2(fd, 1);
+		if (d->no_io_uring && no_io_uring() < 0)
+			_exit(77);
 		execl(DAEMON_PATH, "virtio-ivshmemd", "-c", d->conf, (char *)NULL);
 		_exit(127);
 	}
@@ -126,8 +169,14 @@ int harness_start(struct daemon_proc *d, const char *conf_text, unsigned devices
 				*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 			return -1;
 		}
-		if (harness_log_has(d, want))
-			return 0;
+		if (harness_log_has(d, want)) {
+			if (!added || harness_engine_logged(d))
+				return 0;
+			fprintf(stderr, "harness: the daemon does not say it uses io engine %s\n",
+				harness_io_engine());
+			harness_stop(d);
+			return -1;
+		}
 		sleep_ms(10);
 	}
 	harness_stop(d);

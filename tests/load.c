@@ -99,24 +99,41 @@ static void stream_take(struct load *l, struct load_stream *st, unsigned dir, co
 			continue;
 		}
 		st->npart = 0;
-		uint32_t want = (uint32_t)st->next & 0xffffff;
-		if ((uint32_t)rec == want) {
+		/* the full record number: the one nearest to what is due */
+		int32_t delta = (int32_t)(((uint32_t)rec - (uint32_t)st->next) << 8) >> 8;
+		uint64_t full = st->next + (uint64_t)(int64_t)delta;
+		if (full == st->next) {
 			st->next++;
+			st->replay_next = 0;        /* a replay, if any, has caught up */
 			continue;
 		}
-		uint32_t back = (want - (uint32_t)rec) & 0xffffff;
 		if (!l->con.tolerant) {
-			failf(l, "console %s: record %lld where %llu was due", what, (long long)rec,
-			      (unsigned long long)st->next);
+			failf(l, "console %s: record %llu where %llu was due", what,
+			      (unsigned long long)full, (unsigned long long)st->next);
 			return;
 		}
-		if (back <= 0x7fffff) {
-			st->repeated++;             /* sent again: the stream goes on after it */
-		} else {
-			uint32_t skip = ((uint32_t)rec - want) & 0xffffff;
-			st->missing += skip;
-			st->next += skip + 1;
+		if (full > st->next) {
+			/* lost: a gap, which must never be filled later */
+			if (st->ngaps < LOAD_MAX_GAPS)
+				st->gaps[st->ngaps++] = (struct load_gap){ st->next, full };
+			st->missing += full - st->next;
+			st->next = full + 1;
+			st->replay_next = 0;
+			continue;
 		}
+		/* sent again: a run from an earlier record up to what was last
+		 * seen, in order; a record from a gap, or out of the run, is a
+		 * reordering */
+		bool in_gap = false;
+		for (unsigned g = 0; g < st->ngaps; g++)
+			in_gap |= full >= st->gaps[g].from && full < st->gaps[g].to;
+		if (in_gap || (st->replay_next && full != st->replay_next)) {
+			failf(l, "console %s: record %llu came after %llu (reordered)", what,
+			      (unsigned long long)full, (unsigned long long)st->next - 1);
+			return;
+		}
+		st->repeated++;
+		st->replay_next = full + 1 < st->next ? full + 1 : 0;
 	}
 }
 
@@ -257,7 +274,8 @@ static void reap(struct load *l, struct load_disk *d)
 {
 	int r = fe_blk_poll(d->blk, 0);
 	if (r == -ENODEV)
-		failf(l, "disk %ld: the back-end is no longer READY (a reset)", (long)(d - l->disk));
+		failf(l, "disk %ld: the back-end is gone (%s)", (long)(d - l->disk),
+		      d->blk->fe->gone_why == 2 ? "the link closed" : "no longer READY: a reset");
 	else if (r < 0 && r != -ETIMEDOUT)
 		failf(l, "disk %ld: %s", (long)(d - l->disk), strerror(-r));
 	struct fe_dev *fe = d->blk->fe;

@@ -10,9 +10,11 @@
  * 8-byte records numbered from 0 (magic, number, its complement,
  * direction), so the receiver can tell each record apart: strictly, every
  * record arrives once and in order; tolerantly (after a crash the daemon may
- * send console bytes again, and lose input it had read), records may repeat
- * or go missing and bytes between them may be garbage, which is counted,
- * but they never go backwards past a repeat.  Any error status, mismatch, a
+ * send console bytes again, and lose input it had read), a run of records
+ * may come again (from an earlier record up to the last one seen, in
+ * order) and records may go missing (never to come later), with garbage
+ * bytes where a run starts inside a record; anything else is a reordering
+ * and fails.  Any error status, mismatch, a
  * used id not in flight (fe.h violations), or a back-end that stops being
  * READY ends the load with the first error kept in err.
  */
@@ -24,7 +26,7 @@
 #include "tests/frontend/fe_blk.h"
 #include "tests/frontend/fe_console.h"
 
-#define LOAD_MAX_DISKS 4
+#define LOAD_MAX_DISKS 8
 #define LOAD_SLOT      (64u << 10)
 /* A disk with requests in flight and no interrupt for this long fails (as
  * the Linux driver reaps only on interrupts, so do we). */
@@ -46,9 +48,16 @@ struct load_disk {
 	uint64_t last_irq_ns;       /* or when it became busy */
 };
 
+#define LOAD_MAX_GAPS 4096
+
+struct load_gap { uint64_t from, to; };     /* records [from, to) never came */
+
 struct load_stream {           /* one direction */
 	uint64_t sent;              /* bytes */
 	uint64_t next;              /* the record expected next */
+	uint64_t replay_next;       /* in a run sent again: the record due next (0: none) */
+	struct load_gap gaps[LOAD_MAX_GAPS];
+	unsigned ngaps;
 	uint8_t part[8];            /* an incomplete record received */
 	unsigned npart;
 	uint64_t repeated, missing, garbage;    /* records, records, bytes */

@@ -21,6 +21,7 @@ extern char **environ;
 struct stored {
 	char name[256];
 	int fd;
+	bool poll;                  /* dropped on a hang-up or error (no FDPOLL=0) */
 };
 
 struct supervisor {
@@ -40,6 +41,7 @@ struct supervisor {
 	struct stored store[SUP_STORE_MAX];
 	unsigned nstore;
 	unsigned rejected;
+	unsigned pruned;            /* dropped on a hang-up */
 	unsigned unexpected;        /* deaths no sup_kill or sup_stop asked for */
 	char last_death[128];
 };
@@ -149,7 +151,7 @@ static int spawn(struct supervisor *s)
 
 /* ---- the notify socket --------------------------------------------------- */
 
-static void store_fd(struct supervisor *s, const char *name, int fd)
+static void store_fd(struct supervisor *s, const char *name, int fd, bool poll)
 {
 	for (unsigned i = 0; i < s->nstore; i++)
 		if (same_file(s->store[i].fd, fd)) {
@@ -164,6 +166,7 @@ static void store_fd(struct supervisor *s, const char *name, int fd)
 	struct stored *e = &s->store[s->nstore++];
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->fd = fd;
+	e->poll = poll;
 }
 
 static void remove_name(struct supervisor *s, const char *name)
@@ -188,7 +191,7 @@ static void handle_message(struct supervisor *s, char *text, const int *fds, uns
 		s->rejected++;
 		return;
 	}
-	bool fdstore = false, remove = false, ready = false;
+	bool fdstore = false, remove = false, ready = false, fdpoll = true;
 	char name[256] = "stored";
 	for (char *save, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -198,6 +201,8 @@ static void handle_message(struct supervisor *s, char *text, const int *fds, uns
 			remove = true;
 		else if (strcmp(line, "READY=1") == 0)
 			ready = true;
+		else if (strcmp(line, "FDPOLL=0") == 0)
+			fdpoll = false;
 		else if (strncmp(line, "FDNAME=", 7) == 0)
 			snprintf(name, sizeof(name), "%s", line + 7);
 	}
@@ -205,7 +210,7 @@ static void handle_message(struct supervisor *s, char *text, const int *fds, uns
 		remove_name(s, name);
 	for (unsigned i = 0; i < nfds; i++) {
 		if (fdstore)
-			store_fd(s, name, fds[i]);
+			store_fd(s, name, fds[i], fdpoll);
 		else
 			close(fds[i]);
 	}
@@ -254,6 +259,22 @@ static void read_messages(struct supervisor *s)
 
 /* ---- the thread --------------------------------------------------------- */
 
+/* Under the lock: systemd watches stored fds (unless FDPOLL=0) and drops
+ * one that reports a hang-up or an error. */
+static void prune_hung_up(struct supervisor *s)
+{
+	for (unsigned i = 0; i < s->nstore;) {
+		struct pollfd p = { s->store[i].fd, 0, 0 };
+		if (s->store[i].poll && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+			close(s->store[i].fd);
+			s->store[i] = s->store[--s->nstore];
+			s->pruned++;
+		} else {
+			i++;
+		}
+	}
+}
+
 static void *run(void *arg)
 {
 	struct supervisor *s = arg;
@@ -262,6 +283,7 @@ static void *run(void *arg)
 		poll(&p, 1, 2);
 		read_messages(s);
 		pthread_mutex_lock(&s->lock);
+		prune_hung_up(s);
 		if (s->pid) {
 			int st;
 			pid_t r = waitpid(s->pid, &st, WNOHANG);
@@ -351,6 +373,19 @@ int sup_wait_ready(struct supervisor *s, unsigned start, int timeout_ms)
 	while (s->ready_start < start + 1 && r == 0)
 		r = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 	bool ok = s->ready_start >= start + 1;
+	pthread_mutex_unlock(&s->lock);
+	return ok ? 0 : -ETIMEDOUT;
+}
+
+int sup_wait_alive(struct supervisor *s, int timeout_ms)
+{
+	struct timespec ts;
+	deadline_in(&ts, timeout_ms);
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	while ((!s->pid || s->killed_start == s->starts) && r == 0)
+		r = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	bool ok = s->pid && s->killed_start != s->starts;
 	pthread_mutex_unlock(&s->lock);
 	return ok ? 0 : -ETIMEDOUT;
 }

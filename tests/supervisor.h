@@ -8,7 +8,9 @@
  *   - "READY=1" marks it started; "FDSTORE=1" with SCM_RIGHTS fds stores them
  *     under "FDNAME=" (default "stored"), an fd that is the same open file as
  *     one already stored is dropped (kcmp), at most SUP_STORE_MAX;
- *     "FDSTOREREMOVE=1" with "FDNAME=" drops every fd of that name;
+ *     "FDSTOREREMOVE=1" with "FDNAME=" drops every fd of that name; a stored
+ *     fd that reports a hang-up or an error is dropped unless it came with
+ *     "FDPOLL=0" (as systemd polls its store);
  *   - when the daemon dies without being stopped it is started again at once
  *     with the store: the fds from 3 on, $LISTEN_FDS, $LISTEN_FDNAMES
  *     (':'-separated), $LISTEN_PID; every other fd closed;
@@ -32,6 +34,10 @@ int sup_start(struct supervisor **ret, const char *daemon_path, const char *conf
 /* Wait until the daemon of start number `start` (0: the first, 1: after one
  * restart, ...) or a later one said READY=1.  0, or -ETIMEDOUT. */
 int sup_wait_ready(struct supervisor *s, unsigned start, int timeout_ms);
+
+/* Wait until a daemon runs that was not sent a signal yet (it may still be
+ * starting).  0, or -ETIMEDOUT. */
+int sup_wait_alive(struct supervisor *s, int timeout_ms);
 
 /* Send sig to the daemon running now, unless it was sent one already;
  * returns its start number, or -ESRCH. */

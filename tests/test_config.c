@@ -134,6 +134,32 @@ static void test_bad_values(void **state)
 	expect_error("[daemon]\nupgrade-drain-ms = 60001\n[block d]\nsim = /s\nimage = %s\n",
 		     "2: [daemon] upgrade-drain-ms: must be a number of milliseconds from 0 to "
 		     "60000 (got '60001')");
+	expect_error("[daemon]\nio-engine = uring\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] io-engine: must be auto, io_uring or threads (got 'uring')");
+}
+
+/* io-engine: auto by default; each name gives its engine. */
+static void test_io_engine_key(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	assert_int_equal(load("[block d]\nsim = /s\nimage = %s\n", err, sizeof(err), &cfg), 0);
+	assert_int_equal(cfg->daemon.io_engine, CFG_IO_ENGINE_AUTO);
+	config_free(cfg);
+	static const struct { const char *name; enum cfg_io_engine kind; } v[] = {
+		{ "auto", CFG_IO_ENGINE_AUTO }, { "io_uring", CFG_IO_ENGINE_URING },
+		{ "threads", CFG_IO_ENGINE_THREADS },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "[daemon]\nio-engine = %s\n[block d]\nsim = /s\n"
+			 "image = %%s\n", v[i].name);
+		int r = load(text, err, sizeof(err), &cfg);
+		if (r < 0)
+			fail_msg("%s: %s", v[i].name, err);
+		assert_int_equal(cfg->daemon.io_engine, v[i].kind);
+		config_free(cfg);
+	}
 }
 
 static void test_daemon_handover_keys(void **state)
@@ -217,6 +243,42 @@ static void test_image_missing(void **state)
 	char text[256];
 	snprintf(text, sizeof(text), "[block d]\nsim = /s\nimage = %s/none.img\n", dir);
 	expect_error(text, want);
+}
+
+/* image = null:SIZE: the null disk, no file; its size by the config's
+ * size rules, a multiple of 512 and of block-size. */
+static void test_null_image(void **state)
+{
+	char err[512];
+	struct config *cfg;
+	int r = load("[block n]\nsim = /s\nimage = null:1G\nread-only = yes\n"
+		     "[block m]\nsim = /t\nimage = %s\nimage = null:0x1000\nblock-size = 4096\n"
+		     "[block f]\nsim = /u\nimage = null:4K\nimage = %s\n",
+		     err, sizeof(err), &cfg);
+	if (r < 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->devices[0].image, "null:1G");
+	assert_int_equal(cfg->devices[0].null_size, 1ull << 30);
+	assert_true(cfg->devices[0].read_only);
+	assert_string_equal(cfg->devices[1].image, "null:0x1000");
+	assert_int_equal(cfg->devices[1].null_size, 4096);
+	/* the later value wins, and a file is no null disk */
+	assert_string_equal(cfg->devices[2].image, img);
+	assert_int_equal(cfg->devices[2].null_size, 0);
+	config_free(cfg);
+
+	static const char *const bad[] = { "null:", "null:0", "null:1000", "null:1T", "null:-512",
+					   "null: 1G", "null:4KB", "null:99999999999999999999" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256], want[256];
+		snprintf(text, sizeof(text), "[block d]\nsim = /s\nimage = %s\n", bad[i]);
+		snprintf(want, sizeof(want), "3: [block d] image: the null disk needs a size in "
+			 "bytes, a multiple of 512, like null:1G (got '%s')", bad[i]);
+		expect_error(text, want);
+	}
+	expect_error("[block d]\nsim = /s\nimage = null:6K\nblock-size = 4096\n",
+		     "1: [block d] image: the null disk's size (6144 bytes) is not a multiple of "
+		     "block-size 4096");
 }
 
 /* [cell NAME] sections and [daemon] root-cell (for jailhouse-cellmgr up/down). */
@@ -373,11 +435,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_daemon_handover_keys),
+		cmocka_unit_test(test_io_engine_key),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_image_missing),
+		cmocka_unit_test(test_null_image),
 		cmocka_unit_test(test_console_errors),
 		cmocka_unit_test(test_console_valid),
 		cmocka_unit_test(test_cells_valid),

@@ -6,7 +6,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "tests/fake_sysfs.h"
@@ -166,6 +169,36 @@ static void test_clean_shutdown(void **state)
 	harness_cleanup(&d);
 }
 
+/* SIGTERM again and again while the daemon stops (a supervisor that
+ * repeats itself): still a clean exit 0, never death by the signal (the
+ * default action is back once the daemon closed its signal watchers). */
+static void test_repeated_sigterm(void **state)
+{
+	struct daemon_proc d;
+	assert_int_equal(harness_mkdir(&d), 0);
+	assert_int_equal(harness_image(harness_path(&d, "a.img", 0), 1 << 20, 0), 0);
+	char text[1024];
+	snprintf(text, sizeof(text), "[daemon]\nthreads = 2\n[block a]\nsim = %s/a.sock\n"
+		 "image = %s/a.img\n[block b]\nsim = %s/b.sock\nimage = %s/a.img\n"
+		 "read-only = yes\n", d.dir, d.dir, d.dir, d.dir);
+	for (int round = 0; round < 5; round++) {
+		assert_int_equal(harness_start(&d, text, 2, NULL), 0);
+		int st = 0;
+		bool gone = false;
+		for (int i = 0; i < 50000 && !gone; i++) {
+			kill(d.pid, SIGTERM);
+			gone = waitpid(d.pid, &st, WNOHANG) == d.pid;
+			usleep(200);
+		}
+		assert_true(gone);
+		if (!WIFEXITED(st))
+			fail_msg("round %d: the daemon died of signal %d", round, WTERMSIG(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		d.pid = 0;
+	}
+	harness_cleanup(&d);
+}
+
 /* The example configs in config/examples are valid (image paths swapped
  * for files that exist here). */
 static void test_example_configs(void **state)
@@ -198,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_uio_front_end_refused),
 		cmocka_unit_test(test_missing_image_at_start),
 		cmocka_unit_test(test_clean_shutdown),
+		cmocka_unit_test(test_repeated_sigterm),
 		cmocka_unit_test(test_example_configs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -682,10 +682,7 @@ static void start_stdio(struct fixture *fx, int *to_daemon, int *from_daemon)
 	int in[2], out[2];
 	snprintf(fx->conf, sizeof(fx->conf),
 		 "[console con0]\nsim = %s/con0.link\nendpoint = stdio\n", fx->d.dir);
-	FILE *f = fopen(fx->d.conf, "w");
-	assert_non_null(f);
-	fputs(fx->conf, f);
-	fclose(f);
+	assert_true(harness_write_conf(fx->d.conf, fx->conf) >= 0);
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	fx->d.pid = fork();

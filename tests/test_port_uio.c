@@ -331,6 +331,31 @@ static void test_adopt_writes_nothing(void **state)
 	ivshm_port_destroy(old);
 }
 
+/* An fd of another node is not taken for this one (a stale or mixed-up
+ * hand-over): refused, and closed like any fd a failed adopt was given. */
+static void test_adopt_refuses_other_node(void **state)
+{
+	fresh(state);
+	struct fake_uio u0 = fake_uio_default(), u1 = fake_uio_default();
+	u1.bdf = "0000:00:03.0";
+	u1.uio = 1;
+	add(&u0);
+	add(&u1);
+	char err[512], sys[256];
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	int fd = open(node(1), O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct ivshm_port *p;
+	assert_int_equal(port_uio_adopt(node(0), sys, fd, &p, err, sizeof(err)), -ESTALE);
+	char want[400];
+	snprintf(want, sizeof(want), "the fd handed over is not %s", node(0));
+	assert_string_equal(err, want);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);       /* closed */
+	int same = open(node(0), O_RDONLY | O_CLOEXEC);
+	assert_true(port_uio_same_node(same, node(0)));
+	close(same);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_resolve_pci),
 		cmocka_unit_test(test_adopt_writes_nothing),
+		cmocka_unit_test(test_adopt_refuses_other_node),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

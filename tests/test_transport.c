@@ -1047,6 +1047,62 @@ static void test_answer_inside_submit(void **state)
 	assert_int_equal(fp->n_doorbells, 1);     /* one for the five */
 }
 
+/* Latency buckets: log2 of nanoseconds, each bound inside its bucket. */
+static void test_latency_buckets(void **state)
+{
+	assert_int_equal(vdev_lat_bucket(0), 0);
+	assert_int_equal(vdev_lat_bucket(1024), 0);
+	assert_int_equal(vdev_lat_bucket(1025), 1);
+	assert_int_equal(vdev_lat_bucket(2048), 1);
+	assert_int_equal(vdev_lat_bucket(2049), 2);
+	for (unsigned i = 0; i + 1 < VDEV_LAT_BUCKETS; i++) {
+		assert_int_equal(vdev_lat_bucket(vdev_lat_bound_ns(i)), i);
+		assert_int_equal(vdev_lat_bucket(vdev_lat_bound_ns(i) + 1), i + 1);
+	}
+	assert_int_equal(vdev_lat_bound_ns(VDEV_LAT_BUCKETS - 2), 1ull << 36);
+	assert_int_equal(vdev_lat_bucket(UINT64_MAX), VDEV_LAT_BUCKETS - 1);
+}
+
+static uint64_t lat_count(const struct vdev_queue_stats *s, unsigned from)
+{
+	uint64_t n = 0;
+	for (unsigned i = from; i < VDEV_LAT_BUCKETS; i++)
+		n += s->lat[i];
+	return n;
+}
+
+/* Every answered request lands in the latency bucket of how long the
+ * backend held it, answered inside submit or later; the high-water mark of
+ * requests in flight; per queue. */
+static void test_latency_histogram(void **state)
+{
+	full_bringup(3, NQ);
+	const struct vdev_queue_stats *s = &vd.q[0].stats, *s1 = &vd.q[1].stats;
+	hold(0, 0, 3);
+	answer_held(0, 0, 1);
+	usleep(20000);
+	answer_held(0, 0, 1);
+	answer_held(0, 0, 1);
+	tick();
+	assert_int_equal(lat_count(s, 0), 3);
+	/* two were held 20 ms or more; nothing near a minute */
+	assert_true(lat_count(s, vdev_lat_bucket(20000000)) >= 2);
+	assert_int_equal(s->lat[VDEV_LAT_BUCKETS - 1], 0);
+	assert_true(s->lat_sum_ns >= 40000000 && s->lat_sum_ns < 60000000000ull);
+	assert_int_equal(s->requests, 3);
+	assert_int_equal(s->inflight_max, 3);
+	be.answer_at_once = true;
+	post_chain(0, 3);
+	post_chain(0, 4);
+	wake(1);
+	assert_int_equal(lat_count(s, 0), 5);
+	assert_int_equal(s->requests, 5);
+	assert_int_equal(s->inflight_max, 3);
+	assert_int_equal(lat_count(s1, 0), 0);
+	assert_int_equal(s1->lat_sum_ns, 0);
+	assert_int_equal(s1->inflight_max, 0);
+}
+
 /* A driver that keeps refilling while we pop cannot hold the loop: a queue
  * is popped up to twice its size per wakeup, the rest next iteration. */
 static void test_budget(void **state)
@@ -1471,6 +1527,34 @@ static void test_adopt_after_publish_before_journal(void **state)
 	assert_int_equal(be.submitted[0], 1);
 	assert_true(held_head(0, 2));
 	assert_int_equal(vd.q[0].vq.last_avail, 3);
+	/* executed again: counted as this process's request in flight */
+	assert_int_equal(vd.q[0].stats.requests, 1);
+	assert_int_equal(vd.q[0].stats.inflight_max, 1);
+	vdev_destroy(&vd);
+	vd_inited = false;
+	journal_close(&jr);
+}
+
+/* Answers recorded, then a reset begins before they are published: they are
+ * dropped, and the journal must keep saying what the ring says (a process
+ * that dies during the reset must find a journal it can trust). */
+static void test_adopt_during_reset_after_dropped_answers(void **state)
+{
+	journaled_bringup();
+	be.cancel_answers = false;
+	hold(0, 0, 3);
+	answer_held(0, 0, 1);
+	answer_held(0, 0, 1);           /* recorded, not published */
+	wr32(VI_DEVICE_STATUS, 0);
+	wr32(VI_WRITE_TRANSACTION, VI_DEVICE_STATUS);
+	vdev_process(&vd, 0);           /* the reset begins in the same iteration */
+	tick();                         /* the answers are dropped, one still in flight */
+	assert_int_equal(used_idx(0), 0);
+	assert_int_equal(jr.published[0], 0);
+	char why[256];
+	int r = crash_and_adopt(why);
+	if (r < 0)
+		fail_msg("%s", why);
 	vdev_destroy(&vd);
 	vd_inited = false;
 	journal_close(&jr);
@@ -1579,16 +1663,24 @@ static void test_journal_attach_checks(void **state)
 	journal_inflight(&a, 1)[5] = 0;
 	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 4, why, sizeof(why)), -ESTALE);
 	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 8, why, sizeof(why)), 0);
-	/* the blob round trip, and its checksum */
+	/* the blob round trip; a torn newest copy leaves the one before */
 	journal_save_blob(&a, "link", 4);
 	char buf[8];
 	uint32_t n;
 	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), 0);
 	assert_int_equal(n, 4);
 	assert_memory_equal(buf, "link", 4);
-	b.blob[0] ^= 1;
+	journal_save_blob(&a, "next", 4);
+	unsigned newest = (unsigned)(a.hdr->blob_seq & 1);
+	b.blob[newest * JOURNAL_BLOB_SIZE] ^= 1;
+	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), 0);
+	assert_memory_equal(buf, "link", 4);
+	b.blob[(1 - newest) * JOURNAL_BLOB_SIZE] ^= 1;
 	assert_int_equal(journal_load_blob(&b, buf, sizeof(buf), &n), -EBADMSG);
 	journal_close(&b);
+	/* geometry out of range is refused before anything is mapped */
+	assert_int_equal(journal_attach(&b, dup(a.fd), 7, 2, 40000, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "the journal's geometry (2 queue(s) of 40000) is out of range");
 	journal_close(&a);
 }
 
@@ -1743,6 +1835,8 @@ int main(void)
 		T(test_txn_unknown),
 		T(test_answers_published_at_tick),
 		T(test_answer_inside_submit),
+		T(test_latency_buckets),
+		T(test_latency_histogram),
 		T(test_budget),
 		T(test_polled_queue),
 		T(test_event_idx),
@@ -1756,6 +1850,7 @@ int main(void)
 		T(test_adopt_replays_in_avail_order),
 		T(test_adopt_after_publish_before_journal),
 		T(test_adopt_answers_pending_transaction),
+		T(test_adopt_during_reset_after_dropped_answers),
 		T(test_adopt_refuses_bad_journal),
 		T(test_double_avail_breaks),
 		T(test_journal_attach_checks),

@@ -32,7 +32,9 @@ uint8_t fe_status(const struct fe_dev *fe)
 
 static uint64_t pool_alloc(struct fe_dev *fe, size_t size, bool zero)
 {
+	pthread_mutex_lock(&fe->pool_lock);
 	uint64_t off = dma_pool_alloc(&fe->pool, size);
+	pthread_mutex_unlock(&fe->pool_lock);
 	if (off != DMA_POOL_FULL && zero)
 		memset(fe->rw + off, 0, size);
 	return off == DMA_POOL_FULL ? UINT64_MAX : off;
@@ -43,14 +45,16 @@ uint64_t fe_alloc(struct fe_dev *fe, size_t size)
 	return pool_alloc(fe, size, true);
 }
 
-uint64_t fe_map(struct fe_dev *fe, size_t size)
+uint64_t fe_alloc_nozero(struct fe_dev *fe, size_t size)
 {
 	return pool_alloc(fe, size, false);
 }
 
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size)
 {
+	pthread_mutex_lock(&fe->pool_lock);
 	dma_pool_free(&fe->pool, off, size);
+	pthread_mutex_unlock(&fe->pool_lock);
 }
 
 static int wait_ack(struct fe_dev *fe)
@@ -110,6 +114,15 @@ int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len)
 	}
 }
 
+static void got_interrupt(struct fe_dev *fe)
+{
+	__atomic_fetch_add(&fe->interrupts, 1, __ATOMIC_RELAXED);
+	/* Shared/single-vector modes rely on the flags; clear them always. */
+	shm_st8(fe->rw, VI_QUEUE_EVENT, 0);
+	shm_st8(fe->rw, VI_CONFIG_EVENT, 0);
+	shm_mb();
+}
+
 int fe_wait(struct fe_dev *fe, int timeout_ms)
 {
 	struct pollfd pfd[IVSHM_PORT_MAX_WATCH];
@@ -118,8 +131,10 @@ int fe_wait(struct fe_dev *fe, int timeout_ms)
 		pfd[i].fd = p->watch_fd[i];
 		pfd[i].events = POLLIN;
 	}
-	if (!fe_backend_ready(fe))
+	if (!fe_backend_ready(fe)) {
+		fe->gone_why = 1;
 		return -ENODEV;
+	}
 	int n = poll(pfd, p->n_watch, timeout_ms);
 	if (n <= 0)
 		return n < 0 && errno != EINTR ? -errno : 0;
@@ -129,18 +144,38 @@ int fe_wait(struct fe_dev *fe, int timeout_ms)
 		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		int r = ivshm_port_handle(p, i, &vector);
-		if (r < 0)
+		if (r < 0) {
+			fe->gone_why = 2;
 			return -ENODEV;
+		}
 		got |= r;
 	}
-	if (got) {
-		fe->interrupts++;
-		/* Shared/single-vector modes rely on the flags; clear them always. */
-		shm_st8(fe->rw, VI_QUEUE_EVENT, 0);
-		shm_st8(fe->rw, VI_CONFIG_EVENT, 0);
-		shm_mb();
-	}
+	if (got)
+		got_interrupt(fe);
+	if (!fe_backend_ready(fe))
+		fe->gone_why = 3;
 	return fe_backend_ready(fe) ? 1 : -ENODEV;
+}
+
+int fe_queue_watch(const struct fe_dev *fe, unsigned q)
+{
+	uint32_t v = fe->port->vectors;
+	/* a vector of its own: 1 + q (setup_queue); watch 0 is the link socket */
+	return q < fe->nq && v >= 1 + fe->nq && fe->vq[q].driver_vector == 1 + q
+	       ? 1 + (int)fe->vq[q].driver_vector : -1;
+}
+
+int fe_handle_watch(struct fe_dev *fe, unsigned idx)
+{
+	int vector;
+	if (idx >= fe->port->n_watch)
+		return -EINVAL;
+	int r = ivshm_port_handle(fe->port, idx, &vector);
+	if (r < 0)
+		return -ENODEV;
+	if (r)
+		got_interrupt(fe);
+	return fe_backend_ready(fe) ? r : -ENODEV;
 }
 
 int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_t err_len)
@@ -149,8 +184,10 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 	if (!fe)
 		return -ENOMEM;
 	fe->timeout_ms = 10000;
+	pthread_mutex_init(&fe->pool_lock, NULL);
 	int r = port_sim_connect(path, 5000, &fe->port, err, err_len);
 	if (r < 0) {
+		pthread_mutex_destroy(&fe->pool_lock);
 		free(fe);
 		return r;
 	}
@@ -195,6 +232,7 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 	return 0;
 fail:
 	ivshm_port_destroy(fe->port);
+	pthread_mutex_destroy(&fe->pool_lock);
 	free(fe);
 	return r;
 }
@@ -296,6 +334,43 @@ int fe_init(struct fe_dev *fe, uint64_t want, unsigned nq, uint16_t qsize,
 	return 0;
 }
 
+/* What setup_queue took from the pool for vq's rings. */
+static size_t ring_bytes(uint16_t num)
+{
+	uint64_t used_at = (vq_desc_bytes(num) + vq_avail_bytes(num) + 63) & ~63ull;
+	return used_at + vq_used_bytes(num);
+}
+
+int fe_reset(struct fe_dev *fe, void (*abandoned)(void *token, void *arg), void *arg)
+{
+	int r = fe_reg_write(fe, VI_DEVICE_STATUS, 0, 4);
+	if (r == 0)
+		r = fe_sync(fe);
+	if (r < 0)
+		return r;
+	/* Acknowledged: the device answered what it had and touches the rings
+	 * no more.  The queues go, like the Linux driver's del_vqs. */
+	for (unsigned i = 0; fe->vq && i < fe->nq; i++) {
+		struct fe_vq *vq = &fe->vq[i];
+		for (unsigned h = 0; h < vq->num; h++) {
+			if (vq->token[h] && abandoned)
+				abandoned(vq->token[h], arg);
+			if (vq->indirect[h] != UINT64_MAX)
+				fe_free(fe, vq->indirect[h], vq->indirect_len[h]);
+		}
+		fe_free(fe, vq->ring_off, ring_bytes(vq->num));
+		free(vq->next);
+		free(vq->chain_len);
+		free(vq->indirect);
+		free(vq->indirect_len);
+		free(vq->token);
+	}
+	free(fe->vq);
+	fe->vq = NULL;
+	fe->nq = 0;
+	return 0;
+}
+
 void fe_close(struct fe_dev *fe)
 {
 	if (!fe)
@@ -312,6 +387,7 @@ void fe_close(struct fe_dev *fe)
 	}
 	free(fe->vq);
 	dma_pool_destroy(&fe->pool);
+	pthread_mutex_destroy(&fe->pool_lock);
 	free(fe);
 }
 
@@ -421,7 +497,14 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len)
 		vq->indirect[id] = UINT64_MAX;
 	}
 	vq->last_used++;
-	if (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
+	if (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX)) {
 		shm_st16(fe->rw, vq->avail + 4 + 2ull * vq->num, vq->last_used);
+		/* used_event must be visible before the next load of used->idx
+		 * (store, then load: only a full barrier orders them, on x86 as
+		 * well).  Without it the device may publish, read the old
+		 * used_event and not interrupt while we read the old index and
+		 * go to sleep: a lost wakeup (Linux: virtio_store_mb there). */
+		shm_mb();
+	}
 	return token;
 }

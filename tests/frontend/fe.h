@@ -2,16 +2,24 @@
  *
  * It does what the Linux virtio_ivshmem driver does (docs/protocol.md §2-3):
  * refuses a backend that is not READY, allocates rings and bounce buffers
- * from the same chunk pool in the R/W section (server/dma_pool.h: first
- * fit, power-of-two runs; DMA address = section offset),
+ * from the same chunk pool in the R/W section (core/dma_pool.h: first
+ * fit, power-of-two runs, the lowest free run reused first; DMA address =
+ * section offset),
  * writes registers through write transactions on vector 0 and waits for
  * their acknowledgement, negotiates features, sets queues up in the same
  * order, kicks on each queue's device vector with event-idx suppression, and
  * checks/clears the event flags.  Tests, the demo and the benchmark use it.
  * Waits are bounded (timeout_ms) so a broken backend fails a test instead of
  * hanging it.
+ *
+ * Threads: one thread drives a device, or (the benchmark, as blk-mq drives
+ * each queue from its own CPU) one thread per queue: the pool is locked as
+ * the driver's alloc_lock is, and a queue's thread uses only that queue
+ * (fe_vq_*, fe_queue_watch, fe_handle_watch); setup and fe_wait are for
+ * one thread.
  */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,12 +54,16 @@ struct fe_dev {
 	uint32_t hdr_size;
 	uint32_t device_id;
 	struct dma_pool pool;   /* the Linux driver's allocator, modelled */
+	pthread_mutex_t pool_lock;
 	uint64_t features;      /* negotiated */
 	unsigned nq;
 	struct fe_vq *vq;
 	int timeout_ms;
-	uint64_t interrupts;
+	uint64_t interrupts;    /* atomic */
 	uint64_t violations;    /* used entries naming a head not in flight */
+	uint64_t lost_interrupts;   /* answers found after a wait, with no interrupt */
+	int gone_why;           /* why the back-end was seen gone: 1/3 its state no
+				   longer READY (before/after a wait), 2 the link closed */
 	unsigned violation_queue, violation_id;     /* the first one */
 	uint16_t violation_pos;
 };
@@ -64,6 +76,13 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 int fe_init(struct fe_dev *fe, uint64_t want, unsigned nq, uint16_t qsize,
 	    char *err, size_t err_len);
 
+/* Reset the device (status 0; acknowledged once the device has answered
+ * what it had in flight) and drop the queues as the Linux driver's del_vqs
+ * does: rings and indirect tables go back to the pool; the token of every
+ * request still in flight is handed to abandoned() for its owner to free.
+ * fe_init() may run again afterwards. */
+int fe_reset(struct fe_dev *fe, void (*abandoned)(void *token, void *arg), void *arg);
+
 /* Announce the driver leaving (STATE 0) and disconnect. */
 void fe_close(struct fe_dev *fe);
 
@@ -75,11 +94,15 @@ int fe_sync(struct fe_dev *fe);
 int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len);
 uint8_t fe_status(const struct fe_dev *fe);
 
-/* DMA pool: returns an offset, or UINT64_MAX when the section is full. */
+/* DMA pool: returns an offset, or UINT64_MAX when the section is full.
+ * Zeroed: the driver's allocator (vi_dma_alloc) clears every allocation,
+ * the rings and the bounce buffer of each streaming mapping alike, so a
+ * mapped read buffer costs the cell a memset and a written one a memset
+ * and a copy. */
 uint64_t fe_alloc(struct fe_dev *fe, size_t size);
-/* Streaming buffer (a bounce buffer the caller fills or the device writes):
- * not zeroed, like a DMA mapping. */
-uint64_t fe_map(struct fe_dev *fe, size_t size);
+/* The same placement without the clearing: only for the benchmark's
+ * --no-copy, which leaves out what the bounce costs the cell's CPU. */
+uint64_t fe_alloc_nozero(struct fe_dev *fe, size_t size);
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size);
 static inline void *fe_ptr(struct fe_dev *fe, uint64_t off) { return fe->rw + off; }
 
@@ -93,6 +116,13 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
 /* Wait for an interrupt (or timeout_ms).  Returns 1 after an interrupt, 0 on
  * timeout, -ENODEV when the backend left READY ("backend failed!"). */
 int fe_wait(struct fe_dev *fe, int timeout_ms);
+
+/* The watch fd (port->watch_fd[]) on which queue q's interrupt arrives, or
+ * -1 when its vector is shared with another queue or the config. */
+int fe_queue_watch(const struct fe_dev *fe, unsigned q);
+/* Take the readiness of watch fd idx: 1 after an interrupt, 0 after none,
+ * -ENODEV when the backend left READY. */
+int fe_handle_watch(struct fe_dev *fe, unsigned idx);
 
 /* Is the backend READY? */
 bool fe_backend_ready(const struct fe_dev *fe);

@@ -70,6 +70,29 @@ int fe_blk_attach(struct fe_dev *fe, uint64_t want, unsigned queues, uint16_t qs
 	return 0;
 }
 
+static void release(struct fe_blk *blk, struct fe_blk_req *req);
+
+static void abandon(void *token, void *arg)
+{
+	struct fe_blk *blk = arg;
+	struct fe_blk_req *req = token;
+	release(blk, req);
+	blk->inflight--;
+	req->status = -1;       /* never answered: the device was reset */
+	if (req->done)
+		req->done(req);
+}
+
+int fe_blk_reset(struct fe_blk *blk, unsigned queues, uint16_t qsize, char *err, size_t err_len)
+{
+	int r = fe_reset(blk->fe, abandon, blk);
+	if (r < 0) {
+		snprintf(err, err_len, "the reset was not acknowledged: %s", strerror(-r));
+		return r;
+	}
+	return fe_init(blk->fe, ALL_FEATURES, queues, qsize, err, err_len);
+}
+
 void fe_blk_close(struct fe_blk *blk)
 {
 	if (!blk)
@@ -96,7 +119,8 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 {
 	struct fe_dev *fe = blk->fe;
 	req->hdr_off = fe_alloc(fe, VIRTIO_BLK_OUTHDR_SIZE);
-	req->data_off = req->len ? fe_map(fe, req->len) : 0;
+	req->data_off = !req->len ? 0 : blk->no_copy ? fe_alloc_nozero(fe, req->len)
+						   : fe_alloc(fe, req->len);
 	req->st_off = fe_alloc(fe, 1);
 	if (req->hdr_off == UINT64_MAX || req->data_off == UINT64_MAX || req->st_off == UINT64_MAX) {
 		if (req->hdr_off != UINT64_MAX)
@@ -114,7 +138,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 	memset(hdr + 4, 0, 4);
 	memcpy(hdr + 8, &sector, 8);
 	bool wr = data_is_writable(req->type);
-	if (req->len && !wr)
+	if (req->len && !wr && !blk->no_copy)
 		memcpy(fe_ptr(fe, req->data_off), req->buf, req->len);
 	*(uint8_t *)fe_ptr(fe, req->st_off) = 0xff;
 	struct fe_sg sg[3];
@@ -128,7 +152,7 @@ int fe_blk_submit(struct fe_blk *blk, unsigned q, struct fe_blk_req *req)
 		release(blk, req);
 		return r;
 	}
-	blk->inflight++;
+	__atomic_fetch_add(&blk->inflight, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -137,27 +161,33 @@ void fe_blk_kick(struct fe_blk *blk, unsigned q)
 	fe_vq_kick(blk->fe, q);
 }
 
-static int reap(struct fe_blk *blk)
+int fe_blk_reap_queue(struct fe_blk *blk, unsigned q)
 {
 	struct fe_dev *fe = blk->fe;
 	int n = 0;
-	for (unsigned q = 0; q < fe->nq; q++) {
-		uint32_t len;
-		struct fe_blk_req *req;
-		while ((req = fe_vq_get(fe, q, &len))) {
-			req->used_len = len;
-			req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
-			if (req->status == 0xff)
-				req->status = -1;   /* never written */
-			if (data_is_writable(req->type) && req->len)
-				memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
-			release(blk, req);
-			blk->inflight--;
-			n++;
-			if (req->done)
-				req->done(req);
-		}
+	uint32_t len;
+	struct fe_blk_req *req;
+	while ((req = fe_vq_get(fe, q, &len))) {
+		req->used_len = len;
+		req->status = len ? *(volatile uint8_t *)fe_ptr(fe, req->st_off) : -1;
+		if (req->status == 0xff)
+			req->status = -1;   /* never written */
+		if (data_is_writable(req->type) && req->len && !blk->no_copy)
+			memcpy(req->buf, fe_ptr(fe, req->data_off), req->len);
+		release(blk, req);
+		__atomic_fetch_sub(&blk->inflight, 1, __ATOMIC_RELAXED);
+		n++;
+		if (req->done)
+			req->done(req);
 	}
+	return n;
+}
+
+static int reap(struct fe_blk *blk)
+{
+	int n = 0;
+	for (unsigned q = 0; q < blk->fe->nq; q++)
+		n += fe_blk_reap_queue(blk, q);
 	return n;
 }
 
@@ -170,6 +200,13 @@ int fe_blk_poll(struct fe_blk *blk, int timeout_ms)
 	if (r < 0)
 		return r;
 	n = reap(blk);
+	if (n && r == 0 && timeout_ms > 0) {
+		/* Answers without an interrupt: one still on its way is fine
+		 * (the device notifies right after publishing), none at all
+		 * would hang the Linux driver. */
+		if (fe_wait(blk->fe, 200) == 0)
+			blk->fe->lost_interrupts++;
+	}
 	return n ? n : (r == 0 ? -ETIMEDOUT : 0);
 }
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""scripts/bench's Python side, by behaviour: pattern specs and their
+refusals, fio's latency bins to percentiles, the summaries; and a short run
+on the null disk (no fio, no root needed) whose JSON has every round and
+its medians and whose SVG is well-formed XML naming every pattern.  No
+figure is judged: what things cost is the benchmark's business.
+
+    test_bench_scripts.py --daemon PATH --bench PATH
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "..", "scripts")
+sys.dont_write_bytecode = True
+sys.path.insert(0, SCRIPTS)
+import bench_report  # noqa: E402
+import bench_run  # noqa: E402
+
+
+def check(cond, what):
+    if not cond:
+        sys.exit("FAIL: " + what)
+
+
+def test_patterns():
+    labels = [bench_run.Pattern(n, s).label for n, s in bench_run.PATTERNS]
+    check(labels == ["4k randread QD32", "4k randwrite QD32", "128k read QD8",
+                     "128k read QD8 no-copy", "4k randread QD1", "16k randrw 70/30 QD16 2q 2t",
+                     "4k randread QD32 x8 disks 2t"], "built-in labels: %s" % labels)
+    p = bench_run.Pattern("x", "rw=randwrite,bs=1M,iodepth=2,queues=3")
+    check((p.rw, p.bs, p.depth, p.queues, p.disks, p.nocopy, p.threads, p.fio_depth) ==
+          ("randwrite", 1 << 20, 2, 3, 1, False, 1, 6), "a spec's fields")
+    p = bench_run.Pattern("x", "rw=randread,iodepth=32,disks=8,threads=2")
+    check((p.threads, p.fio_depth) == (2, 128), "8 disks on 2 threads: fio 2 jobs of 128")
+    for spec, msg in (("rw=trim", "bad item 'rw=trim'"), ("bs=1000", "bs a multiple of 512"),
+                      ("queues=65", "queues and disks 1..64"), ("depth=4", "bad item 'depth=4'"),
+                      ("rw=read,queues=2,disks=2", "to have a fio equivalent"),
+                      ("rw=read,queues=2", "to have a fio equivalent"),
+                      ("queues=3,threads=2", "divide the 3 queue(s) evenly"),
+                      ("threads=2", "divide the 1 queue(s) evenly")):
+        try:
+            bench_run.Pattern("x", spec)
+            check(False, "spec %s accepted" % spec)
+        except ValueError as e:
+            check(msg in str(e), "spec %s: %s" % (spec, e))
+
+
+def test_numbers():
+    bins = {"1000": 50, "2000": 49, "9000": 1}
+    check(bench_run.pct_from_bins(bins, 50) == 1000, "p50 of bins")
+    check(bench_run.pct_from_bins(bins, 99) == 2000, "p99 of bins")
+    check(bench_run.pct_from_bins(bins, 100) == 9000, "p100 of bins")
+    check(bench_run.pct_from_bins({}, 50) == 0, "an empty histogram")
+    s = bench_report.summary([{"iops": 3.0}, {"iops": 1.0}, {"iops": 2.0, "x": 5.0}])
+    check(s["iops"] == {"median": 2.0, "min": 1.0, "max": 3.0}, "summary: %s" % s)
+    check(bench_report.fmt(123456) == "123k" and bench_report.fmt(12.345) == "12.3",
+          "fmt: %s %s" % (bench_report.fmt(123456), bench_report.fmt(12.345)))
+    check(bench_run.to_bytes("128k") == 131072 and bench_run.to_bytes("1GiB") == 1 << 30,
+          "sizes")
+
+
+def test_null_run(daemon, bench):
+    tmp = tempfile.gettempdir()
+    ours = lambda: {f for f in os.listdir(tmp) if f.startswith("virtio-ivshmemd-bench.")}
+    before = ours()
+    with tempfile.TemporaryDirectory() as d:
+        js, svg = os.path.join(d, "r.json"), os.path.join(d, "r.svg")
+        cmd = [sys.executable, os.path.join(SCRIPTS, "bench_run.py"), "--daemon", daemon,
+               "--bench", bench, "--targets", "null", "--patterns", "randread-4k-qd1",
+               "--pattern", "rw=randwrite,bs=8k,iodepth=4,disks=2,nocopy=1", "--rounds", "2",
+               "--runtime", "1", "--size", "64M", "--json", js, "--svg", svg, "--note", "a test"]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        check(p.returncode == 0, "bench_run.py failed:\n" + p.stdout)
+        check("=== null: the null disk" in p.stdout, "the report:\n" + p.stdout)
+        doc = json.load(open(js))
+        check(doc["meta"]["rounds"] == 2 and doc["meta"]["note"] == "a test", "meta")
+        check([r["pattern"] for r in doc["results"]] == ["randread-4k-qd1", "custom-0"],
+              "results: %s" % [r["pattern"] for r in doc["results"]])
+        for r in doc["results"]:
+            check(len(r["daemon"]["rounds"]) == 2 and not r["fio"]["rounds"], "rounds")
+            s = r["daemon"]["summary"]
+            for k in ("iops", "p50_us", "p99_us", "daemon_cpu_us", "bench_cpu_us", "daemon_vcsw",
+                      "daemon_syscr", "host_busy_pct"):
+                check(k in s and s[k]["min"] <= s[k]["median"] <= s[k]["max"], "summary " + k)
+            check(s["iops"]["min"] > 0, "no request completed")
+        root = ET.parse(svg).getroot()
+        check(root.tag.endswith("svg"), "the SVG's root")
+        texts = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+        for label in ("4k randread QD1", "8k randwrite QD4 x2 disks no-copy", "a test"):
+            check(label in texts, "the SVG names " + label)
+    check(ours() <= before, "left behind in %s: %s" % (tmp, ours() - before))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("--bench", required=True)
+    a = ap.parse_args()
+    test_patterns()
+    test_numbers()
+    test_null_run(a.daemon, a.bench)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
