@@ -15,8 +15,9 @@
  *
  * Oracles besides the sanitizers, after every step:
  *   - the R/W section has PROT_NONE pages on both sides;
- *   - the device writes only its header and the used rings of live queues
- *     (shadow copy), never a device-readable buffer;
+ *   - the device writes only its header and the used rings of queues live
+ *     at some moment of the step (shadow copy), never a device-readable
+ *     buffer;
  *   - every request handed to the backend has a head below its ring size
  *     and buffers inside the driver's part of the section; with a journal
  *     no head is handed out twice while in flight;
@@ -77,18 +78,39 @@ static void check_used(unsigned q)
 	ft.seen_used[q] = now;
 }
 
-void ft_step_begin(void)
+/* The used rings of the queues live now are the device's to write until
+ * the step ends. */
+static void note_live(void)
 {
 	for (unsigned q = 0; q < ft.vd.nq; q++) {
-		ft.was_live[q] = live(q);
-		ft.used_at[q] = ft.vd.q[q].vq.used;
-		ft.num_at[q] = ft.vd.q[q].vq.num;
+		const struct vq *vq = &ft.vd.q[q].vq;
+		if (!live(q))
+			continue;
+		unsigned i = 0;
+		while (i < ft.nrings && (ft.ring_at[i] != vq->used || ft.ring_num[i] != vq->num))
+			i++;
+		if (i < ft.nrings)
+			continue;
+		FZ_CHECK(ft.nrings < FT_MAX_RINGS, "more than %u used rings in one step",
+			 FT_MAX_RINGS);
+		ft.ring_at[ft.nrings] = vq->used;
+		ft.ring_num[ft.nrings++] = vq->num;
 	}
+}
+
+void ft_step_begin(void)
+{
+	for (unsigned q = 0; q < ft.vd.nq; q++)
+		ft.was_live[q] = live(q);
+	ft.nrings = 0;
+	note_live();
 }
 
 void ft_step_end(bool processed)
 {
+	note_live();
 	uv_run(&loop, UV_RUN_NOWAIT);
+	note_live();
 	fake_port_clear_log(ft.fp);
 	struct vdev *vd = &ft.vd;
 	unsigned inflight = 0;
@@ -104,14 +126,12 @@ void ft_step_end(bool processed)
 			check_used(q);
 		else if (ft.was_live[q])
 			memset(ft.answered[q], 0, sizeof(ft.answered[q]));   /* that ring is gone */
-		/* What the device may write: its used rings, before and after. */
-		if (ft.was_live[q])
-			memcpy(shadow + ft.used_at[q], ft.rw + ft.used_at[q],
-			       vq_used_bytes(ft.num_at[q]));
-		if (live(q))
-			memcpy(shadow + vd->q[q].vq.used, ft.rw + vd->q[q].vq.used,
-			       vq_used_bytes(vd->q[q].vq.num));
 	}
+	/* What the device may write: the used rings it had in this step
+	 * (a queue taken over and then dropped when the device sees that the
+	 * peer left had its ring for part of the step only). */
+	for (unsigned i = 0; i < ft.nrings; i++)
+		memcpy(shadow + ft.ring_at[i], ft.rw + ft.ring_at[i], vq_used_bytes(ft.ring_num[i]));
 	ft.adopted = false;
 	FZ_CHECK(vd->inflight == inflight, "%u in flight, backend holds %u", vd->inflight, inflight);
 	FZ_CHECK(!vd->txn_held || vd->stopping, "a transaction held without a quiesce");
@@ -178,6 +198,7 @@ static void check_req(const struct vreq *req)
  * backend does) with up to len bytes. */
 void ft_answer(unsigned q, unsigned i, uint32_t len)
 {
+	note_live();
 	struct vreq *req = ft.held[q][i];
 	ft.held[q][i] = ft.held[q][--ft.nheld[q]];
 	uint32_t left = len;
@@ -194,6 +215,7 @@ void ft_answer(unsigned q, unsigned i, uint32_t len)
 
 static void be_submit(void *be, struct vreq *req)
 {
+	note_live();
 	check_req(req);
 	if (ft.refill)
 		ft_repost(req->queue, req->head);
@@ -274,6 +296,7 @@ void ft_crash(void (*mut_cb)(uint8_t *journal, size_t size, void *arg), void *ar
 			if (live(q))
 				ft.seen_used[q] = shm_ld16(ft.rw, ft.vd.q[q].vq.used + 2);
 		ft.adopted = true;
+		note_live();
 		return;
 	}
 	vdev_start(&ft.vd);

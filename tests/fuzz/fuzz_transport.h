@@ -14,6 +14,7 @@
 #define FT_RW      (4 * 4096)       /* the R/W section */
 #define FT_MAX_NQ  4
 #define FT_MAX_QS  64               /* largest queue */
+#define FT_MAX_RINGS (4 * FT_MAX_NQ)
 
 struct ft {
 	uint8_t *rw;
@@ -40,8 +41,12 @@ struct ft {
 	bool tampered[FT_MAX_NQ];
 	/* The queues at the start of the step. */
 	bool was_live[FT_MAX_NQ];
-	uint64_t used_at[FT_MAX_NQ];
-	uint16_t num_at[FT_MAX_NQ];
+	/* The used rings of queues live at some moment of the step (its start,
+	 * the device handing out or the backend answering a request, a take
+	 * over, its end): the device may have written those. */
+	uint64_t ring_at[FT_MAX_RINGS];
+	uint16_t ring_num[FT_MAX_RINGS];
+	unsigned nrings;
 	bool adopted;               /* this step took the device over */
 	unsigned waits;             /* OP_WAITs so far */
 };
