@@ -196,6 +196,19 @@ def transport():
     p += u8(0) + u8(0)                          # no word overwritten
     p += t_request(0, 4, 0x3000) + t_kick(1) + t_answer(0, 0, 1)
     s['adopt-first'] = p
+    # the same take-over with the peer gone meanwhile and a backend that
+    # answers at once: the replayed request is answered into the ring
+    # while the queue is live, then the device sees the peer left and
+    # drops the ring within the same step
+    p = t_device(1, 3, 3, 1 | 2 | 32)
+    p += u8(2)
+    for i in range(2):
+        p += u16(0x1000 + 16 * i) + u64(0x3000 + 0x100 * i) + u32(16) + u16(2) + u16(0)
+    p += u8(0)                                  # peer RESET: gone
+    p += u8(2) + u8(0x0f) + u64(0x3_3000_0206) + u8(0) + u8(0) + u8(0)
+    p += u8(3) + u8(1) + u16(0) + u8(2) + u8(0) + u16(0) + u8(1) + u16(1)
+    p += u8(0) + u8(0)
+    s['adopt-peer-gone'] = p
     # shutdown with a request in flight, then a hostile indirect table
     p = t_device(1, 2, 3, 0) + t_bringup(3)
     p += u8(T_ITAB) + u16(0x800) + u8(2)
