@@ -4,7 +4,8 @@
  * Oracles besides the sanitizers (leaks included): a refused file gets a
  * message that names the file and a line; an accepted one keeps every
  * promise of config.h: at least one device, each with exactly one link,
- * names of the allowed characters, sizes and counts in their ranges, a
+ * names of the allowed characters, sizes and counts in their ranges (a
+ * null disk's size too), an I/O engine config.h names, a
  * console with an endpoint (and a path unless stdio), at most one stdio
  * console, every `cell =` naming a [cell] section when there are any, every
  * cell with its config and kernel, and a boot order that is a permutation
@@ -50,6 +51,15 @@ static void check_device(const struct config *cfg, const struct cfg_device *d)
 	FZ_CHECK(d->link.vectors <= 64, "[%s] %u vectors", d->name, d->link.vectors);
 	if (d->type == DEV_BLOCK) {
 		FZ_CHECK(d->image[0], "[%s] without an image", d->name);
+		/* image = null:SIZE: the null disk, SIZE a multiple of 512 and
+		 * of block-size; any other image is a file (null_size 0). */
+		FZ_CHECK((d->null_size != 0) == (strncmp(d->image, "null:", 5) == 0),
+			 "[%s] image '%s', null disk of %llu bytes", d->name, d->image,
+			 (unsigned long long)d->null_size);
+		FZ_CHECK(d->null_size % 512 == 0 &&
+			 (!d->block_size || d->null_size % d->block_size == 0),
+			 "[%s] null disk of %llu bytes, block size %u", d->name,
+			 (unsigned long long)d->null_size, d->block_size);
 	} else {
 		FZ_CHECK(d->endpoint_set && (d->endpoint == EP_STDIO || d->ep_path[0]),
 			 "[%s] endpoint %d, path '%s'", d->name, d->endpoint, d->ep_path);
@@ -75,6 +85,10 @@ static void check_accepted(const struct config *cfg)
 	FZ_CHECK(cfg->daemon.threads >= 1 && cfg->daemon.threads <= 64, "%u threads",
 		 cfg->daemon.threads);
 	FZ_CHECK(cfg->daemon.upgrade_drain_ms <= 60000, "drain %u ms", cfg->daemon.upgrade_drain_ms);
+	FZ_CHECK(cfg->daemon.io_engine == CFG_IO_ENGINE_AUTO ||
+		 cfg->daemon.io_engine == CFG_IO_ENGINE_URING ||
+		 cfg->daemon.io_engine == CFG_IO_ENGINE_THREADS, "io-engine %d",
+		 (int)cfg->daemon.io_engine);
 	for (unsigned i = 0; i < cfg->ndevices; i++) {
 		check_device(cfg, &cfg->devices[i]);
 		stdio += cfg->devices[i].type == DEV_CONSOLE && cfg->devices[i].endpoint == EP_STDIO;

@@ -433,6 +433,7 @@ def config():
     # command lines
     s['everything'] = b"""[daemon]
 threads = 2
+io-engine = threads
 log-level = debug
 control-socket = none
 journal = no
@@ -456,6 +457,11 @@ cell = linux-1
 pci = 0000:01:0c.0
 image = /dev/null
 read-only = true
+
+[block disk2]
+sim-connect = /tmp/z.link
+image = null:1G
+block-size = 4096
 
 [console hvc0]
 sim = /tmp/x.link
