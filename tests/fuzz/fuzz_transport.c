@@ -217,7 +217,7 @@ static void be_submit(void *be, struct vreq *req)
 {
 	note_live();
 	check_req(req);
-	if (ft.refill)
+	if (ft.refill && !ft.draining)
 		ft_repost(req->queue, req->head);
 	FZ_CHECK(ft.nheld[req->queue] < FT_MAX_QS, "more requests than slots");
 	ft.held[req->queue][ft.nheld[req->queue]++] = req;
@@ -320,7 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ft_program(&f);
 	/* Everything held is answered (and the driver stops making heads
 	 * available again): every quiesce must finish now. */
-	ft.refill = false;
+	ft.draining = true;
 	for (int round = 0; round < 16; round++) {
 		ft_step_begin();
 		for (unsigned q = 0; q < ft.vd.nq; q++)

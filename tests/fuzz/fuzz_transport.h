@@ -28,6 +28,7 @@ struct ft {
 	uint64_t polled;            /* the backend's polled queues */
 	bool answer_at_once, cancel_answers;
 	bool refill;                /* the driver makes each head available again at once */
+	bool draining;              /* the final drain: it no longer does */
 	uint32_t at_once_len;
 	bool stopped;               /* vdev_shutdown() finished */
 	/* Requests with the backend, per queue. */

@@ -229,6 +229,12 @@ def transport():
     p = t_device(1, 2, 2, 1 | 64) + t_bringup(2)
     p += t_request(0, 0, 0x3000) + t_kick(1) + t_answer(0, 0, 1)
     s['refill-journal'] = p
+    # without a journal nothing stops it: the device holds more requests
+    # than the ring has entries, and the final drain answers them all
+    # at once (more used entries in one go than the ring holds)
+    p = t_device(1, 2, 6, 64) + t_bringup(4)
+    p += t_request(0, 0, 0x3000) + t_kick(1)
+    s['refill-drain'] = p
     write('transport', s)
 
 
