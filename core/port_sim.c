@@ -27,6 +27,18 @@ struct port_sim {
 	unsigned peer_nfd[SIM_MAX_PEERS];
 };
 
+/* A peer's vector fd comes from the link host, which picks what it is: a
+ * full pipe would block every doorbell, and the loop of every device with
+ * it.  Made non-blocking when taken (a full one just drops the doorbell,
+ * like a saturated eventfd). */
+static int nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return fd;
+}
+
 static void ring(int fd)
 {
 	uint64_t one = 1;
@@ -105,7 +117,7 @@ static int handle_msg(struct port_sim *s, const uint8_t *m, int len, int fd, boo
 		uint32_t peer = le32(m, 8), vector = le32(m, 12);
 		if (peer < SIM_MAX_PEERS && peer != s->port.id && vector == s->peer_nfd[peer] &&
 		    vector < s->port.vectors) {
-			s->peer_fd[peer][s->peer_nfd[peer]++] = fd;
+			s->peer_fd[peer][s->peer_nfd[peer]++] = nonblocking(fd);
 			s->port.generation++;
 			return 0;
 		}
@@ -372,6 +384,14 @@ int port_sim_adopt(const char *name, const uint8_t *blob, size_t len, struct han
 		goto fail;
 	}
 	s->shm_fd = shm;
+	/* The description comes from the journal, which a peer may have
+	 * written: the link must be one the handshake would have taken. */
+	char why[160];
+	if (ivshm_port_check_virtio(p, why, sizeof(why)) < 0) {
+		snprintf(err, err_len, "the link's description is out of range: %s", why);
+		r = -EBADMSG;
+		goto fail;
+	}
 	for (unsigned v = 0; v < p->vectors; v++) {
 		snprintf(fdname, sizeof(fdname), "%s/own/%u", prefix, v);
 		if ((s->own_fd[v] = handover_take(h, fdname)) < 0) {
@@ -392,7 +412,7 @@ int port_sim_adopt(const char *name, const uint8_t *blob, size_t len, struct han
 			int fd = handover_take(h, fdname);
 			if (fd < 0)
 				break;
-			s->peer_fd[i][s->peer_nfd[i]++] = fd;
+			s->peer_fd[i][s->peer_nfd[i]++] = nonblocking(fd);
 		}
 		/* A peer that joined just before the old process died, before the
 		 * supervisor got its fds, is gone (the link host drops it too):

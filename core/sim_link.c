@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -226,8 +226,13 @@ unsigned sim_link_peers(const struct sim_link *l)
 static int create_shm(struct sim_link *l, char *err, size_t err_len)
 {
 	uint64_t total = l->params.shm_size;
-	l->shm_fd = memfd_create("ivshmem-sim", MFD_CLOEXEC);
-	if (l->shm_fd < 0 || ftruncate(l->shm_fd, (off_t)total) < 0) {
+	/* Every peer gets this file.  Sealed at its size: a peer that shrinks
+	 * it turns every access of everyone who maps it (our state table, the
+	 * daemon's own port) into a SIGBUS; one that adds seals (a future-write
+	 * seal) keeps the next peer or process from mapping it writable. */
+	l->shm_fd = memfd_create("ivshmem-sim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (l->shm_fd < 0 || ftruncate(l->shm_fd, (off_t)total) < 0 ||
+	    fcntl(l->shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		snprintf(err, err_len, "cannot create %llu bytes of shared memory: %s",
 			 (unsigned long long)total, strerror(errno));
 		return -errno;
@@ -383,9 +388,17 @@ int sim_link_adopt(uv_loop_t *loop, const char *path, const uint8_t *blob, size_
 		.max_peers = le32(blob, 16), .vectors = le32(blob, 20),
 		.protocol = (uint16_t)le32(blob, 24),
 	};
+	/* The description comes from the journal, which is checked like
+	 * anything a peer could have written: the link it describes follows
+	 * the rules sim_link_create() enforces (a virtio link taken over as
+	 * one of 7 peers would let strangers join and map the cell's memory). */
+	const long page = sysconf(_SC_PAGESIZE);
 	if (pp.max_peers < 2 || pp.max_peers > SIM_MAX_PEERS || pp.vectors < 1 ||
 	    pp.vectors > SIM_MAX_VECTORS || pp.shm_size > SIM_MAX_SHM_SIZE ||
-	    (pp.shm_size & (pp.shm_size - 1))) {
+	    (pp.shm_size & (pp.shm_size - 1)) ||
+	    (pp.protocol >= IVSHM_PROTO_VIRTIO_FRONT && pp.max_peers != 2) ||
+	    pp.output_size % (uint64_t)page || pp.output_size > SIM_MAX_SHM_SIZE ||
+	    pp.shm_size <= SIM_STATE_TABLE_SIZE + pp.output_size * pp.max_peers) {
 		snprintf(err, err_len, "the link's description is out of range");
 		return -EBADMSG;
 	}

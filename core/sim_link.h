@@ -1,10 +1,12 @@
 /* Software IVSHMEM v2 link host: the equivalent of QEMU's ivshmem2-server.
  *
  * It owns the shared memory (a memfd whose size is a power of two: 4 KiB
- * state table, R/W section, one output section per peer) and one eventfd per peer and vector, and hands
- * them to peers over a unix socket with the protocol of sim_proto.h.  Peer
- * IDs are the lowest free ones; a peer leaves on EOF or any data from it, and
- * then its state entry is zeroed and the others get PEER_GONE.
+ * state table, R/W section, one output section per peer; sealed against
+ * resizing and further seals, since every peer gets it) and one eventfd per
+ * peer and vector, and hands them to peers over a unix socket with the
+ * protocol of sim_proto.h.  Peer IDs are the lowest free ones; a peer leaves
+ * on EOF or any data from it, and then its state entry is zeroed and the
+ * others get PEER_GONE.
  *
  * The daemon hosts one link per device that names a `sim` socket, and takes
  * its own peer slot through sim_link_connect_local() (a socketpair), so the

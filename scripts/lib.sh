@@ -12,6 +12,9 @@ DEPS=(gcc pkg-config meson ninja-build libuv1-dev liburing-dev libinih-dev libcm
       # the manual pages (scdoc) and their render test (man); the completion
       # test loads bash-completion
       scdoc man-db bash-completion
+      # the fuzz targets (scripts/fuzz): clang and its libFuzzer and
+      # sanitizer runtimes (Debian 12's clang is 14)
+      clang libclang-rt-14-dev
       # scripts/bench: losetup for its block-device target
       mount
       # the metrics test reads stats --openmetrics with a real OpenMetrics parser

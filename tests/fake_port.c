@@ -71,7 +71,7 @@ static const struct ivshm_port_ops fake_ops = {
 	.destroy = fake_destroy,
 };
 
-struct fake_port *fake_port_new(uint32_t id, uint32_t vectors, size_t rw_size, uint8_t fill)
+struct fake_port *fake_port_new_at(uint32_t id, uint32_t vectors, uint8_t *rw, size_t rw_size)
 {
 	struct fake_port *fp = calloc(1, sizeof(*fp));
 	if (!fp)
@@ -87,13 +87,25 @@ struct fake_port *fake_port_new(uint32_t id, uint32_t vectors, size_t rw_size, u
 	fp->state_table = calloc(1, 4096);
 	fp->port.state_table = fp->state_table;
 	fp->port.rw_size = rw_size;
-	fp->port.rw = malloc(rw_size);
-	if (!fp->state_table || !fp->port.rw) {
+	fp->port.rw = rw;
+	fp->port.n_watch = 0;
+	if (!fp->state_table) {
 		fake_port_free(fp);
 		return NULL;
 	}
-	memset(fp->port.rw, fill, rw_size);
-	fp->port.n_watch = 0;
+	return fp;
+}
+
+struct fake_port *fake_port_new(uint32_t id, uint32_t vectors, size_t rw_size, uint8_t fill)
+{
+	uint8_t *rw = malloc(rw_size);
+	struct fake_port *fp = rw ? fake_port_new_at(id, vectors, rw, rw_size) : NULL;
+	if (!fp) {
+		free(rw);
+		return NULL;
+	}
+	fp->rw_owned = true;
+	memset(rw, fill, rw_size);
 	return fp;
 }
 
@@ -102,7 +114,8 @@ void fake_port_free(struct fake_port *fp)
 	if (!fp)
 		return;
 	free(fp->state_table);
-	free(fp->port.rw);
+	if (fp->rw_owned)
+		free(fp->port.rw);
 	free(fp);
 }
 

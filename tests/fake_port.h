@@ -34,11 +34,15 @@ struct fake_port {
 	uint32_t states[FAKE_PORT_MAX_LOG];  /* every set_state value, in order */
 	unsigned n_states;
 	unsigned n_destroy;
+	bool rw_owned;              /* fake_port_free() frees rw */
 };
 
 /* Own ID id (peer = !id), vectors interrupt vectors, an R/W section of
  * rw_size bytes filled with fill. */
 struct fake_port *fake_port_new(uint32_t id, uint32_t vectors, size_t rw_size, uint8_t fill);
+/* The same over an R/W section the caller owns and keeps (e.g. one mapped
+ * with guard pages around it); its contents are left as they are. */
+struct fake_port *fake_port_new_at(uint32_t id, uint32_t vectors, uint8_t *rw, size_t rw_size);
 void fake_port_free(struct fake_port *fp);
 
 void fake_port_set_peer_state(struct fake_port *fp, uint32_t state);

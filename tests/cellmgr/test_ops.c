@@ -338,7 +338,7 @@ static void system_up_down(void **state)
 	const char *dump = tu_fmt("%s/empty.dump", e->dir);
 	struct cm_up_cell cells[1] = { {
 		.config_path = e->cell_cfg, .kind = CM_UP_LINUX,
-		.linux_opts = { e->kernel, NULL, NULL, e->loader, 0 },
+		.linux_opts = { .kernel_path = e->kernel, .loader_path = e->loader },
 	} };
 	struct cm_up_plan plan = {
 		.root_config = e->root_cfg, .pci_dump = dump, .cells = cells, .n_cells = 1,
