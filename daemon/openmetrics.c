@@ -195,6 +195,14 @@ static void device_state(struct strbuf *o, const struct family *f, const struct 
 	}
 }
 
+/* A counter kept per direction ([0] read, [1] write). */
+static void by_direction(struct strbuf *o, const struct family *f, const struct dev_snapshot *s,
+			 const uint64_t v[2])
+{
+	counter(o, f, s, "direction", "read", v[0]);
+	counter(o, f, s, "direction", "write", v[1]);
+}
+
 static void emit(struct strbuf *o, const struct family *f, const struct dev_snapshot *s,
 		 char le[][32])
 {
@@ -210,18 +218,9 @@ static void emit(struct strbuf *o, const struct family *f, const struct dev_snap
 	case F_Q_INFLIGHT_MAX: case F_Q_LATENCY:
 		per_queue(o, f, s, le);
 		break;
-	case F_BLK_REQUESTS:
-		counter(o, f, s, "direction", "read", b->reqs[0]);
-		counter(o, f, s, "direction", "write", b->reqs[1]);
-		break;
-	case F_BLK_BYTES:
-		counter(o, f, s, "direction", "read", b->bytes[0]);
-		counter(o, f, s, "direction", "write", b->bytes[1]);
-		break;
-	case F_BLK_ERRORS:
-		counter(o, f, s, "direction", "read", b->errors[0]);
-		counter(o, f, s, "direction", "write", b->errors[1]);
-		break;
+	case F_BLK_REQUESTS: by_direction(o, f, s, b->reqs); break;
+	case F_BLK_BYTES: by_direction(o, f, s, b->bytes); break;
+	case F_BLK_ERRORS: by_direction(o, f, s, b->errors); break;
 	case F_BLK_COMMANDS:
 		counter(o, f, s, "type", "flush", b->flushes);
 		counter(o, f, s, "type", "discard", b->discards);
@@ -230,14 +229,8 @@ static void emit(struct strbuf *o, const struct family *f, const struct dev_snap
 		break;
 	case F_BLK_UNSUPPORTED: counter(o, f, s, NULL, NULL, b->unsupported); break;
 	case F_BLK_INFLIGHT: gauge(o, f, s, s->blk_inflight); break;
-	case F_BLK_BOUNCED:
-		counter(o, f, s, "direction", "read", b->bounced[0]);
-		counter(o, f, s, "direction", "write", b->bounced[1]);
-		break;
-	case F_BLK_BOUNCED_BYTES:
-		counter(o, f, s, "direction", "read", b->bounced_bytes[0]);
-		counter(o, f, s, "direction", "write", b->bounced_bytes[1]);
-		break;
+	case F_BLK_BOUNCED: by_direction(o, f, s, b->bounced); break;
+	case F_BLK_BOUNCED_BYTES: by_direction(o, f, s, b->bounced_bytes); break;
 	case F_CON_BYTES:
 		counter(o, f, s, "direction", "to_cell", c->rx_bytes);
 		counter(o, f, s, "direction", "from_cell", c->tx_bytes);
