@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/unix_addr.h"
+#include "ctl/client.h"
 #include "tests/no_io_uring.h"
 
 #ifndef DAEMON_PATH
@@ -243,4 +245,39 @@ void harness_cleanup(struct daemon_proc *d)
 	if (system(cmd) != 0) {
 		/* best effort */
 	}
+}
+
+const char *harness_ctl(const char *sock, const char *cmd)
+{
+	static char out[65536];
+	char *body = NULL, err[512];
+	int r = ctl_request(sock, cmd, 30000, &body, err, sizeof(err));
+	snprintf(out, sizeof(out), "%s", r == 0 && body ? body : err);
+	free(body);
+	return out;
+}
+
+bool harness_json_num(const char *text, const char *key, unsigned long long *v)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	const char *p = text ? strstr(text, k) : NULL;
+	if (!p)
+		return false;
+	*v = strtoull(p + strlen(k), NULL, 10);
+	return true;
+}
+
+int harness_unix_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	if (unix_addr(&sa, path) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -58,3 +58,15 @@ int harness_run(const char *const *args, char *out, size_t out_len);
 bool harness_log_has(const struct daemon_proc *d, const char *text);
 /* Remove the test dir. */
 void harness_cleanup(struct daemon_proc *d);
+
+/* Ask the daemon's control socket at sock: the answer's body, or the error
+ * text (in a static buffer, overwritten by the next call). */
+const char *harness_ctl(const char *sock, const char *cmd);
+
+/* The number after "key": in text, from its first occurrence on; false
+ * when the key is not there. */
+bool harness_json_num(const char *text, const char *key, unsigned long long *v);
+
+/* A stream socket connected to the unix socket at path (close-on-exec,
+ * blocking), or -1. */
+int harness_unix_connect(const char *path);

@@ -88,19 +88,6 @@ static bool log_has(struct fixture *fx, const char *text)
 	return harness_log_has(&fx->d, text);
 }
 
-static int unix_connect(const char *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void write_conf(struct fixture *fx, const char *image0)
 {
 	snprintf(fx->conf, sizeof(fx->conf),
@@ -140,7 +127,7 @@ static void start(struct fixture *fx)
 	if (fe_console_open(path(fx, "con0.sock", 1), 64, 32, 4096, 5000, &fx->con, err,
 			    sizeof(err)) < 0)
 		fail_msg("connecting to the console: %s", err);
-	fx->con_sock = unix_connect(path(fx, "con0-ep.sock", 1));
+	fx->con_sock = harness_unix_connect(path(fx, "con0-ep.sock", 1));
 	assert_true(fx->con_sock >= 0);
 	load_init(&fx->load, 32, 7);
 	assert_int_equal(load_add_disk(&fx->load, fx->blk[0], 2, path(fx, "a.img", 0)), 0);

@@ -132,25 +132,18 @@ static void start(struct fixture *fx, unsigned threads, unsigned queues, const c
 		fail_msg("connecting: %s", err);
 }
 
-static char *ctl(struct fixture *fx, const char *cmd)
+static const char *ctl(struct fixture *fx, const char *cmd)
 {
-	static char out[65536];
-	char *body = NULL, err[512];
-	int r = ctl_request(fx->ctl, cmd, 10000, &body, err, sizeof(err));
-	snprintf(out, sizeof(out), "%s", r == 0 ? body : err);
-	free(body);
-	return out;
+	return harness_ctl(fx->ctl, cmd);
 }
 
 /* The number after "key": in text, from the first occurrence on. */
 static unsigned long long json_num(const char *text, const char *key)
 {
-	char k[64];
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	const char *p = strstr(text, k);
-	if (!p)
+	unsigned long long v = 0;
+	if (!harness_json_num(text, key, &v))
 		fail_msg("no %s in %s", key, text);
-	return strtoull(p + strlen(k), NULL, 10);
+	return v;
 }
 
 struct bounced { unsigned long long rd, rd_bytes, wr, wr_bytes, waits; };
@@ -297,7 +290,7 @@ static void test_aligned_and_unaligned(void **state)
 		if (memcmp(file, buf, w[i].len))
 			fail_msg("request %u: the image file differs", i);
 	}
-	char *js = ctl(fx, "json stats a");
+	const char *js = ctl(fx, "json stats a");
 	struct bounced got = bounced_in(js);
 	assert_int_equal(got.rd, want_rd);
 	assert_int_equal(got.rd_bytes, want_rd_bytes);
@@ -305,7 +298,7 @@ static void test_aligned_and_unaligned(void **state)
 	assert_int_equal(json_num(strstr(js, "\"read\":"), "requests"), nvalid);
 	assert_int_equal(json_num(strstr(js, "\"write\":"), "requests"), nvalid);
 	assert_non_null(strstr(js, "\"cache\":\"none\""));
-	char *text = ctl(fx, "stats a");
+	const char *text = ctl(fx, "stats a");
 	char line[160];
 	snprintf(line, sizeof(line), "cache none, bounced: %llu reads (%llu bytes), %llu writes "
 		 "(%llu bytes)", want_rd, want_rd_bytes, want_wr, want_wr_bytes);
@@ -444,7 +437,7 @@ static void test_two_queues_two_threads(void **state)
 	assert_true(harness_log_has(&fx->d, "2 queue(s) of 64 on 2 worker(s)"));
 	burst(fx->blk, 0, 0, 24, 16 * 1024, 900);
 	burst(fx->blk, 1, 4096, 24, 16 * 1024, 950);
-	char *js = ctl(fx, "json stats a");
+	const char *js = ctl(fx, "json stats a");
 	struct bounced all = bounced_in(js);
 	const char *q0 = strstr(js, "{\"index\":0,"), *q1 = strstr(js, "{\"index\":1,");
 	assert_non_null(q0);

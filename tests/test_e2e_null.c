@@ -210,14 +210,9 @@ static void test_rejects(void **state)
 	fe_blk_close(ro);
 }
 
-static char *ctl(struct fixture *fx, const char *cmd)
+static const char *ctl(struct fixture *fx, const char *cmd)
 {
-	static char out[4096];
-	char *body = NULL, err[512];
-	int r = ctl_request(fx->ctl, cmd, 30000, &body, err, sizeof(err));
-	snprintf(out, sizeof(out), "%s", r == 0 ? body : err);
-	free(body);
-	return out;
+	return harness_ctl(fx->ctl, cmd);
 }
 
 /* The medium by name: a null disk swapped for a file and back, resize

@@ -91,25 +91,18 @@ static struct fe_blk *connect_disk(struct fixture *fx, const char *sock)
 	return blk;
 }
 
-static char *ctl(struct fixture *fx, const char *cmd)
+static const char *ctl(struct fixture *fx, const char *cmd)
 {
-	static char out[65536];
-	char *body = NULL, err[512];
-	int r = ctl_request(fx->ctl, cmd, 10000, &body, err, sizeof(err));
-	snprintf(out, sizeof(out), "%s", r == 0 ? body : err);
-	free(body);
-	return out;
+	return harness_ctl(fx->ctl, cmd);
 }
 
 /* The number after "key": in text, from the first occurrence on. */
 static unsigned long long json_num(const char *text, const char *key)
 {
-	char k[64];
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	const char *p = strstr(text, k);
-	if (!p)
+	unsigned long long v = 0;
+	if (!harness_json_num(text, key, &v))
 		fail_msg("no %s in %s", key, text);
-	return strtoull(p + strlen(k), NULL, 10);
+	return v;
 }
 
 static void test_spread_verified(void **state)
@@ -125,7 +118,7 @@ static void test_spread_verified(void **state)
 		fail_msg("%s", fx->load.err);
 	/* Counted before the verification reads: the front-end's numbers. */
 	const struct load_disk *la = &fx->load.disk[0];
-	char *s = ctl(fx, "json stats a");
+	const char *s = ctl(fx, "json stats a");
 	const char *rd = strstr(s, "\"read\":"), *wr = strstr(s, "\"write\":");
 	const char *q0 = strstr(s, "{\"index\":0,"), *q1 = strstr(s, "{\"index\":1,");
 	assert_non_null(rd);

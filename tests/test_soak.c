@@ -124,19 +124,6 @@ static struct fe_blk *connect_blk(struct fixture *fx, const char *sock, unsigned
 	return blk;
 }
 
-static int unix_connect(const char *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* ---- resets and reconnects ------------------------------------------------- */
 
 struct churn_req {
@@ -327,7 +314,7 @@ static void test_soak(void **state)
 		if (fe_console_open(path(fx, sock, 1), 32, 16, 4096, 5000, &fx->con[i], err,
 				    sizeof(err)) < 0)
 			fail_msg("console %d: %s", i, err);
-		fx->con_sock[i] = unix_connect(path(fx, ep, 1));
+		fx->con_sock[i] = harness_unix_connect(path(fx, ep, 1));
 		assert_true(fx->con_sock[i] >= 0);
 		load_init(&fx->cons[i], 1, 90 + (uint64_t)i);
 		load_add_console(&fx->cons[i], fx->con[i], fx->con_sock[i]);

@@ -65,19 +65,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int unix_connect(const char *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Two disks and a console on hosted links, threads worker thread(s); the
  * front-end connected to all three, the test attached to the console's
  * socket endpoint. */
@@ -106,7 +93,7 @@ static void start(struct fixture *fx, unsigned threads, const char *extra)
 	if (fe_console_open(path(fx, "con0.sock", 1), 64, 32, 4096, 5000, &fx->con, err,
 			    sizeof(err)) < 0)
 		fail_msg("connecting to the console: %s", err);
-	fx->con_sock = unix_connect(path(fx, "con0-ep.sock", 1));
+	fx->con_sock = harness_unix_connect(path(fx, "con0-ep.sock", 1));
 	assert_true(fx->con_sock >= 0);
 	load_init(&fx->load, 32, 42);
 	assert_int_equal(load_add_disk(&fx->load, fx->blk[0], 2, path(fx, "a.img", 0)), 0);
