@@ -422,6 +422,13 @@ static void daemon_key(struct parser *ps, const char *key, const char *value)
 	} else if (strcmp(key, "journal") == 0) {
 		if (!parse_bool(value, &d->journal))
 			BAD("must be yes or no (got '%s')", value);
+	} else if (strcmp(key, "busy-poll-us") == 0) {
+		unsigned long long u;
+		if (!parse_uint(value, CFG_MAX_BUSY_POLL_US, &u))
+			BAD("must be a number of microseconds from 0 to %u (got '%s')",
+			    CFG_MAX_BUSY_POLL_US, value);
+		else
+			d->busy_poll_us = (unsigned)u;
 	} else if (strcmp(key, "upgrade-drain-ms") == 0) {
 		unsigned long long u;
 		if (!parse_uint(value, 60000, &u))
@@ -625,6 +632,7 @@ int config_load(const char *path, struct config **ret, char *err, size_t err_len
 	cfg->daemon.threads = 1;
 	cfg->daemon.journal = true;
 	cfg->daemon.upgrade_drain_ms = CFG_DEFAULT_UPGRADE_DRAIN_MS;
+	cfg->daemon.busy_poll_us = CFG_DEFAULT_BUSY_POLL_US;
 	snprintf(cfg->daemon.sysfs_root, sizeof(cfg->daemon.sysfs_root), "/sys");
 	snprintf(cfg->daemon.dev_root, sizeof(cfg->daemon.dev_root), "/dev");
 	snprintf(cfg->daemon.control, sizeof(cfg->daemon.control), "%s", CFG_DEFAULT_CONTROL);

@@ -5,7 +5,9 @@
  *                     sysfs-root, dev-root,
  *                     root-cell (the root cell's .cell file, for jailhouse-cellmgr up),
  *                     journal (yes/no: in-flight journals for hand-over),
- *                     upgrade-drain-ms (0..60000, how long an upgrade waits)
+ *                     upgrade-drain-ms (0..60000, how long an upgrade waits),
+ *                     busy-poll-us (0..1000: how long a loop may look at its
+ *                     rings before it sleeps, adaptive, core/busypoll.h; 0 off)
  *   [block NAME]      one virtio-blk device: exactly one link key
  *                       uio = /dev/uioN | pci = DDDD:BB:DD.F |
  *                       sim = SOCKET (the daemon hosts a software link there) |
@@ -103,6 +105,8 @@ struct cfg_device {
 enum { CFG_LOG_ERROR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
 
 #define CFG_DEFAULT_UPGRADE_DRAIN_MS 2000
+#define CFG_DEFAULT_BUSY_POLL_US 50
+#define CFG_MAX_BUSY_POLL_US 1000
 
 /* io-engine values, in the order of core/io_engine.h's enum io_engine_kind
  * (the daemon maps one onto the other; config/ includes nothing of core/). */
@@ -116,6 +120,7 @@ struct cfg_daemon {
 	enum cfg_io_engine io_engine;
 	bool journal;               /* keep in-flight journals (hand-over, crash recovery) */
 	unsigned upgrade_drain_ms;  /* how long an upgrade waits for block requests */
+	unsigned busy_poll_us;      /* the longest spin before a loop sleeps; 0: never */
 	char sysfs_root[PATH_MAX];
 	char dev_root[PATH_MAX];
 	char root_cell[PATH_MAX];   /* "" if not given */

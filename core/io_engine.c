@@ -110,6 +110,13 @@ static void efd_cb(uv_poll_t *h, int status, int events)
 	reap(h->data);
 }
 
+/* Busy polling (core/busypoll.h): no spin while operations are in
+ * flight; their completion wakes the loop. */
+static bool spin_waits(struct busypoll_source *s)
+{
+	return container_of(s, struct io_engine, spin)->inflight != 0;
+}
+
 static int start_flavour(struct io_engine *e, const struct io_engine_params *p)
 {
 	if (p->kind != IO_ENGINE_THREADS) {
@@ -146,6 +153,9 @@ int io_engine_init(struct io_engine *e, struct tick *tick, const struct io_engin
 	uv_poll_init(tick->loop, &e->efd_poll, e->efd);
 	e->efd_poll.data = e;
 	uv_poll_start(&e->efd_poll, UV_READABLE, efd_cb);
+	e->spin = (struct busypoll_source){ .waits = spin_waits };
+	if (tick->busypoll)
+		busypoll_add(tick->busypoll, &e->spin);
 	e->initialised = true;
 	return 0;
 }
@@ -183,6 +193,8 @@ void io_engine_close(struct io_engine *e)
 		return;
 	e->initialised = false;
 	tick_cancel(e->tick, &e->submit);
+	if (e->tick->busypoll)
+		busypoll_remove(e->tick->busypoll, &e->spin);
 	uv_close((uv_handle_t *)&e->efd_poll, NULL);
 	if (e->kind == IO_ENGINE_URING)
 		uring_flavour_close(e);

@@ -37,6 +37,7 @@
 #include <sys/uio.h>
 #include <uv.h>
 
+#include "core/busypoll.h"
 #include "core/tick.h"
 
 enum io_engine_kind {
@@ -110,6 +111,7 @@ struct io_engine {
 	struct io_done *done;       /* theirs, until the end of the iteration */
 	unsigned ndone, done_cap;
 	uint64_t inline_reaped;     /* the tick iteration of the last one */
+	struct busypoll_source spin;    /* tells the loop's busy poller about I/O in flight */
 };
 
 /* Set the engine up on tick's loop.  AUTO falls back to threads on any

@@ -73,6 +73,10 @@ static void check_cb(uv_check_t *h)
 {
 	struct tick *t = h->data;
 	t->running = true;
+	/* What the iteration's callbacks counted; the pops of this pass
+	 * count towards the next one. */
+	t->busy_last = t->busy;
+	t->busy = 0;
 	t->iterations++;
 	/* Items carried over from the last iteration go first. */
 	struct tick_item *again = t->again;

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct busypoll;
+
 struct tick_item {
 	struct tick_item *next;
 	bool queued;
@@ -38,6 +40,13 @@ struct tick {
 	bool running;
 	bool closed;
 	uint64_t iterations;        /* loop iterations that ran the list */
+	/* Queues that had requests to pop, this iteration and the last one
+	 * (tick_count_busy): how many drivers this loop is serving at once. */
+	unsigned busy, busy_last;
+	/* The loop's busy poller (core/busypoll.h), NULL when it does not
+	 * spin: whoever serves a ring or a completion queue on this loop
+	 * registers it there. */
+	struct busypoll *busypoll;
 };
 
 void tick_init(struct tick *t, uv_loop_t *loop);
@@ -47,3 +56,13 @@ void tick_defer(struct tick *t, struct tick_item *it);
 void tick_cancel(struct tick *t, struct tick_item *it);
 /* Close the uv handles (the loop must run on for them to close). */
 void tick_close(struct tick *t);
+
+/* Count a queue with requests to pop in this iteration; *seen is the
+ * queue's own mark, so that it counts once per iteration. */
+static inline void tick_count_busy(struct tick *t, uint64_t *seen)
+{
+	if (*seen != t->iterations + 1) {
+		*seen = t->iterations + 1;
+		t->busy++;
+	}
+}

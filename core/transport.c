@@ -144,13 +144,16 @@ static void fail_ring(struct vdev *vd, unsigned qi, int err)
 		vdev_fail_ring(vd, qi, err);
 }
 
-/* Pop and submit what queue qi has, up to a budget (a driver that keeps
- * refilling cannot hold the loop).  Returns true when work is left that
- * must wait: no free slot, or the budget is spent. */
+/* Pop and submit what queue qi has: VDEV_POP_CHUNK requests when the loop
+ * serves this queue alone, twice the ring when it served several in the last
+ * iteration (see VDEV_POP_CHUNK).  Returns true when work is left that must
+ * wait: no free slot, or the budget is spent. */
 bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
-	unsigned budget = 2u * q->vq.num;
+	struct tick *tick = q->lane ? vdev_lane_tick(q->lane) : vd->tick;
+	unsigned budget = tick->busy_last > 1 ? 2u * q->vq.num : VDEV_POP_CHUNK;
+	bool counted = false;
 	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
 	/* One clock read per pass, not per request: the time the pass spends
 	 * submitting the requests before one is time that one waited here.
@@ -186,6 +189,10 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 			*flag = JOURNAL_TAKEN | (uint16_t)(q->vq.last_avail - 1);
 			journal_order();
 		}
+		if (!counted) {
+			tick_count_busy(tick, &q->busy_mark);
+			counted = true;
+		}
 		q->free = req->next_free;
 		req->head = e.head;
 		req->n_out = e.n_out;
@@ -210,6 +217,20 @@ void vdev_scan_queue(struct vdev *vd, unsigned qi)
 		vd->q[qi].starved = true;
 		tick_defer(vd->tick, &vd->tick_item);
 	}
+}
+
+/* Busy polling (core/busypoll.h) of a queue served at home: what its kick
+ * would do, for the driver's requests that arrive while the loop spins. */
+static bool spin_ready(struct busypoll_source *s)
+{
+	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
+	return !q->lane && q->free && queue_open(q->vd, q) && vq_has_work(&q->vq);
+}
+
+static void spin_run(struct busypoll_source *s)
+{
+	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
+	vdev_scan_queue(q->vd, (unsigned)(q - q->vd->q));
 }
 
 void vdev_complete(struct vreq *req, uint32_t written)
@@ -853,6 +874,10 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 		q->device_vector = choose_device_vector(vd, i);
 		q->polled = i < 64 && (ops->polled_queues >> i & 1);
 		q->batch = batches + (size_t)i * queue_size;
+		q->vd = vd;
+		q->spin = (struct busypoll_source){ .ready = spin_ready, .run = spin_run };
+		if (tick->busypoll)
+			busypoll_add(tick->busypoll, &q->spin);
 		for (unsigned k = queue_size; k-- > 0;) {
 			size_t n = (size_t)i * queue_size + k;
 			struct vreq *r = (struct vreq *)(base + n * stride);
@@ -879,6 +904,8 @@ void vdev_destroy(struct vdev *vd)
 	vdev_lanes_free(vd);
 	if (vd->tick)
 		tick_cancel(vd->tick, &vd->tick_item);
+	for (unsigned i = 0; vd->q && vd->tick && vd->tick->busypoll && i < vd->nq; i++)
+		busypoll_remove(vd->tick->busypoll, &vd->q[i].spin);
 	if (vd->irq_timer) {
 		vd->irq_timer->data = NULL;
 		uv_close((uv_handle_t *)vd->irq_timer, timer_closed);

@@ -62,6 +62,7 @@
 
 #include "core/journal.h"
 #include "core/port.h"
+#include "core/busypoll.h"
 #include "core/tick.h"
 #include "core/virtio_ivshmem.h"
 #include "core/virtqueue.h"
@@ -167,6 +168,24 @@ struct vdev_queue_stats {
 	uint64_t lat_sum_ns;                /* and their latencies added up */
 };
 
+/* Requests popped from one queue per loop iteration while the loop serves
+ * that queue alone; the rest are popped in the next iteration, which runs
+ * without sleeping.  Small on purpose: the answers of those that completed
+ * at once (page-cache hits, in-memory images, the null disk) are published
+ * at the end of the iteration, so the driver takes them and refills while
+ * we pop the rest - the two sides work in parallel instead of in turns.
+ * Measured on an ext4 image in page cache, 4 KiB QD 32, one queue: 123-217k
+ * IOPS popping everything at once (the driver waited for all 32 answers, we
+ * for its 32 new requests), 379k in chunks of 8, 401k of 4, 135-192k of 16
+ * (the driver still took all 32 in one go); 8 costs fewer io_uring_enter
+ * and epoll_wait calls per request than 4.  A loop that served several
+ * queues in its last iteration already works on one while the others'
+ * drivers work: there, the chunks only added iterations, interrupts and
+ * CPU (8 disks on 2 loops: 12-25% fewer IOPS), so its queues are popped up
+ * to twice their size per iteration, which still bounds how long a driver
+ * that keeps refilling holds the loop. */
+#define VDEV_POP_CHUNK 8
+
 /* Who serves a queue placed on another loop, as the home sees it. */
 enum vdev_owner {
 	VDEV_Q_HOME,            /* the home has it (not served) */
@@ -203,6 +222,9 @@ struct vdev_queue {
 	uint16_t *batch;            /* heads answered since the last publish (journal) */
 	unsigned nbatch;
 	struct vdev_queue_stats stats;
+	struct vdev *vd;
+	struct busypoll_source spin;    /* while served at home, on the home's loop */
+	uint64_t busy_mark;             /* tick_count_busy, on the serving loop's tick */
 };
 
 struct vdev_stats {

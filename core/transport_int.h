@@ -37,6 +37,7 @@ void vdev_set_queue_ctx(struct vdev *vd, unsigned qi, void *ctx);
 bool vdev_lane_serves(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_answers(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_in_tick(const struct vdev_lane *l);
+struct tick *vdev_lane_tick(struct vdev_lane *l);
 void vdev_lane_defer(struct vdev_lane *l);
 void vdev_lane_notify(struct vdev_lane *l, unsigned qi);
 void vdev_lane_fault(struct vdev_lane *l, unsigned qi, int err);

@@ -46,6 +46,7 @@ struct lane_queue {
 	int err;
 	/* the lane's own */
 	bool live, recalled, faulted;
+	struct busypoll_source spin;    /* on the lane's loop while live */
 };
 
 struct vdev_lane {
@@ -92,6 +93,11 @@ bool vdev_lane_in_tick(const struct vdev_lane *l)
 	return l->in_tick;
 }
 
+struct tick *vdev_lane_tick(struct vdev_lane *l)
+{
+	return l->place.tick;
+}
+
 void vdev_lane_defer(struct vdev_lane *l)
 {
 	tick_defer(l->place.tick, &l->tick_item);
@@ -123,6 +129,20 @@ static void pop(struct vdev_lane *l, unsigned qi)
 	}
 }
 
+/* Busy polling (core/busypoll.h) of a queue this lane serves. */
+static bool spin_ready(struct busypoll_source *s)
+{
+	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
+	struct vdev_queue *q = &lq->lane->vd->q[lq->qi];
+	return q->free && vdev_lane_serves(lq->lane, lq->qi) && vq_has_work(&q->vq);
+}
+
+static void spin_run(struct busypoll_source *s)
+{
+	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
+	pop(lq->lane, lq->qi);
+}
+
 static void start_run(struct mail *m, bool gone)
 {
 	struct lane_queue *lq = container_of(m, struct lane_queue, start);
@@ -130,6 +150,10 @@ static void start_run(struct mail *m, bool gone)
 		return;
 	lq->live = true;
 	lq->recalled = lq->faulted = false;
+	lq->spin.ready = spin_ready;
+	lq->spin.run = spin_run;
+	if (lq->lane->place.tick->busypoll)
+		busypoll_add(lq->lane->place.tick->busypoll, &lq->spin);
 	if (lq->replay)
 		vdev_replay_queue(lq->lane->vd, lq->qi);
 	pop(lq->lane, lq->qi);
@@ -191,6 +215,8 @@ static bool lane_tick(struct tick_item *it)
 		struct lane_queue *lq = &l->lq[i];
 		if (vd->q[i].lane == l && lq->live && lq->recalled && vd->q[i].inflight == 0) {
 			lq->live = false;
+			if (l->place.tick->busypoll)
+				busypoll_remove(l->place.tick->busypoll, &lq->spin);
 			vd->q[i].starved = false;
 			back |= 1ull << i;
 		}

@@ -345,7 +345,8 @@ static int open_devices(struct daemon *d)
 		enum io_engine_kind kind = io_kind(cfg->daemon.io_engine);
 		if (entries > 16384)
 			entries = 16384;
-		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb, kind, entries);
+		int r = worker_init(&d->workers[i], i, n > 1, &d->loop, &d->mb, kind, entries,
+				    cfg->daemon.busy_poll_us * 1000ull);
 		d->nworkers++;
 		if (r < 0) {
 			const char *hint = kind == IO_ENGINE_THREADS ? ""

@@ -102,7 +102,8 @@ void worker_release(struct worker *w)
 /* ---- life ---------------------------------------------------------------- */
 
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
-		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries)
+		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries,
+		uint64_t busy_poll_ns)
 {
 	memset(w, 0, sizeof(*w));
 	w->index = index;
@@ -120,6 +121,9 @@ int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main
 		w->loop = main_loop;
 	}
 	tick_init(&w->tick, w->loop);
+	busypoll_init(&w->busypoll, w->loop, busy_poll_ns);
+	if (busy_poll_ns)
+		w->tick.busypoll = &w->busypoll;
 	int r = mailbox_init(&w->mb, w->loop);
 	if (r < 0)
 		return r;
@@ -252,6 +256,8 @@ static void teardown_cb(uv_timer_t *t)
 	if (w->eng_ok)
 		io_engine_close(&w->eng);
 	tick_close(&w->tick);
+	w->tick.busypoll = NULL;
+	busypoll_close(&w->busypoll);
 	uv_close((uv_handle_t *)&w->teardown, NULL);
 	if (w->store)
 		uv_close((uv_handle_t *)&w->store_check, NULL);

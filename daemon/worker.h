@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "core/busypoll.h"
 #include "core/io_engine.h"
 #include "core/tick.h"
 #include "daemon/device.h"
@@ -38,6 +39,7 @@ struct worker {
 	uv_thread_t thread;
 	uv_sem_t held;              /* worker_hold/worker_release */
 	struct tick tick;
+	struct busypoll busypoll;   /* tick.busypoll points here when it spins */
 	struct io_engine eng;
 	bool eng_ok;
 	struct vdev_place place;    /* this loop, for the devices' queues */
@@ -59,11 +61,13 @@ struct worker {
 
 /* Prepare a worker; threaded: give it its own loop (started by
  * worker_start), else use main_loop.  io_kind: the engine asked for;
- * io_entries: io_uring size.  Returns a negative errno when the engine
+ * io_entries: io_uring size; busy_poll_ns: the longest spin before the
+ * loop sleeps (core/busypoll.h), 0 for none.  Returns a negative errno when the engine
  * cannot be set up (the worker is usable for teardown all the same); the
  * caller logs which engine serves (w->eng.kind, w->eng.uring_err). */
 int worker_init(struct worker *w, unsigned index, bool threaded, uv_loop_t *main_loop,
-		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries);
+		struct mailbox *main_mb, enum io_engine_kind io_kind, unsigned io_entries,
+		uint64_t busy_poll_ns);
 int worker_add(struct worker *w, struct device *dev);
 /* Before worker_start: dev (another worker's) has queues served here. */
 int worker_host(struct worker *w, struct device *dev);

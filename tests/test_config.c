@@ -194,6 +194,12 @@ static void test_bad_values(void **state)
 	expect_error("[daemon]\nupgrade-drain-ms = 60001\n[block d]\nsim = /s\nimage = %s\n",
 		     "2: [daemon] upgrade-drain-ms: must be a number of milliseconds from 0 to "
 		     "60000 (got '60001')");
+	expect_error("[daemon]\nbusy-poll-us = 1001\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] busy-poll-us: must be a number of microseconds from 0 to "
+		     "1000 (got '1001')");
+	expect_error("[daemon]\nbusy-poll-us = -1\n[block d]\nsim = /s\nimage = %s\n",
+		     "2: [daemon] busy-poll-us: must be a number of microseconds from 0 to "
+		     "1000 (got '-1')");
 	expect_error("[daemon]\nio-engine = uring\n[block d]\nsim = /s\nimage = %s\n",
 		     "2: [daemon] io-engine: must be auto, io_uring or threads (got 'uring')");
 }
@@ -229,7 +235,17 @@ static void test_daemon_handover_keys(void **state)
 	assert_int_equal(load("[block d]\nsim = /s\nimage = %s\n", err, sizeof(err), &cfg), 0);
 	assert_true(cfg->daemon.journal);                       /* defaults */
 	assert_int_equal(cfg->daemon.upgrade_drain_ms, 2000);
+	assert_int_equal(cfg->daemon.busy_poll_us, 50);
 	config_free(cfg);
+	for (unsigned us = 0; us <= 1000; us += 1000) {
+		char text[128];
+		snprintf(text, sizeof(text), "[daemon]\nbusy-poll-us = %u\n[block d]\nsim = /s\n"
+			 "image = %%s\n", us);
+		if (load(text, err, sizeof(err), &cfg) < 0)
+			fail_msg("%s", err);
+		assert_int_equal(cfg->daemon.busy_poll_us, us);
+		config_free(cfg);
+	}
 	int r = load("[daemon]\njournal = no\nupgrade-drain-ms = 0\n[block d]\nsim = /s\n"
 		     "image = %s\n", err, sizeof(err), &cfg);
 	if (r < 0)

@@ -49,7 +49,7 @@ struct fake_be {
 	bool cancel_answers;        /* console-like: cancel answers what is held */
 	bool answer_at_once;        /* answer inside submit with answer_len */
 	uint32_t answer_len;
-	bool refill;                /* a driver refilling while we pop (see test_budget) */
+	bool refill;                /* a driver refilling while we pop (see test_pop_chunk) */
 };
 
 static struct fake_be be;
@@ -1103,22 +1103,31 @@ static void test_latency_histogram(void **state)
 	assert_int_equal(s1->inflight_max, 0);
 }
 
-/* A driver that keeps refilling while we pop cannot hold the loop: a queue
- * is popped up to twice its size per wakeup, the rest next iteration. */
-static void test_budget(void **state)
+/* A queue is popped VDEV_POP_CHUNK requests per loop iteration, and what
+ * was answered at once is published at the end of each: a driver taking
+ * answers as they come refills while we pop on, and one that keeps
+ * refilling cannot hold the loop. */
+static void test_pop_chunk(void **state)
 {
 	full_bringup(3, NQ);
 	be.answer_at_once = true;
 	be.refill = true;
 	post_chain(0, 0);
 	vdev_process(&vd, 1);
-	assert_int_equal(be.submitted[0], 2 * QSZ);
+	assert_int_equal(be.submitted[0], VDEV_POP_CHUNK);
 	assert_true(vd.q[0].starved);
-	tick();                 /* the next batch, and still more left */
-	assert_int_equal(be.submitted[0], 4 * QSZ);
+	assert_int_equal(used_idx(0), 0);       /* published at the end of the iteration */
+	tick();
+	/* the first chunk went out, the next was popped and went out too */
+	assert_int_equal(used_idx(0), 2 * VDEV_POP_CHUNK);
+	assert_int_equal(be.submitted[0], 2 * VDEV_POP_CHUNK);
+	assert_true(fp->n_doorbells >= 1);      /* the driver was told */
+	assert_true(vd.q[0].starved);
+	tick();
+	assert_int_equal(used_idx(0), 3 * VDEV_POP_CHUNK);
 	be.refill = false;
-	tick();
-	tick();
+	for (int i = 0; i < 4 && vd.q[0].starved; i++)
+		tick();
 	assert_false(vd.q[0].starved);
 	assert_int_equal(vd.q[0].inflight, 0);
 	assert_int_equal(used_idx(0), (uint16_t)be.submitted[0]);
@@ -1837,7 +1846,7 @@ int main(void)
 		T(test_answer_inside_submit),
 		T(test_latency_buckets),
 		T(test_latency_histogram),
-		T(test_budget),
+		T(test_pop_chunk),
 		T(test_polled_queue),
 		T(test_event_idx),
 		T(test_quiesce_reset),

@@ -1,0 +1,297 @@
+/* Busy polling (core/busypoll.c): the adaptation rule, and on a real libuv
+ * loop that a spin serves work no file descriptor announced, that a due
+ * timer is not held up, that an idle loop spins less and less, and that a
+ * removed source is never looked at. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/busypoll.h"
+
+#define US 1000ull
+#define MS 1000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void test_adapt(void **state)
+{
+	(void)state;
+	uint64_t max = 50 * US;
+	/* slept less than the maximum: grow from 4 us, doubling, capped */
+	assert_int_equal(busypoll_adapt(0, max, 10 * US), BUSYPOLL_START_NS);
+	assert_int_equal(busypoll_adapt(4 * US, max, 10 * US), 8 * US);
+	assert_int_equal(busypoll_adapt(32 * US, max, 40 * US), max);
+	assert_int_equal(busypoll_adapt(max, max, 49 * US), max);
+	/* within the window (caught, or would have been): unchanged */
+	assert_int_equal(busypoll_adapt(16 * US, max, 16 * US), 16 * US);
+	assert_int_equal(busypoll_adapt(16 * US, max, 1), 16 * US);
+	/* slept longer than the maximum: halve, under 4 us nothing */
+	assert_int_equal(busypoll_adapt(max, max, 10 * MS), max / 2);
+	assert_int_equal(busypoll_adapt(6 * US, max, 10 * MS), 0);
+	assert_int_equal(busypoll_adapt(0, max, 10 * MS), 0);
+	/* an idle loop stops spinning after a few sleeps */
+	uint64_t w = max;
+	unsigned sleeps = 0;
+	while (w && sleeps < 100) {
+		w = busypoll_adapt(w, max, 1000 * MS);
+		sleeps++;
+	}
+	assert_int_equal(w, 0);
+	assert_true(sleeps <= 4);
+}
+
+/* ---- on a loop ---------------------------------------------------------------- */
+
+struct src {
+	struct busypoll_source s;
+	int flag;           /* atomic: set by another thread */
+	unsigned runs;
+	unsigned looked;
+};
+
+static bool src_ready(struct busypoll_source *s)
+{
+	struct src *x = (struct src *)s;
+	x->looked++;
+	return __atomic_load_n(&x->flag, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void src_run(struct busypoll_source *s)
+{
+	struct src *x = (struct src *)s;
+	x->runs++;
+	__atomic_store_n(&x->flag, 0, __ATOMIC_RELEASE);
+}
+
+static void *set_later(void *arg)
+{
+	usleep(2000);
+	__atomic_store_n(&((struct src *)arg)->flag, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+/* libuv says 0 for the poll timeout until the loop has polled once with
+ * its watchers registered (uv_backend_timeout: "need to call uv_run to
+ * update the backend fd state"); the busy poller spins only when the loop
+ * is really about to sleep, so a fresh loop runs one round first. */
+static void warm_up(uv_loop_t *loop)
+{
+	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void close_all(uv_loop_t *loop, struct busypoll *bp, uv_timer_t *t)
+{
+	busypoll_close(bp);
+	uv_close((uv_handle_t *)t, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* Work that shows up while the loop spins is served in that iteration;
+ * without spinning the same iteration sleeps until the timer. */
+static void run_once_with(uint64_t max, bool expect_hit)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct busypoll bp;
+	busypoll_init(&bp, &loop, max);
+	bp.window_ns = max;
+	struct src x = { .s = { .ready = src_ready, .run = src_run } };
+	busypoll_add(&bp, &x.s);
+	bool fired = false;
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	t.data = &fired;
+	uv_timer_start(&t, timer_cb, 300, 0);
+	warm_up(&loop);
+	pthread_t th;
+	pthread_create(&th, NULL, set_later, &x);
+	uint64_t t0 = now_ns();
+	uv_run(&loop, UV_RUN_ONCE);
+	uint64_t took = now_ns() - t0;
+	pthread_join(th, NULL);
+	if (expect_hit) {
+		assert_int_equal(x.runs, 1);
+		assert_false(fired);
+		assert_true(took < 250 * MS);
+		assert_int_equal(bp.stats.spins, 1);
+		assert_int_equal(bp.stats.hits, 1);
+		assert_true(bp.stats.spun_ns >= 1 * MS);     /* the flag came after 2 ms */
+	} else {
+		assert_int_equal(x.runs, 0);
+		assert_true(fired);
+		assert_int_equal(bp.stats.hits, 0);
+	}
+	close_all(&loop, &bp, &t);
+}
+
+static void test_spin_serves(void **state)
+{
+	(void)state;
+	run_once_with(100 * MS, true);
+}
+
+static void test_no_spin_sleeps(void **state)
+{
+	(void)state;
+	run_once_with(0, false);
+}
+
+/* A timer due before the window ends runs on time: the spin is cut short. */
+static void test_timer_not_held(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct busypoll bp;
+	busypoll_init(&bp, &loop, 2000 * MS);
+	bp.window_ns = 2000 * MS;
+	struct src x = { .s = { .ready = src_ready, .run = src_run } };
+	busypoll_add(&bp, &x.s);
+	bool fired = false;
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	t.data = &fired;
+	uv_timer_start(&t, timer_cb, 20, 0);
+	warm_up(&loop);
+	uint64_t t0 = now_ns();
+	uv_run(&loop, UV_RUN_ONCE);
+	uint64_t took = now_ns() - t0;
+	assert_true(fired);
+	assert_true(took < 1000 * MS);
+	assert_true(x.looked > 0);
+	assert_int_equal(x.runs, 0);
+	close_all(&loop, &bp, &t);
+}
+
+static void test_idle_shrinks(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct busypoll bp;
+	busypoll_init(&bp, &loop, 1 * MS);
+	bp.window_ns = 1 * MS;
+	struct src x = { .s = { .ready = src_ready, .run = src_run } };
+	busypoll_add(&bp, &x.s);
+	bool fired = false;
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	t.data = &fired;
+	uv_timer_start(&t, timer_cb, 10, 10);   /* sleeps of ~10 ms: idle */
+	warm_up(&loop);
+	uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(bp.window_ns, 500 * US);
+	for (int i = 0; i < 10 && bp.window_ns; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(bp.window_ns, 0);
+	/* no window, no spin: the source is no longer looked at */
+	unsigned looked = x.looked;
+	uint64_t spins = bp.stats.spins;
+	uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(x.looked, looked);
+	assert_int_equal(bp.stats.spins, spins);
+	close_all(&loop, &bp, &t);
+}
+
+static void test_removed_not_looked_at(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct busypoll bp;
+	busypoll_init(&bp, &loop, 5 * MS);
+	bp.window_ns = 5 * MS;
+	struct src a = { .s = { .ready = src_ready, .run = src_run } };
+	struct src b = a;
+	busypoll_add(&bp, &a.s);
+	busypoll_add(&bp, &b.s);
+	busypoll_add(&bp, &b.s);        /* twice: once in the list */
+	busypoll_remove(&bp, &a.s);
+	busypoll_remove(&bp, &a.s);
+	a.flag = b.flag = 1;
+	bool fired = false;
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	t.data = &fired;
+	uv_timer_start(&t, timer_cb, 1000, 0);
+	warm_up(&loop);
+	uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(a.looked, 0);
+	assert_int_equal(a.runs, 0);
+	assert_int_equal(b.runs, 1);
+	assert_false(fired);
+	close_all(&loop, &bp, &t);
+}
+
+static bool in_flight(struct busypoll_source *s)
+{
+	(void)s;
+	return true;
+}
+
+/* I/O in flight (a source's waits()): the loop sleeps at once, leaving the
+ * CPU to whoever does that I/O; its completion wakes the loop. */
+static void test_no_spin_while_io_in_flight(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct busypoll bp;
+	busypoll_init(&bp, &loop, 100 * MS);
+	bp.window_ns = 100 * MS;
+	struct src x = { .s = { .ready = src_ready, .run = src_run } };
+	struct busypoll_source io = { .waits = in_flight };
+	busypoll_add(&bp, &x.s);
+	busypoll_add(&bp, &io);
+	x.flag = 1;
+	bool fired = false;
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	t.data = &fired;
+	uv_timer_start(&t, timer_cb, 20, 0);
+	warm_up(&loop);
+	uv_run(&loop, UV_RUN_ONCE);
+	assert_true(fired);
+	assert_int_equal(x.looked, 0);
+	assert_int_equal(x.runs, 0);
+	assert_int_equal(bp.stats.spins, 0);
+	/* once nothing is in flight, it spins again */
+	busypoll_remove(&bp, &io);
+	uv_timer_start(&t, timer_cb, 1000, 0);
+	fired = false;
+	uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(x.runs, 1);
+	assert_false(fired);
+	close_all(&loop, &bp, &t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_adapt),
+		cmocka_unit_test(test_spin_serves),
+		cmocka_unit_test(test_no_spin_sleeps),
+		cmocka_unit_test(test_timer_not_held),
+		cmocka_unit_test(test_idle_shrinks),
+		cmocka_unit_test(test_removed_not_looked_at),
+		cmocka_unit_test(test_no_spin_while_io_in_flight),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
