@@ -31,14 +31,14 @@ uint64_t busypoll_adapt(uint64_t window, uint64_t max, uint64_t slept_ns)
 	return w > max ? max : w;
 }
 
+/* A hit is work taken, not a source that looked ready: a driver that
+ * moves its index back and forth must not keep the loop from sleeping. */
 static bool run_ready(struct busypoll *bp)
 {
 	bool hit = false;
 	for (struct busypoll_source *s = bp->head; s; s = s->next)
-		if (s->ready && s->ready(s)) {
-			s->run(s);
+		if (s->ready && s->ready(s) && s->run(s))
 			hit = true;
-		}
 	return hit;
 }
 
@@ -60,17 +60,22 @@ static void prepare_cb(uv_prepare_t *h)
 {
 	struct busypoll *bp = h->data;
 	bp->sleep_from = 0;
-	/* 0: the poll will not block (idle handles, pending callbacks), or
-	 * libuv must register watcher changes first: no spin either way. */
+	/* 0: the poll will not block (idle handles such as the tick's,
+	 * pending callbacks), or libuv has watcher changes to register first
+	 * (a uv_poll started or stopped in this iteration): then the loop may
+	 * sleep after all, unspun and not counted - spinning there could
+	 * hold up an iteration that was never going to wait. */
 	int timeout_ms = bp->max_ns && bp->head ? uv_backend_timeout(bp->loop) : 0;
 	if (timeout_ms == 0)
 		return;
+	if (io_in_flight(bp))
+		return;                     /* its completion wakes the loop */
 	uint64_t t0 = now_ns();
 	uint64_t window = bp->window_ns;
 	/* A timer due sooner is not kept waiting. */
 	if (timeout_ms > 0 && (uint64_t)timeout_ms * 1000000u < window)
 		window = (uint64_t)timeout_ms * 1000000u;
-	if (window && !io_in_flight(bp)) {
+	if (window) {
 		bp->stats.spins++;
 		uint64_t t = t0;
 		bool hit;
@@ -84,6 +89,10 @@ static void prepare_cb(uv_prepare_t *h)
 			uv_idle_start(&bp->idle, idle_cb);
 			return;
 		}
+		/* libuv takes the poll's timeout from the time it read at the
+		 * start of the iteration: without this a timer would be late
+		 * by the spin. */
+		uv_update_time(bp->loop);
 	}
 	bp->sleep_from = t0;
 }

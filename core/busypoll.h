@@ -28,9 +28,17 @@
  * while spins find work.
  *
  * One per loop, used on that loop's thread only.  A source is registered
- * while its owner can serve it: ready() and waits() must be cheap and
- * side-effect free, run() does what the wake-up would have done (and must
- * leave ready() false or make progress).
+ * by its owner for as long as it exists on the loop: ready() (may it be
+ * served now, and is there work?) and waits() must be cheap and
+ * side-effect free; run() does what the wake-up would have done and says
+ * whether it took any work (only that counts as a hit).
+ *
+ * It spins only when the loop is about to sleep as far as libuv tells
+ * (uv_backend_timeout() > 0): not in an iteration that registers watcher
+ * changes (libuv answers 0 then), nor past a due timer.  The driver's
+ * kicks are left on while it spins (the ring's notification suppression
+ * is not touched): a kick that arrives meanwhile costs one more, empty,
+ * wake-up.
  */
 #pragma once
 #include <stdbool.h>
@@ -40,7 +48,7 @@
 struct busypoll_source {
 	struct busypoll_source *next;
 	bool (*ready)(struct busypoll_source *s);   /* optional */
-	void (*run)(struct busypoll_source *s);
+	bool (*run)(struct busypoll_source *s);     /* true: it took work */
 	bool (*waits)(struct busypoll_source *s);   /* optional: I/O in flight, no spin */
 	bool added;
 };

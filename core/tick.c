@@ -104,10 +104,33 @@ void tick_init(struct tick *t, uv_loop_t *loop)
 	t->idle.data = t;
 }
 
+/* Is it waiting for the next iteration (on t->again)? */
+static bool on_again(const struct tick *t, const struct tick_item *it)
+{
+	for (const struct tick_item *p = t->again; p; p = p->next)
+		if (p == it)
+			return true;
+	return false;
+}
+
+static void unlink_from(struct tick_item **head, struct tick_item **tail, struct tick_item *it);
+
 void tick_defer(struct tick *t, struct tick_item *it)
 {
-	if (it->queued || t->closed)
+	if (t->closed)
 		return;
+	if (it->queued) {
+		/* Asked to run again next iteration and deferred by another
+		 * item of this pass: once more now (at most once per pass, so
+		 * two items cannot keep a pass going). */
+		if (t->running && it != t->current && it->rerun != t->iterations &&
+		    on_again(t, it)) {
+			unlink_from(&t->again, NULL, it);
+			it->rerun = t->iterations;
+			append(t, it);
+		}
+		return;
+	}
 	it->queued = true;
 	if (it == t->current) {
 		/* Deferring itself while it runs: next iteration, or an item

@@ -13,7 +13,10 @@
  * (then next iteration: a busy peer must not keep one pass going).  "Final" items run after the others
  * (the io engine's submit: it must see the SQEs the other items queued).
  * An item that asks to run again (returns true) runs next iteration, and
- * the loop does not sleep meanwhile.
+ * the loop does not sleep meanwhile; if another item defers it later in
+ * the same pass (the io engine's submit, with completions it reaped at
+ * once), it also runs once more in this pass, so that what it has to
+ * publish goes out in this iteration.
  */
 #pragma once
 #include <stdbool.h>
@@ -26,6 +29,7 @@ struct tick_item {
 	struct tick_item *next;
 	bool queued;
 	bool final;
+	uint64_t rerun;             /* the iteration it last ran once more in */
 	/* Return true to run again next iteration (work left over). */
 	bool (*run)(struct tick_item *it);
 };
@@ -44,8 +48,8 @@ struct tick {
 	 * (tick_count_busy): how many drivers this loop is serving at once. */
 	unsigned busy, busy_last;
 	/* The loop's busy poller (core/busypoll.h), NULL when it does not
-	 * spin: whoever serves a ring or a completion queue on this loop
-	 * registers it there. */
+	 * spin: whoever serves a ring on this loop registers it there, the
+	 * I/O engine tells it about I/O in flight. */
 	struct busypoll *busypoll;
 };
 
@@ -57,8 +61,15 @@ void tick_cancel(struct tick *t, struct tick_item *it);
 /* Close the uv handles (the loop must run on for them to close). */
 void tick_close(struct tick *t);
 
-/* Count a queue with requests to pop in this iteration; *seen is the
- * queue's own mark, so that it counts once per iteration. */
+/* The number of the iteration running now, the same in its callbacks and
+ * in its tick's pass (which counts it in). */
+static inline uint64_t tick_iteration(const struct tick *t)
+{
+	return t->running ? t->iterations : t->iterations + 1;
+}
+
+/* Count a queue with requests to pop; *seen is the queue's own mark, so
+ * that it counts once between two passes (busy_last: since the last one). */
 static inline void tick_count_busy(struct tick *t, uint64_t *seen)
 {
 	if (*seen != t->iterations + 1) {

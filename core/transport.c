@@ -191,6 +191,7 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 		}
 		if (!counted) {
 			tick_count_busy(tick, &q->busy_mark);
+			q->popped_in = tick_iteration(tick);
 			counted = true;
 		}
 		q->free = req->next_free;
@@ -227,10 +228,12 @@ static bool spin_ready(struct busypoll_source *s)
 	return !q->lane && q->free && queue_open(q->vd, q) && vq_has_work(&q->vq);
 }
 
-static void spin_run(struct busypoll_source *s)
+static bool spin_run(struct busypoll_source *s)
 {
 	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
+	uint64_t before = q->stats.requests;
 	vdev_scan_queue(q->vd, (unsigned)(q - q->vd->q));
+	return q->stats.requests != before;
 }
 
 void vdev_complete(struct vreq *req, uint32_t written)
@@ -440,7 +443,9 @@ static bool tick_run(struct tick_item *it)
 		struct vdev_queue *q = &vd->q[i];
 		if (q->lane || !q->starved || !q->free)
 			continue;
-		q->starved = vdev_pop_queue(vd, i);
+		/* One chunk per iteration: the next after this one's answers. */
+		if (!vdev_popped_this_iteration(vd->tick, q))
+			q->starved = vdev_pop_queue(vd, i);
 		again |= q->starved;
 	}
 	/* What the pops answered at once goes out in this iteration too. */

@@ -225,6 +225,7 @@ struct vdev_queue {
 	struct vdev *vd;
 	struct busypoll_source spin;    /* while served at home, on the home's loop */
 	uint64_t busy_mark;             /* tick_count_busy, on the serving loop's tick */
+	uint64_t popped_in;             /* tick_iteration() of its last pop there */
 };
 
 struct vdev_stats {

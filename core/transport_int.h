@@ -38,6 +38,14 @@ bool vdev_lane_serves(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_answers(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_in_tick(const struct vdev_lane *l);
 struct tick *vdev_lane_tick(struct vdev_lane *l);
+
+/* Was queue q popped in the current iteration of the loop whose tick this
+ * is (its callbacks or this tick's pass)?  Its next chunk waits for the
+ * next iteration, after this one's answers are out. */
+static inline bool vdev_popped_this_iteration(const struct tick *t, const struct vdev_queue *q)
+{
+	return q->popped_in == tick_iteration(t);
+}
 void vdev_lane_defer(struct vdev_lane *l);
 void vdev_lane_notify(struct vdev_lane *l, unsigned qi);
 void vdev_lane_fault(struct vdev_lane *l, unsigned qi, int err);

@@ -137,10 +137,13 @@ static bool spin_ready(struct busypoll_source *s)
 	return q->free && vdev_lane_serves(lq->lane, lq->qi) && vq_has_work(&q->vq);
 }
 
-static void spin_run(struct busypoll_source *s)
+static bool spin_run(struct busypoll_source *s)
 {
 	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
+	struct vdev_queue *q = &lq->lane->vd->q[lq->qi];
+	uint64_t before = q->stats.requests;
 	pop(lq->lane, lq->qi);
+	return q->stats.requests != before;
 }
 
 static void start_run(struct mail *m, bool gone)
@@ -200,7 +203,8 @@ static bool lane_tick(struct tick_item *it)
 		/* not live: the home's again, whose fields it writes */
 		if (q->lane != l || !l->lq[i].live || !q->starved || !q->free)
 			continue;
-		q->starved = vdev_lane_serves(l, i) && vdev_pop_queue(vd, i);
+		if (!vdev_popped_this_iteration(l->place.tick, q))
+			q->starved = vdev_lane_serves(l, i) && vdev_pop_queue(vd, i);
 		again |= q->starved;
 	}
 	for (unsigned i = 0; i < vd->nq; i++)
