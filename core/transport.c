@@ -144,15 +144,18 @@ static void fail_ring(struct vdev *vd, unsigned qi, int err)
 		vdev_fail_ring(vd, qi, err);
 }
 
-/* Pop and submit what queue qi has: VDEV_POP_CHUNK requests when the loop
- * serves this queue alone, twice the ring when it served several in the last
- * iteration (see VDEV_POP_CHUNK).  Returns true when work is left that must
+/* Pop and submit what queue qi has: a chunk (VDEV_POP_CHUNK requests or
+ * VDEV_POP_CHUNK_BYTES of buffers) when the loop serves this queue alone,
+ * twice the ring when it served several in the last iteration (see
+ * VDEV_POP_CHUNK).  Returns true when work is left that must
  * wait: no free slot, or the budget is spent. */
 bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
 	struct tick *tick = q->lane ? vdev_lane_tick(q->lane) : vd->tick;
-	unsigned budget = tick->busy_last > 1 ? 2u * q->vq.num : VDEV_POP_CHUNK;
+	bool chunked = tick->busy_last <= 1;
+	unsigned budget = chunked ? VDEV_POP_CHUNK : 2u * q->vq.num;
+	uint64_t bytes = 0;             /* of the requests popped: the chunk's size */
 	bool counted = false;
 	unsigned cap = vd->ops->max_segments ? vd->ops->max_segments : q->max_size;
 	/* One clock read per pass, not per request: the time the pass spends
@@ -163,7 +166,7 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 	while (queue_served(vd, q)) {
 		if (!q->free)
 			return true;
-		if (budget-- == 0)
+		if (budget-- == 0 || (chunked && bytes >= VDEV_POP_CHUNK_BYTES))
 			return true;
 		struct vreq *req = q->free;
 		struct vq_elem e;
@@ -199,6 +202,9 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 		req->n_out = e.n_out;
 		req->n_in = e.n_in;
 		req->in_bytes = e.in_bytes;
+		bytes += e.in_bytes;
+		for (unsigned k = 0; k < e.n_out; k++)
+			bytes += req->iov[k].iov_len;
 		if (!t)
 			t = now_ns();
 		took(vd, q, req, t);

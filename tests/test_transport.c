@@ -20,7 +20,7 @@
 #include "core/transport.h"
 #include "tests/fake_port.h"
 
-#define RW_SIZE   0x10000
+#define RW_SIZE   0x80000            /* room for chunk-sized buffers */
 #define CFG_SIZE  18
 #define HDR_SIZE  ((VI_CONFIG + CFG_SIZE + 3) & ~3u)     /* 0x60 */
 #define NQ        2
@@ -288,6 +288,21 @@ static void post_chain(unsigned q, uint16_t head)
 	uint64_t d = RDESC(q) + 16ull * head;
 	wr64(d, 0x8000 + 0x1000ull * q + 64ull * head);
 	wr32(d + 8, 64);
+	wr16(d + 12, VRING_DESC_F_WRITE);
+	wr16(d + 14, 0);
+	uint16_t idx = rd16(RAVAIL(q) + 2);
+	wr16(RAVAIL(q) + 4 + 2 * (idx % QSZ), head);
+	shm_st16_release(rw(), RAVAIL(q) + 2, (uint16_t)(idx + 1));
+}
+
+/* As post_chain, with one device-writable buffer of len bytes (from
+ * 0x20000 on: the buffers of several chains may overlap, nothing reads
+ * them). */
+static void post_chain_len(unsigned q, uint16_t head, uint32_t len)
+{
+	uint64_t d = RDESC(q) + 16ull * head;
+	wr64(d, 0x20000);
+	wr32(d + 8, len);
 	wr16(d + 12, VRING_DESC_F_WRITE);
 	wr16(d + 14, 0);
 	uint16_t idx = rd16(RAVAIL(q) + 2);
@@ -1136,6 +1151,43 @@ static void test_pop_chunk(void **state)
 	assert_int_equal(used_idx(0), (uint16_t)be.submitted[0]);
 }
 
+/* A chunk also ends at VDEV_POP_CHUNK_BYTES of buffers: large requests
+ * go out a few at a time. */
+static void test_pop_chunk_bytes(void **state)
+{
+	full_bringup(3, NQ);
+	uint32_t len = VDEV_POP_CHUNK_BYTES / 2;        /* two per chunk */
+	assert_true(0x20000 + len <= RW_SIZE);
+	for (uint16_t h = 0; h < QSZ; h++)
+		post_chain_len(0, h, len);
+	vdev_process(&vd, 1);
+	assert_int_equal(be.submitted[0], 2);
+	assert_true(vd.q[0].starved);
+	answer_held(0, 0, 1);
+	answer_held(0, 0, 1);
+	tick();
+	assert_int_equal(used_idx(0), 2);
+	tick();
+	assert_int_equal(be.submitted[0], 4);
+	/* smaller ones: up to VDEV_POP_CHUNK of them */
+	while (be.nheld[0])
+		answer_held(0, 0, 1);
+	for (int i = 0; i < 8 && vd.q[0].starved; i++) {
+		while (be.nheld[0])
+			answer_held(0, 0, 1);
+		tick();
+	}
+	while (be.nheld[0])
+		answer_held(0, 0, 1);
+	tick();
+	assert_int_equal(be.submitted[0], QSZ);
+	unsigned before = be.submitted[0];
+	for (uint16_t h = 0; h < QSZ; h++)
+		post_chain(0, h);
+	vdev_process(&vd, 1);
+	assert_int_equal(be.submitted[0] - before, QSZ < VDEV_POP_CHUNK ? QSZ : VDEV_POP_CHUNK);
+}
+
 /* With ops->polled_queues the interrupt is decided a millisecond after
  * publishing: none if the driver took the entries meanwhile (polling). */
 static void test_polled_queue(void **state)
@@ -1850,6 +1902,7 @@ int main(void)
 		T(test_latency_buckets),
 		T(test_latency_histogram),
 		T(test_pop_chunk),
+		T(test_pop_chunk_bytes),
 		T(test_polled_queue),
 		T(test_event_idx),
 		T(test_quiesce_reset),
