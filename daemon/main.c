@@ -365,6 +365,11 @@ static int open_devices(struct daemon *d)
 		}
 		log_engine(&d->workers[i], entries);
 	}
+	if (d->cfg->daemon.busy_poll_us)
+		log_info("busy polling: up to %u us before a worker loop sleeps",
+			 d->cfg->daemon.busy_poll_us);
+	else
+		log_info("busy polling: off");
 	/* Devices go round-robin to the workers. */
 	for (unsigned i = 0; i < d->cfg->ndevices; i++) {
 		struct worker *w = &d->workers[i % n];

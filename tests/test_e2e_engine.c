@@ -138,6 +138,28 @@ static bool mount_small(struct fixture *fx)
 	return true;
 }
 
+/* busy-poll-us: verified I/O with the loops spinning (the default) and
+ * with spinning off (no busy poller on the loops at all), both logged. */
+static void test_busy_poll_on_and_off(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(harness_image(path(fx, "a.img", 0), 4 * MiB, 3), 0);
+	static const struct { const char *keys, *log; } v[] = {
+		{ "", "busy polling: up to 50 us before a worker loop sleeps" },
+		{ "busy-poll-us = 0", "busy polling: off" },
+		{ "busy-poll-us = 1000", "busy polling: up to 1000 us before a worker loop sleeps" },
+	};
+	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		one_disk(fx, path(fx, "a.img", 0), v[i].keys);
+		assert_int_equal(harness_start(&fx->d, fx->conf, 1, NULL), 0);
+		assert_true(harness_log_has(&fx->d, v[i].log));
+		struct fe_blk *b = connect_disk(fx);
+		roundtrip(fx, b, 32, 16 * KiB, 20 + i);
+		fe_blk_close(b);
+		assert_int_equal(harness_stop(&fx->d), 0);
+	}
+}
+
 static void test_write_fails_when_full(void **state)
 {
 	struct fixture *fx = *state;
@@ -268,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_io_uring_auto, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_io_uring_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_poll_on_and_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_fails_when_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_in_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_device_not_in_memory, setup, teardown),
