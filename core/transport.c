@@ -152,7 +152,7 @@ static void fail_ring(struct vdev *vd, unsigned qi, int err)
 bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 {
 	struct vdev_queue *q = &vd->q[qi];
-	struct tick *tick = q->lane ? vdev_lane_tick(q->lane) : vd->tick;
+	struct tick *tick = vdev_queue_tick(vd, q);
 	bool chunked = tick->busy_last <= 1;
 	unsigned budget = chunked ? VDEV_POP_CHUNK : 2u * q->vq.num;
 	uint64_t bytes = 0;             /* of the requests popped: the chunk's size */
@@ -202,9 +202,7 @@ bool vdev_pop_queue(struct vdev *vd, unsigned qi)
 		req->n_out = e.n_out;
 		req->n_in = e.n_in;
 		req->in_bytes = e.in_bytes;
-		bytes += e.in_bytes;
-		for (unsigned k = 0; k < e.n_out; k++)
-			bytes += req->iov[k].iov_len;
+		bytes += e.in_bytes + e.out_bytes;
 		if (!t)
 			t = now_ns();
 		took(vd, q, req, t);

@@ -37,7 +37,12 @@ void vdev_set_queue_ctx(struct vdev *vd, unsigned qi, void *ctx);
 bool vdev_lane_serves(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_answers(const struct vdev_lane *l, unsigned qi);
 bool vdev_lane_in_tick(const struct vdev_lane *l);
-struct tick *vdev_lane_tick(struct vdev_lane *l);
+void vdev_lane_defer(struct vdev_lane *l);
+void vdev_lane_notify(struct vdev_lane *l, unsigned qi);
+void vdev_lane_fault(struct vdev_lane *l, unsigned qi, int err);
+
+/* The tick of the loop serving queue q: its lane's, else the device's. */
+struct tick *vdev_queue_tick(const struct vdev *vd, const struct vdev_queue *q);
 
 /* Was queue q popped in the current iteration of the loop whose tick this
  * is (its callbacks or this tick's pass)?  Its next chunk waits for the
@@ -46,9 +51,7 @@ static inline bool vdev_popped_this_iteration(const struct tick *t, const struct
 {
 	return q->popped_in == tick_iteration(t);
 }
-void vdev_lane_defer(struct vdev_lane *l);
-void vdev_lane_notify(struct vdev_lane *l, unsigned qi);
-void vdev_lane_fault(struct vdev_lane *l, unsigned qi, int err);
+
 /* transport_lane.c, the home's thread. */
 /* Queue qi (a lane's) is open for serving: hand it over, or kick it. */
 void vdev_lane_go(struct vdev *vd, unsigned qi);

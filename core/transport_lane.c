@@ -93,11 +93,6 @@ bool vdev_lane_in_tick(const struct vdev_lane *l)
 	return l->in_tick;
 }
 
-struct tick *vdev_lane_tick(struct vdev_lane *l)
-{
-	return l->place.tick;
-}
-
 void vdev_lane_defer(struct vdev_lane *l)
 {
 	tick_defer(l->place.tick, &l->tick_item);
@@ -363,10 +358,14 @@ int vdev_place_queue(struct vdev *vd, unsigned qi, const struct vdev_place *home
 	return 0;
 }
 
+struct tick *vdev_queue_tick(const struct vdev *vd, const struct vdev_queue *q)
+{
+	return q->lane ? q->lane->place.tick : vd->tick;
+}
+
 bool vdev_queue_on(const struct vdev *vd, unsigned qi, const struct tick *tick)
 {
-	const struct vdev_queue *q = &vd->q[qi];
-	return (q->lane ? q->lane->place.tick : vd->tick) == tick;
+	return vdev_queue_tick(vd, &vd->q[qi]) == tick;
 }
 
 void vdev_flush_place(struct vdev *vd, const struct tick *tick)

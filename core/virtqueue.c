@@ -125,6 +125,7 @@ static int add_buffer(struct vq *vq, const struct desc *d, struct vq_elem *e,
 		/* Readable buffers must all come before the writable ones. */
 		if (e->n_in)
 			return -EINVAL;
+		e->out_bytes += d->len;
 		e->n_out++;
 	}
 	unsigned n = e->n_out + e->n_in;

@@ -56,6 +56,7 @@ struct vq_elem {
 	unsigned n_out;         /* device-readable buffers: iov[0 .. n_out) */
 	unsigned n_in;          /* device-writable buffers: iov[n_out .. n_out+n_in) */
 	uint64_t in_bytes;      /* total writable length */
+	uint64_t out_bytes;     /* total readable length */
 };
 
 /* Ring sizes in bytes for a queue of num entries (with event-idx fields). */

@@ -87,59 +87,72 @@ static void timer_cb(uv_timer_t *t)
 	*(bool *)t->data = true;
 }
 
-/* libuv says 0 for the poll timeout until the loop has polled once with
- * its watchers registered (uv_backend_timeout: "need to call uv_run to
- * update the backend fd state"); the busy poller spins only when the loop
- * is really about to sleep, so a fresh loop runs one round first. */
-static void warm_up(uv_loop_t *loop)
+/* A loop with a busy poller whose window is already at max, and a timer
+ * that marks `fired`. */
+struct rig {
+	uv_loop_t loop;
+	struct busypoll bp;
+	uv_timer_t t;
+	bool fired;
+};
+
+static void rig_open(struct rig *r, uint64_t max)
 {
-	uv_run(loop, UV_RUN_NOWAIT);
+	uv_loop_init(&r->loop);
+	busypoll_init(&r->bp, &r->loop, max);
+	r->bp.window_ns = max;
+	uv_timer_init(&r->loop, &r->t);
+	r->fired = false;
+	r->t.data = &r->fired;
 }
 
-static void close_all(uv_loop_t *loop, struct busypoll *bp, uv_timer_t *t)
+/* Start the timer and let the loop poll once.  libuv says 0 for the poll
+ * timeout until the loop has polled once with its watchers registered
+ * (uv_backend_timeout: "need to call uv_run to update the backend fd
+ * state"); the busy poller spins only when the loop is really about to
+ * sleep, so a fresh loop runs one round first (without spinning). */
+static void rig_arm(struct rig *r, uint64_t ms, uint64_t repeat_ms)
 {
-	busypoll_close(bp);
-	uv_close((uv_handle_t *)t, NULL);
-	uv_run(loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(loop), 0);
+	uv_timer_start(&r->t, timer_cb, ms, repeat_ms);
+	uv_run(&r->loop, UV_RUN_NOWAIT);
+}
+
+static void rig_close(struct rig *r)
+{
+	busypoll_close(&r->bp);
+	uv_close((uv_handle_t *)&r->t, NULL);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&r->loop), 0);
 }
 
 /* Work that shows up while the loop spins is served in that iteration;
  * without spinning the same iteration sleeps until the timer. */
 static void run_once_with(uint64_t max, bool expect_hit)
 {
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, max);
-	bp.window_ns = max;
+	struct rig r;
+	rig_open(&r, max);
 	struct src x = { .s = { .ready = src_ready, .run = src_run } };
-	busypoll_add(&bp, &x.s);
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 300, 0);
-	warm_up(&loop);
+	busypoll_add(&r.bp, &x.s);
+	rig_arm(&r, 300, 0);
 	pthread_t th;
 	pthread_create(&th, NULL, set_later, &x);
 	uint64_t t0 = now_ns();
-	uv_run(&loop, UV_RUN_ONCE);
+	uv_run(&r.loop, UV_RUN_ONCE);
 	uint64_t took = now_ns() - t0;
 	pthread_join(th, NULL);
 	if (expect_hit) {
 		assert_int_equal(x.runs, 1);
-		assert_false(fired);
+		assert_false(r.fired);
 		assert_true(took < 250 * MS);
-		assert_int_equal(bp.stats.spins, 1);
-		assert_int_equal(bp.stats.hits, 1);
-		assert_true(bp.stats.spun_ns >= 1 * MS);     /* the flag came after 2 ms */
+		assert_int_equal(r.bp.stats.spins, 1);
+		assert_int_equal(r.bp.stats.hits, 1);
+		assert_true(r.bp.stats.spun_ns >= 1 * MS);   /* the flag came after 2 ms */
 	} else {
 		assert_int_equal(x.runs, 0);
-		assert_true(fired);
-		assert_int_equal(bp.stats.hits, 0);
+		assert_true(r.fired);
+		assert_int_equal(r.bp.stats.hits, 0);
 	}
-	close_all(&loop, &bp, &t);
+	rig_close(&r);
 }
 
 static void test_spin_serves(void **state)
@@ -160,88 +173,64 @@ static void test_no_spin_sleeps(void **state)
 static void test_timer_not_held(void **state)
 {
 	(void)state;
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, 2000 * MS);
-	bp.window_ns = 2000 * MS;
+	struct rig r;
+	rig_open(&r, 2000 * MS);
 	struct src x = { .s = { .ready = src_ready, .run = src_run } };
-	busypoll_add(&bp, &x.s);
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 200, 0);
-	warm_up(&loop);
+	busypoll_add(&r.bp, &x.s);
+	rig_arm(&r, 200, 0);
 	uint64_t t0 = now_ns();
-	uv_run(&loop, UV_RUN_ONCE);
+	uv_run(&r.loop, UV_RUN_ONCE);
 	uint64_t took = now_ns() - t0;
-	assert_true(fired);
+	assert_true(r.fired);
 	assert_true(took >= 150 * MS);          /* it did spin until then */
 	assert_true(took < 300 * MS);           /* not 200 ms more */
 	assert_true(x.looked > 0);
 	assert_int_equal(x.runs, 0);
-	close_all(&loop, &bp, &t);
+	rig_close(&r);
 }
 
 static void test_idle_shrinks(void **state)
 {
 	(void)state;
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, 1 * MS);
-	bp.window_ns = 1 * MS;
+	struct rig r;
+	rig_open(&r, 1 * MS);
 	struct src x = { .s = { .ready = src_ready, .run = src_run } };
-	busypoll_add(&bp, &x.s);
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 10, 10);   /* sleeps of ~10 ms: idle */
-	warm_up(&loop);
-	uv_run(&loop, UV_RUN_ONCE);
-	assert_int_equal(bp.window_ns, 500 * US);
-	for (int i = 0; i < 10 && bp.window_ns; i++)
-		uv_run(&loop, UV_RUN_ONCE);
-	assert_int_equal(bp.window_ns, 0);
+	busypoll_add(&r.bp, &x.s);
+	rig_arm(&r, 10, 10);                    /* sleeps of ~10 ms: idle */
+	uv_run(&r.loop, UV_RUN_ONCE);
+	assert_int_equal(r.bp.window_ns, 500 * US);
+	for (int i = 0; i < 10 && r.bp.window_ns; i++)
+		uv_run(&r.loop, UV_RUN_ONCE);
+	assert_int_equal(r.bp.window_ns, 0);
 	/* no window, no spin: the source is no longer looked at */
 	unsigned looked = x.looked;
-	uint64_t spins = bp.stats.spins;
-	uv_run(&loop, UV_RUN_ONCE);
+	uint64_t spins = r.bp.stats.spins;
+	uv_run(&r.loop, UV_RUN_ONCE);
 	assert_int_equal(x.looked, looked);
-	assert_int_equal(bp.stats.spins, spins);
-	close_all(&loop, &bp, &t);
+	assert_int_equal(r.bp.stats.spins, spins);
+	rig_close(&r);
 }
 
 static void test_removed_not_looked_at(void **state)
 {
 	(void)state;
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, 5 * MS);
-	bp.window_ns = 5 * MS;
+	struct rig r;
+	rig_open(&r, 5 * MS);
 	struct src a = { .s = { .ready = src_ready, .run = src_run } };
 	struct src b = a;
-	busypoll_add(&bp, &a.s);
-	busypoll_add(&bp, &b.s);
-	busypoll_add(&bp, &b.s);        /* twice: once in the list */
-	busypoll_remove(&bp, &a.s);
-	busypoll_remove(&bp, &a.s);
+	busypoll_add(&r.bp, &a.s);
+	busypoll_add(&r.bp, &b.s);
+	busypoll_add(&r.bp, &b.s);      /* twice: once in the list */
+	busypoll_remove(&r.bp, &a.s);
+	busypoll_remove(&r.bp, &a.s);
 	a.flag = b.flag = 1;
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 1000, 0);
-	warm_up(&loop);
-	uv_run(&loop, UV_RUN_ONCE);
+	rig_arm(&r, 1000, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);
 	assert_int_equal(a.looked, 0);
 	assert_int_equal(a.runs, 0);
 	assert_int_equal(b.runs, 1);
-	assert_false(fired);
-	close_all(&loop, &bp, &t);
+	assert_false(r.fired);
+	rig_close(&r);
 }
 
 static bool take_nothing(struct busypoll_source *s)
@@ -255,26 +244,18 @@ static bool take_nothing(struct busypoll_source *s)
 static void test_no_progress_no_hit(void **state)
 {
 	(void)state;
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, 5 * MS);
-	bp.window_ns = 5 * MS;
+	struct rig r;
+	rig_open(&r, 5 * MS);
 	struct src x = { .s = { .ready = src_ready, .run = take_nothing }, .flag = 1 };
-	busypoll_add(&bp, &x.s);
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 50, 0);
-	warm_up(&loop);
-	uv_run(&loop, UV_RUN_ONCE);
-	assert_true(fired);
+	busypoll_add(&r.bp, &x.s);
+	rig_arm(&r, 50, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);
+	assert_true(r.fired);
 	assert_true(x.runs > 1);
-	assert_int_equal(bp.stats.spins, 1);
-	assert_int_equal(bp.stats.hits, 0);
-	assert_true(bp.stats.spun_ns >= 5 * MS);
-	close_all(&loop, &bp, &t);
+	assert_int_equal(r.bp.stats.spins, 1);
+	assert_int_equal(r.bp.stats.hits, 0);
+	assert_true(r.bp.stats.spun_ns >= 5 * MS);
+	rig_close(&r);
 }
 
 static bool in_flight(struct busypoll_source *s)
@@ -288,35 +269,27 @@ static bool in_flight(struct busypoll_source *s)
 static void test_no_spin_while_io_in_flight(void **state)
 {
 	(void)state;
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct busypoll bp;
-	busypoll_init(&bp, &loop, 100 * MS);
-	bp.window_ns = 100 * MS;
+	struct rig r;
+	rig_open(&r, 100 * MS);
 	struct src x = { .s = { .ready = src_ready, .run = src_run } };
 	struct busypoll_source io = { .waits = in_flight };
-	busypoll_add(&bp, &x.s);
-	busypoll_add(&bp, &io);
+	busypoll_add(&r.bp, &x.s);
+	busypoll_add(&r.bp, &io);
 	x.flag = 1;
-	bool fired = false;
-	uv_timer_t t;
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, timer_cb, 20, 0);
-	warm_up(&loop);
-	uv_run(&loop, UV_RUN_ONCE);
-	assert_true(fired);
+	rig_arm(&r, 20, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);
+	assert_true(r.fired);
 	assert_int_equal(x.looked, 0);
 	assert_int_equal(x.runs, 0);
-	assert_int_equal(bp.stats.spins, 0);
+	assert_int_equal(r.bp.stats.spins, 0);
 	/* once nothing is in flight, it spins again */
-	busypoll_remove(&bp, &io);
-	uv_timer_start(&t, timer_cb, 1000, 0);
-	fired = false;
-	uv_run(&loop, UV_RUN_ONCE);
+	busypoll_remove(&r.bp, &io);
+	uv_timer_start(&r.t, timer_cb, 1000, 0);
+	r.fired = false;
+	uv_run(&r.loop, UV_RUN_ONCE);
 	assert_int_equal(x.runs, 1);
-	assert_false(fired);
-	close_all(&loop, &bp, &t);
+	assert_false(r.fired);
+	rig_close(&r);
 }
 
 int main(void)

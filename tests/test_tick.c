@@ -17,6 +17,7 @@ struct item {
 	struct tick *t;
 	struct item *defer;         /* defer this one when run */
 	unsigned defer_times;
+	unsigned name;              /* test_order's record */
 };
 
 static bool item_run(struct tick_item *it)
@@ -37,6 +38,13 @@ static bool item_run(struct tick_item *it)
 static void run_once(uv_loop_t *loop)
 {
 	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void close_tick(uv_loop_t *loop, struct tick *t)
+{
+	tick_close(t);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0);
 }
 
 /* An item that asked to run again next iteration runs once more in this
@@ -77,9 +85,7 @@ static void test_again_rerun_once(void **state)
 	run_once(&loop);
 	assert_int_equal(a.runs, ra);           /* nothing left: nothing runs */
 	assert_int_equal(self.runs, rs);
-	tick_close(&t);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	close_tick(&loop, &t);
 }
 
 /* Deferred items run in order, ordinary before final ones; one deferred
@@ -88,13 +94,8 @@ static unsigned order[8], norder;
 
 static bool order_run(struct tick_item *it)
 {
-	order[norder++] = ((struct item *)it)->runs;    /* runs holds its name here */
-	struct item *x = (struct item *)it;
-	if (x->defer && x->defer_times) {
-		x->defer_times--;
-		tick_defer(x->t, &x->defer->it);
-	}
-	return false;
+	order[norder++] = ((struct item *)it)->name;
+	return item_run(it);
 }
 
 static void test_order(void **state)
@@ -104,11 +105,11 @@ static void test_order(void **state)
 	uv_loop_init(&loop);
 	struct tick t;
 	tick_init(&t, &loop);
-	struct item c = { .it = { .run = order_run }, .runs = 3 };
-	struct item f = { .it = { .run = order_run, .final = true }, .runs = 9 };
-	struct item a = { .it = { .run = order_run }, .runs = 1, .t = &t, .defer = &c,
+	struct item c = { .it = { .run = order_run }, .name = 3 };
+	struct item f = { .it = { .run = order_run, .final = true }, .name = 9 };
+	struct item a = { .it = { .run = order_run }, .name = 1, .t = &t, .defer = &c,
 			  .defer_times = 1 };
-	struct item b = { .it = { .run = order_run }, .runs = 2 };
+	struct item b = { .it = { .run = order_run }, .name = 2 };
 	tick_defer(&t, &f.it);
 	tick_defer(&t, &a.it);
 	tick_defer(&t, &b.it);
@@ -119,9 +120,7 @@ static void test_order(void **state)
 	assert_int_equal(order[1], 2);
 	assert_int_equal(order[2], 3);
 	assert_int_equal(order[3], 9);
-	tick_close(&t);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	close_tick(&loop, &t);
 }
 
 int main(void)
