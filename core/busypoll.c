@@ -42,6 +42,35 @@ static bool run_ready(struct busypoll *bp)
 	return hit;
 }
 
+static void quiet_all(struct busypoll *bp)
+{
+	for (struct busypoll_source *s = bp->head; s; s = s->next)
+		if (s->quiet && s->arm && !s->quieted)
+			s->quieted = s->quiet(s);
+}
+
+/* Kicks on again everywhere, then run what came without one.  arm() leaves
+ * the list alone; run() may add or remove sources, so each run starts the
+ * walk again (each run clears one flag: at most one walk per source). */
+static bool arm_all(struct busypoll *bp)
+{
+	for (struct busypoll_source *s = bp->head; s; s = s->next)
+		if (s->quieted) {
+			s->quieted = false;
+			s->arrived = s->arm(s);
+		}
+	bool hit = false;
+again:
+	for (struct busypoll_source *s = bp->head; s; s = s->next)
+		if (s->arrived) {
+			s->arrived = false;
+			if ((!s->ready || s->ready(s)) && s->run(s))
+				hit = true;
+			goto again;
+		}
+	return hit;
+}
+
 static bool io_in_flight(struct busypoll *bp)
 {
 	for (struct busypoll_source *s = bp->head; s; s = s->next)
@@ -77,11 +106,16 @@ static void prepare_cb(uv_prepare_t *h)
 		window = (uint64_t)timeout_ms * 1000000u;
 	if (window) {
 		bp->stats.spins++;
+		quiet_all(bp);
 		uint64_t t = t0;
 		bool hit;
 		while (!(hit = run_ready(bp)) && (t = now_ns()) - t0 < window)
 			cpu_relax();
 		bp->stats.spun_ns += t - t0;
+		/* Kicks on before anything else runs: the next iteration may
+		 * sleep without a spin (I/O in flight). */
+		if (arm_all(bp))
+			hit = true;
 		if (hit) {
 			bp->stats.hits++;
 			/* Its answers go out from this iteration's check phase:
@@ -136,6 +170,10 @@ void busypoll_remove(struct busypoll *bp, struct busypoll_source *s)
 {
 	if (!s->added)
 		return;
+	/* Its owner still has the ring: the next one is told by kicks. */
+	if (s->quieted)
+		s->arm(s);
+	s->quieted = s->arrived = false;
 	for (struct busypoll_source **p = &bp->head; *p; p = &(*p)->next)
 		if (*p == s) {
 			*p = s->next;

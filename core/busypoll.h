@@ -8,9 +8,7 @@
  * on a board a C-state exit.  So, like QEMU's adaptive AioContext polling
  * and vhost's busy loop, a loop that is about to sleep first checks its
  * sources (a queue's avail index: a plain load, no system call) for up to
- * a window, and serves what shows up without sleeping.  The kick eventfd
- * stays armed meanwhile, so work the spin misses is served by the normal
- * wake-up.
+ * a window, and serves what shows up without sleeping.
  *
  * It spins only to wait for the driver, never while I/O is in flight
  * (a source's waits(): the I/O engine's): that I/O wakes the loop when it
@@ -35,10 +33,16 @@
  *
  * It spins only when the loop is about to sleep as far as libuv tells
  * (uv_backend_timeout() > 0): not in an iteration that registers watcher
- * changes (libuv answers 0 then), nor past a due timer.  The driver's
- * kicks are left on while it spins (the ring's notification suppression
- * is not touched): a kick that arrives meanwhile costs one more, empty,
- * wake-up.
+ * changes (libuv answers 0 then), nor past a due timer.
+ *
+ * While it spins the driver need not kick: a kick would cost the cell a
+ * doorbell (under Jailhouse a trapped MMIO write) and the loop one more,
+ * empty, wake-up, as QEMU and vhost know (they turn notifications off
+ * while polling).  A source with quiet() has it turn kicks off when the
+ * spin starts; when the spin ends, hit or not, arm() turns them on again
+ * and says whether work arrived in between, which no kick will announce:
+ * that work is run there and then.  So a loop never sleeps with a source
+ * quiet, and a source removed while quiet is armed on its way out.
  */
 #pragma once
 #include <stdbool.h>
@@ -50,7 +54,11 @@ struct busypoll_source {
 	bool (*ready)(struct busypoll_source *s);   /* optional */
 	bool (*run)(struct busypoll_source *s);     /* true: it took work */
 	bool (*waits)(struct busypoll_source *s);   /* optional: I/O in flight, no spin */
+	bool (*quiet)(struct busypoll_source *s);   /* optional: kicks off; true if it did */
+	bool (*arm)(struct busypoll_source *s);     /* with quiet: kicks on; true: work came */
 	bool added;
+	bool quieted;           /* quiet() said yes, arm() not called yet */
+	bool arrived;           /* arm() said work came, not run yet */
 };
 
 struct busypoll_stats {

@@ -240,6 +240,22 @@ static bool spin_run(struct busypoll_source *s)
 	return q->stats.requests != before;
 }
 
+/* While the loop spins it watches the ring: the driver need not kick. */
+static bool spin_quiet(struct busypoll_source *s)
+{
+	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
+	if (q->lane || !queue_open(q->vd, q))
+		return false;
+	vq_notify_off(&q->vq);
+	return true;
+}
+
+static bool spin_arm(struct busypoll_source *s)
+{
+	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
+	return vq_notify_on(&q->vq);
+}
+
 void vdev_complete(struct vreq *req, uint32_t written)
 {
 	struct vdev *vd = req->vd;
@@ -884,7 +900,8 @@ int vdev_init(struct vdev *vd, const char *name, struct ivshm_port *port, struct
 		q->polled = i < 64 && (ops->polled_queues >> i & 1);
 		q->batch = batches + (size_t)i * queue_size;
 		q->vd = vd;
-		q->spin = (struct busypoll_source){ .ready = spin_ready, .run = spin_run };
+		q->spin = (struct busypoll_source){ .ready = spin_ready, .run = spin_run,
+						    .quiet = spin_quiet, .arm = spin_arm };
 		if (tick->busypoll)
 			busypoll_add(tick->busypoll, &q->spin);
 		for (unsigned k = queue_size; k-- > 0;) {

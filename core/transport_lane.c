@@ -141,6 +141,21 @@ static bool spin_run(struct busypoll_source *s)
 	return q->stats.requests != before;
 }
 
+static bool spin_quiet(struct busypoll_source *s)
+{
+	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
+	if (!vdev_lane_serves(lq->lane, lq->qi))
+		return false;
+	vq_notify_off(&lq->lane->vd->q[lq->qi].vq);
+	return true;
+}
+
+static bool spin_arm(struct busypoll_source *s)
+{
+	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
+	return vq_notify_on(&lq->lane->vd->q[lq->qi].vq);
+}
+
 static void start_run(struct mail *m, bool gone)
 {
 	struct lane_queue *lq = container_of(m, struct lane_queue, start);
@@ -150,6 +165,8 @@ static void start_run(struct mail *m, bool gone)
 	lq->recalled = lq->faulted = false;
 	lq->spin.ready = spin_ready;
 	lq->spin.run = spin_run;
+	lq->spin.quiet = spin_quiet;
+	lq->spin.arm = spin_arm;
 	if (lq->lane->place.tick->busypoll)
 		busypoll_add(lq->lane->place.tick->busypoll, &lq->spin);
 	if (lq->replay)

@@ -73,6 +73,7 @@ int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 	 * we own the used ring, so we put it into that state ourselves. */
 	vq->used_idx = 0;
 	vq->last_avail = 0;
+	vq->no_notify_shown = false;
 	shm_st16(base, used + USED_FLAGS, 0);
 	shm_st16(base, used + USED_IDX, 0);
 	return 0;
@@ -87,6 +88,9 @@ int vq_adopt(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 		return r;
 	vq->used_idx = shm_ld16_acquire(base, used + USED_IDX);
 	vq->last_avail = vq->used_idx;
+	/* The process before us may have died with kicks off: the first
+	 * vq_enable_notify clears the flag whatever it shows. */
+	vq->no_notify_shown = true;
 	vq->ready = true;
 	return 0;
 }
@@ -244,12 +248,48 @@ bool vq_publish(struct vq *vq)
 	return vq_want_interrupt(vq);
 }
 
+static uint64_t avail_event(const struct vq *vq)
+{
+	return vq->used + USED_RING + 8ull * vq->num;
+}
+
 bool vq_enable_notify(struct vq *vq)
 {
 	if (!vq->ready)
 		return false;
-	if (vq->event_idx)
-		shm_st16(vq->base, vq->used + USED_RING + 8ull * vq->num, vq->last_avail);
-	shm_mb();
+	if (!vq->notify_off) {
+		if (vq->event_idx) {
+			shm_st16(vq->base, avail_event(vq), vq->last_avail);
+		} else if (vq->no_notify_shown) {
+			shm_st16(vq->base, vq->used + USED_FLAGS, 0);
+			vq->no_notify_shown = false;
+		}
+		shm_mb();
+	}
 	return avail_pending(vq) != 0;
+}
+
+void vq_notify_off(struct vq *vq)
+{
+	if (!vq->ready || vq->notify_off)
+		return;
+	vq->notify_off = true;
+	if (vq->event_idx) {
+		/* The driver kicks when the index it publishes moves from
+		 * old to new past avail_event (event in [old, new)); old is at
+		 * least last_avail, so last_avail - 1 lies behind every such
+		 * range until the index has moved on by 65535, which a spin
+		 * (at most a millisecond) does not see; past that it costs
+		 * one kick. */
+		shm_st16(vq->base, avail_event(vq), (uint16_t)(vq->last_avail - 1));
+	} else {
+		shm_st16(vq->base, vq->used + USED_FLAGS, VRING_USED_F_NO_NOTIFY);
+		vq->no_notify_shown = true;
+	}
+}
+
+bool vq_notify_on(struct vq *vq)
+{
+	vq->notify_off = false;
+	return vq_enable_notify(vq);
 }

@@ -32,6 +32,7 @@
 #define VRING_DESC_F_WRITE        2
 #define VRING_DESC_F_INDIRECT     4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_USED_F_NO_NOTIFY    1
 
 #define VQ_MAX_SIZE               32768
 #define VQ_MAX_INDIRECT           1024   /* descriptors in one indirect table */
@@ -48,6 +49,8 @@ struct vq {
 	uint16_t signalled_used;
 	bool signalled_valid;
 	uint32_t unsignalled;   /* entries pushed since the last interrupt decision */
+	bool notify_off;        /* kicks turned off (vq_notify_off) until vq_notify_on */
+	bool no_notify_shown;   /* VRING_USED_F_NO_NOTIFY may be set in the ring */
 	bool ready;
 };
 
@@ -114,6 +117,20 @@ void vq_publish_idx(struct vq *vq);
 bool vq_want_interrupt(struct vq *vq);
 
 /* Ask the driver for a kick when more buffers arrive (event-idx: publish
- * last_avail as avail_event).  Returns true if buffers arrived meanwhile, in
- * which case the caller should pop again instead of sleeping. */
+ * last_avail as avail_event; else clear VRING_USED_F_NO_NOTIFY).  Returns
+ * true if buffers arrived meanwhile, in which case the caller should pop
+ * again instead of sleeping.  While kicks are off (vq_notify_off) it only
+ * looks: nothing is written until vq_notify_on. */
 bool vq_enable_notify(struct vq *vq);
+
+/* Tell the driver it need not kick: someone is watching the avail index
+ * (a busy-polling loop).  Event-idx: avail_event is put just behind what
+ * was taken, which no index the driver can publish crosses; else the
+ * NO_NOTIFY flag.  Only a hint: a driver that decided to kick before it
+ * saw this still kicks, which costs a wake-up and loses nothing.  The
+ * caller must end it with vq_notify_on() before it stops watching. */
+void vq_notify_off(struct vq *vq);
+
+/* Ask for kicks again (vq_enable_notify, with its answer: true if buffers
+ * arrived meanwhile, which no kick will announce). */
+bool vq_notify_on(struct vq *vq);

@@ -1,7 +1,8 @@
 /* Busy polling (core/busypoll.c): the adaptation rule, and on a real libuv
  * loop that a spin serves work no file descriptor announced, that a due
- * timer is not held up, that an idle loop spins less and less, and that a
- * removed source is never looked at. */
+ * timer is not held up, that an idle loop spins less and less, that a
+ * removed source is never looked at, and that the driver's kicks are off
+ * exactly while the loop spins. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,6 +293,154 @@ static void test_no_spin_while_io_in_flight(void **state)
 	rig_close(&r);
 }
 
+/* ---- kicks off while spinning ---------------------------------------------- */
+
+struct quiet_src {
+	struct src x;
+	bool kicks_on;              /* as the driver would see it */
+	unsigned quiets, arms;
+	unsigned looked_with_kicks; /* ready() while kicks were on */
+	bool arrive;                /* arm() reports work that came meanwhile */
+	struct busypoll *bp;
+	struct busypoll_source *victim;  /* run() removes it */
+};
+
+static bool q_ready(struct busypoll_source *s)
+{
+	struct quiet_src *q = (struct quiet_src *)s;
+	q->looked_with_kicks += q->kicks_on;
+	return src_ready(s);
+}
+
+static bool q_run(struct busypoll_source *s)
+{
+	struct quiet_src *q = (struct quiet_src *)s;
+	if (q->victim)
+		busypoll_remove(q->bp, q->victim);
+	return src_run(s);
+}
+
+static bool q_quiet(struct busypoll_source *s)
+{
+	struct quiet_src *q = (struct quiet_src *)s;
+	assert_true(q->kicks_on);
+	q->kicks_on = false;
+	q->quiets++;
+	return true;
+}
+
+static bool q_arm(struct busypoll_source *s)
+{
+	struct quiet_src *q = (struct quiet_src *)s;
+	assert_false(q->kicks_on);
+	q->kicks_on = true;
+	q->arms++;
+	if (!q->arrive)
+		return false;
+	/* work the spin missed: published right before kicks came back on */
+	q->arrive = false;
+	__atomic_store_n(&q->x.flag, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+static void quiet_init(struct quiet_src *q, struct busypoll *bp)
+{
+	*q = (struct quiet_src){ .kicks_on = true, .bp = bp };
+	q->x.s = (struct busypoll_source){ .ready = q_ready, .run = q_run,
+					   .quiet = q_quiet, .arm = q_arm };
+}
+
+/* The driver need not kick while the loop watches its ring: kicks go off
+ * when the spin starts and are back on before the loop sleeps. */
+static void test_kicks_off_while_spinning(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r, 2 * MS);
+	struct quiet_src q;
+	quiet_init(&q, &r.bp);
+	busypoll_add(&r.bp, &q.x.s);
+	rig_arm(&r, 50, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);           /* spins 2 ms, sleeps until the timer */
+	assert_true(r.fired);
+	assert_true(q.x.looked > 0);
+	assert_int_equal(q.looked_with_kicks, 0);
+	assert_int_equal(q.quiets, 1);
+	assert_int_equal(q.arms, 1);
+	assert_true(q.kicks_on);
+	/* a hit: kicks are back on all the same (the next iteration may
+	 * sleep without spinning) */
+	pthread_t th;
+	pthread_create(&th, NULL, set_later, &q.x);
+	r.fired = false;
+	r.bp.max_ns = r.bp.window_ns = 100 * MS;
+	uv_timer_start(&r.t, timer_cb, 300, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);
+	pthread_join(th, NULL);
+	assert_int_equal(q.x.runs, 1);
+	assert_false(r.fired);
+	assert_int_equal(q.quiets, 2);
+	assert_int_equal(q.arms, 2);
+	assert_true(q.kicks_on);
+	/* no spin (I/O in flight), no quiet */
+	struct busypoll_source io = { .waits = in_flight };
+	busypoll_add(&r.bp, &io);
+	uv_timer_start(&r.t, timer_cb, 5, 0);
+	while (!r.fired)
+		uv_run(&r.loop, UV_RUN_ONCE);
+	assert_int_equal(q.quiets, 2);
+	busypoll_remove(&r.bp, &io);
+	rig_close(&r);
+}
+
+/* Work published after the spin's last look and before kicks were back on
+ * announces itself to nobody: it is run there, and the loop does not sleep
+ * on it. */
+static void test_arrival_at_arm_is_run(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r, 1 * MS);
+	struct quiet_src q;
+	quiet_init(&q, &r.bp);
+	q.arrive = true;
+	busypoll_add(&r.bp, &q.x.s);
+	rig_arm(&r, 1000, 0);
+	uint64_t t0 = now_ns();
+	uv_run(&r.loop, UV_RUN_ONCE);
+	uint64_t took = now_ns() - t0;
+	assert_int_equal(q.x.runs, 1);
+	assert_int_equal(r.bp.stats.hits, 1);
+	assert_false(r.fired);
+	assert_true(took < 500 * MS);
+	rig_close(&r);
+}
+
+/* A source removed while its kicks are off gets them back on its way out,
+ * even when another source's run() removes it mid-way. */
+static void test_removed_while_quiet_is_armed(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r, 1 * MS);
+	struct quiet_src a, b;
+	quiet_init(&a, &r.bp);
+	quiet_init(&b, &r.bp);
+	busypoll_add(&r.bp, &a.x.s);
+	busypoll_add(&r.bp, &b.x.s);            /* b first in the list */
+	b.victim = &a.x.s;
+	b.x.flag = 1;
+	rig_arm(&r, 1000, 0);
+	uv_run(&r.loop, UV_RUN_ONCE);
+	assert_int_equal(b.x.runs, 1);
+	assert_false(a.x.s.added);
+	assert_true(a.kicks_on);
+	assert_true(b.kicks_on);
+	assert_int_equal(a.arms, 1);
+	assert_int_equal(b.arms, 1);
+	rig_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +452,9 @@ int main(void)
 		cmocka_unit_test(test_removed_not_looked_at),
 		cmocka_unit_test(test_no_spin_while_io_in_flight),
 		cmocka_unit_test(test_no_progress_no_hit),
+		cmocka_unit_test(test_kicks_off_while_spinning),
+		cmocka_unit_test(test_arrival_at_arm_is_run),
+		cmocka_unit_test(test_removed_while_quiet_is_armed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -793,11 +793,82 @@ static void test_enable_notify(void **state)
 	assert_false(vq_enable_notify(&dead));
 }
 
+/* Would the driver kick after publishing old..new?  As Linux's
+ * virtqueue_kick_prepare decides, from what the ring shows now. */
+static bool driver_kicks(bool event_idx, uint16_t old, uint16_t new)
+{
+	if (!event_idx)
+		return !(shm_ld16(r, USED) & VRING_USED_F_NO_NOTIFY);
+	uint16_t ev = shm_ld16(r, USED + 4 + 8 * NUM);
+	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
+}
+
+/* Kicks off while someone watches the ring: no batch the driver publishes
+ * asks for one, popping to empty does not turn them back on, and turning
+ * them on reports what came meanwhile. */
+static void test_notify_off(void **state)
+{
+	for (int ei = 1; ei >= 0; ei--) {
+		bool event_idx = ei;
+		avail_idx = 0;
+		shm_st16(r, AVAIL + 2, 0);
+		std_setup(event_idx, false);
+		struct vq_elem e;
+		struct iovec iov[1];
+		assert_false(vq_enable_notify(&vq));
+		assert_true(driver_kicks(event_idx, 0, 1));
+		vq_notify_off(&vq);
+		assert_false(driver_kicks(event_idx, 0, 1));
+		assert_false(driver_kicks(event_idx, 0, 5));
+		for (unsigned h = 0; h < 3; h++)
+			simple_chain(h);
+		avail_add(0);
+		avail_add(1);
+		assert_int_equal(vq_pop(&vq, &e, iov, 1), 1);
+		assert_int_equal(vq_pop(&vq, &e, iov, 1), 1);
+		assert_int_equal(vq_pop(&vq, &e, iov, 1), 0);
+		assert_false(vq_enable_notify(&vq));    /* looks, writes nothing */
+		assert_false(driver_kicks(event_idx, 2, 3));
+		assert_false(driver_kicks(event_idx, 2, 2 + NUM));
+		/* published with kicks off: only notify_on's answer tells */
+		avail_add(2);
+		assert_true(vq_notify_on(&vq));
+		assert_int_equal(vq_pop(&vq, &e, iov, 1), 1);
+		assert_false(vq_enable_notify(&vq));
+		assert_true(driver_kicks(event_idx, 3, 4));
+		/* event-idx leaves the flags alone; without it avail_event is
+		 * never written */
+		if (event_idx)
+			assert_int_equal(shm_ld16(r, USED), 0);
+		else
+			assert_int_equal(shm_ld16(r, USED + 4 + 8 * NUM), 3);   /* the event-idx round's */
+	}
+}
+
+/* A process that died with kicks off left NO_NOTIFY in the ring: the one
+ * that adopts the ring clears it the first time it asks for kicks. */
+static void test_adopt_clears_no_notify(void **state)
+{
+	avail_idx = 0;
+	shm_st16(r, AVAIL + 2, 0);
+	std_setup(false, false);
+	vq_notify_off(&vq);
+	assert_int_equal(shm_ld16(r, USED), VRING_USED_F_NO_NOTIFY);
+	struct vq next;
+	assert_int_equal(vq_adopt(&next, r, LO, HI, NUM, NUM, DESC, AVAIL, USED, false, false), 0);
+	assert_int_equal(shm_ld16(r, USED), VRING_USED_F_NO_NOTIFY);   /* adopting writes nothing */
+	assert_false(vq_enable_notify(&next));
+	assert_int_equal(shm_ld16(r, USED), 0);
+	assert_true(driver_kicks(false, 0, 1));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_notify_off),
+		T(test_adopt_clears_no_notify),
 		T(test_setup_ok_initialises_used),
 		T(test_setup_size),
 		T(test_setup_alignment),
