@@ -170,7 +170,9 @@ void busypoll_remove(struct busypoll *bp, struct busypoll_source *s)
 {
 	if (!s->added)
 		return;
-	/* Its owner still has the ring: the next one is told by kicks. */
+	/* Its owner still has the ring: kicks on for whoever serves it next,
+	 * who scans it when it takes it over (what came while they were off
+	 * announces itself to nobody; a lane's hand-back rescans). */
 	if (s->quieted)
 		s->arm(s);
 	s->quieted = s->arrived = false;

@@ -225,11 +225,14 @@ void vdev_scan_queue(struct vdev *vd, unsigned qi)
 }
 
 /* Busy polling (core/busypoll.h) of a queue served at home: what its kick
- * would do, for the driver's requests that arrive while the loop spins. */
+ * would do, for the driver's requests that arrive while the loop spins.
+ * A starved queue is the tick's: it pops the next chunk in the next
+ * iteration, after this one's answers. */
 static bool spin_ready(struct busypoll_source *s)
 {
 	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
-	return !q->lane && q->free && queue_open(q->vd, q) && vq_has_work(&q->vq);
+	return !q->lane && q->free && !q->starved && queue_open(q->vd, q) &&
+	       vq_has_work(&q->vq);
 }
 
 static bool spin_run(struct busypoll_source *s)
@@ -237,6 +240,7 @@ static bool spin_run(struct busypoll_source *s)
 	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
 	uint64_t before = q->stats.requests;
 	vdev_scan_queue(q->vd, (unsigned)(q - q->vd->q));
+	q->stats.busy_polled += q->stats.requests - before;
 	return q->stats.requests != before;
 }
 

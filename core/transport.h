@@ -163,6 +163,7 @@ static inline uint64_t vdev_lat_bound_ns(unsigned i)
  * Written only by the device's thread; others get copies (daemon/worker.h). */
 struct vdev_queue_stats {
 	uint64_t kicks, interrupts, requests;
+	uint64_t busy_polled;       /* requests a spinning loop took, kicks off (core/busypoll.h) */
 	unsigned inflight_max;      /* high-water mark of requests with the backend */
 	uint64_t lat[VDEV_LAT_BUCKETS];     /* answered requests by latency */
 	uint64_t lat_sum_ns;                /* and their latencies added up */

@@ -129,7 +129,8 @@ static bool spin_ready(struct busypoll_source *s)
 {
 	struct lane_queue *lq = container_of(s, struct lane_queue, spin);
 	struct vdev_queue *q = &lq->lane->vd->q[lq->qi];
-	return q->free && vdev_lane_serves(lq->lane, lq->qi) && vq_has_work(&q->vq);
+	return q->free && !q->starved && vdev_lane_serves(lq->lane, lq->qi) &&
+	       vq_has_work(&q->vq);
 }
 
 static bool spin_run(struct busypoll_source *s)
@@ -138,6 +139,7 @@ static bool spin_run(struct busypoll_source *s)
 	struct vdev_queue *q = &lq->lane->vd->q[lq->qi];
 	uint64_t before = q->stats.requests;
 	pop(lq->lane, lq->qi);
+	q->stats.busy_polled += q->stats.requests - before;
 	return q->stats.requests != before;
 }
 

@@ -73,7 +73,6 @@ int vq_setup(struct vq *vq, uint8_t *base, uint64_t lo, uint64_t hi, uint16_t nu
 	 * we own the used ring, so we put it into that state ourselves. */
 	vq->used_idx = 0;
 	vq->last_avail = 0;
-	vq->no_notify_shown = false;
 	shm_st16(base, used + USED_FLAGS, 0);
 	shm_st16(base, used + USED_IDX, 0);
 	return 0;
@@ -275,13 +274,15 @@ void vq_notify_off(struct vq *vq)
 		return;
 	vq->notify_off = true;
 	if (vq->event_idx) {
-		/* The driver kicks when the index it publishes moves from
-		 * old to new past avail_event (event in [old, new)); old is at
-		 * least last_avail, so last_avail - 1 lies behind every such
-		 * range until the index has moved on by 65535, which a spin
-		 * (at most a millisecond) does not see; past that it costs
-		 * one kick. */
-		shm_st16(vq->base, avail_event(vq), (uint16_t)(vq->last_avail - 1));
+		/* The driver kicks when avail_event lies in [old, new): old
+		 * is its index at its last kick decision, new its index now.
+		 * Linux publishes each request as it adds it and decides at
+		 * the end of a batch, so old may be behind what we took, and
+		 * new is at most a ring ahead of it.  The point half the index
+		 * space away is in neither direction: a batch would have to
+		 * span 32768 entries (what the spin takes meanwhile included)
+		 * to cross it, and then it costs one kick. */
+		shm_st16(vq->base, avail_event(vq), (uint16_t)(vq->last_avail + 0x8000u));
 	} else {
 		shm_st16(vq->base, vq->used + USED_FLAGS, VRING_USED_F_NO_NOTIFY);
 		vq->no_notify_shown = true;

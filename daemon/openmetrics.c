@@ -11,7 +11,8 @@ typedef unsigned long long ull;
 
 enum fam_id {
 	F_STATE, F_TRANSACTIONS, F_RESETS, F_SESSIONS, F_PROTOCOL_ERRORS,
-	F_Q_REQUESTS, F_Q_KICKS, F_Q_INTERRUPTS, F_Q_INFLIGHT, F_Q_INFLIGHT_MAX, F_Q_LATENCY,
+	F_Q_REQUESTS, F_Q_KICKS, F_Q_BUSY_POLLED, F_Q_INTERRUPTS, F_Q_INFLIGHT, F_Q_INFLIGHT_MAX,
+	F_Q_LATENCY,
 	F_BLK_REQUESTS, F_BLK_BYTES, F_BLK_ERRORS, F_BLK_COMMANDS, F_BLK_UNSUPPORTED,
 	F_BLK_INFLIGHT, F_BLK_BOUNCED, F_BLK_BOUNCED_BYTES,
 	F_CON_BYTES, F_CON_DROPPED, F_CON_BACKLOG, F_CON_ATTACHED, F_CON_CLIENTS, F_CON_REFUSED,
@@ -42,6 +43,9 @@ static const struct family families[] = {
 	  "Requests taken from the queue" },
 	{ F_Q_KICKS, P "queue_kicks", "counter", NULL, SERVED,
 	  "Notifications from the cell that made the daemon look at the queue" },
+	{ F_Q_BUSY_POLLED, P "queue_busy_polled", "counter", NULL, SERVED,
+	  "Requests taken while a loop watched the ring before it slept, the cell's "
+	  "kicks turned off (busy-poll-us)" },
 	{ F_Q_INTERRUPTS, P "queue_interrupts", "counter", NULL, SERVED,
 	  "Interrupts sent to the cell for the queue" },
 	{ F_Q_INFLIGHT, P "queue_inflight", "gauge", NULL, SERVED,
@@ -175,6 +179,7 @@ static void per_queue(struct strbuf *o, const struct family *f, const struct dev
 			continue;
 		case F_Q_REQUESTS: v = qs->st.requests; break;
 		case F_Q_KICKS: v = qs->st.kicks; break;
+		case F_Q_BUSY_POLLED: v = qs->st.busy_polled; break;
 		case F_Q_INTERRUPTS: v = qs->st.interrupts; break;
 		case F_Q_INFLIGHT: v = qs->inflight; break;
 		case F_Q_INFLIGHT_MAX: v = qs->st.inflight_max; break;
@@ -214,8 +219,8 @@ static void emit(struct strbuf *o, const struct family *f, const struct dev_snap
 	case F_RESETS: counter(o, f, s, NULL, NULL, s->vs.resets); break;
 	case F_SESSIONS: counter(o, f, s, NULL, NULL, s->vs.peer_sessions); break;
 	case F_PROTOCOL_ERRORS: counter(o, f, s, NULL, NULL, s->vs.protocol_errors); break;
-	case F_Q_REQUESTS: case F_Q_KICKS: case F_Q_INTERRUPTS: case F_Q_INFLIGHT:
-	case F_Q_INFLIGHT_MAX: case F_Q_LATENCY:
+	case F_Q_REQUESTS: case F_Q_KICKS: case F_Q_BUSY_POLLED: case F_Q_INTERRUPTS:
+	case F_Q_INFLIGHT: case F_Q_INFLIGHT_MAX: case F_Q_LATENCY:
 		per_queue(o, f, s, le);
 		break;
 	case F_BLK_REQUESTS: by_direction(o, f, s, b->reqs); break;

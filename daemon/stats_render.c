@@ -29,11 +29,11 @@ static void queue_json(struct strbuf *o, unsigned index, const struct queue_snap
 		       bool is_blk)
 {
 	const struct vdev_queue_stats *st = &q->st;
-	sb_printf(o, "{\"index\":%u,\"requests\":%llu,\"kicks\":%llu,\"interrupts\":%llu,"
-		  "\"inflight\":%u,\"inflight_max\":%u,\"latency\":{\"count\":%llu,"
-		  "\"sum_ns\":%llu,\"buckets\":[", index, (ull)st->requests, (ull)st->kicks,
-		  (ull)st->interrupts, q->inflight, st->inflight_max, (ull)lat_count(st),
-		  (ull)st->lat_sum_ns);
+	sb_printf(o, "{\"index\":%u,\"requests\":%llu,\"kicks\":%llu,\"busy_polled\":%llu,"
+		  "\"interrupts\":%llu,\"inflight\":%u,\"inflight_max\":%u,"
+		  "\"latency\":{\"count\":%llu,\"sum_ns\":%llu,\"buckets\":[", index,
+		  (ull)st->requests, (ull)st->kicks, (ull)st->busy_polled, (ull)st->interrupts,
+		  q->inflight, st->inflight_max, (ull)lat_count(st), (ull)st->lat_sum_ns);
 	for (unsigned i = 0; i < VDEV_LAT_BUCKETS; i++)
 		sb_printf(o, "%s%llu", i ? "," : "", (ull)st->lat[i]);
 	sb_printf(o, "]}");
@@ -133,8 +133,9 @@ void stats_text(struct strbuf *o, const struct dev_snapshot *s)
 	for (unsigned q = 0; q < s->nq; q++) {
 		const struct vdev_queue_stats *st = &s->q[q].st;
 		uint64_t n = lat_count(st);
-		sb_printf(o, "  queue %u: %llu requests, %llu kicks, %llu interrupts, %u in flight "
-			  "(at most %u)", q, (ull)st->requests, (ull)st->kicks, (ull)st->interrupts,
+		sb_printf(o, "  queue %u: %llu requests, %llu kicks, %llu busy-polled, "
+			  "%llu interrupts, %u in flight (at most %u)", q, (ull)st->requests,
+			  (ull)st->kicks, (ull)st->busy_polled, (ull)st->interrupts,
 			  s->q[q].inflight, st->inflight_max);
 		if (n)
 			sb_printf(o, ", latency %.1f us on average", (double)st->lat_sum_ns / n / 1e3);

@@ -71,7 +71,7 @@ def check(om_text, js):
             expect(d[key], P + name + "_total", device=dev)
         for q in d["queues"]:
             ql = dict(device=dev, queue=str(q["index"]))
-            for key in ("requests", "kicks", "interrupts"):
+            for key in ("requests", "kicks", "busy_polled", "interrupts"):
                 expect(q[key], P + "queue_" + key + "_total", **ql)
             expect(q["inflight"], P + "queue_inflight", **ql)
             expect(q["inflight_max"], P + "queue_inflight_max", **ql)

@@ -41,7 +41,7 @@
 static struct daemon_proc d;
 static char ctl_sock[400];
 
-static int setup(void **state)
+static int setup_with(const char *daemon_keys)
 {
 	if (harness_mkdir(&d) < 0)
 		return -1;
@@ -50,12 +50,23 @@ static int setup(void **state)
 	snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", d.dir);
 	char conf[2048];
 	snprintf(conf, sizeof(conf),
-		 "[daemon]\ncontrol-socket = %s\n"
+		 "[daemon]\ncontrol-socket = %s\n%s"
 		 "[block a]\nsim = %s/a.sock\nimage = %s/a.img\nqueues = 2\n"
 		 "[block b]\nsim = %s/b.sock\nimage = %s/b.img\n"
 		 "[console c]\nsim = %s/c.sock\nendpoint = log\npath = %s/c.log\n",
-		 ctl_sock, d.dir, d.dir, d.dir, d.dir, d.dir, d.dir);
+		 ctl_sock, daemon_keys, d.dir, d.dir, d.dir, d.dir, d.dir, d.dir);
 	return harness_start(&d, conf, 3, NULL);
+}
+
+static int setup(void **state)
+{
+	return setup_with("");
+}
+
+/* Loops that spin up to 1 ms before they sleep. */
+static int setup_spin(void **state)
+{
+	return setup_with("busy-poll-us = 1000\n");
 }
 
 static int teardown(void **state)
@@ -264,6 +275,30 @@ static void test_histogram_counts_requests(void **state)
 	assert_non_null(strstr(out, "  queue 0: 7 requests, "));
 	assert_non_null(strstr(out, ", 0 in flight (at most 4), latency "));
 	assert_non_null(strstr(out, "  queue 1: 4 requests, "));
+	fe_blk_close(b);
+}
+
+/* Requests one after the other, each sent soon after the last answer: a
+ * loop that spins up to 1 ms (setup_spin) is watching the ring when most of
+ * them come, takes them with kicks off and counts them busy-polled. */
+static void test_busy_polled_requests(void **state)
+{
+	static char out[1 << 16];
+	struct fe_blk *b = disk("b.sock", 1);
+	uint8_t buf[4096];
+	enum { N = 200 };
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_IN, 8 * (i % 32), buf, sizeof(buf)), 0);
+	assert_int_equal(ctl(out, sizeof(out), (const char *[]){ "--json", "stats", NULL }), 0);
+	const char *q = json_queue(out, "b", 0);
+	uint64_t polled = json_num(q, "busy_polled"), kicks = json_num(q, "kicks");
+	assert_int_equal(json_num(q, "requests"), N);
+	assert_true(polled > N / 4);            /* here 200 */
+	char line[128];
+	snprintf(line, sizeof(line), "  queue 0: %d requests, %llu kicks, %llu busy-polled, ", N,
+		 (unsigned long long)kicks, (unsigned long long)polled);
+	assert_int_equal(ctl(out, sizeof(out), (const char *[]){ "stats", "b", NULL }), 0);
+	assert_non_null(strstr(out, line));
 	fe_blk_close(b);
 }
 
@@ -485,6 +520,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_histogram_counts_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_polled_requests, setup_spin, teardown),
 		cmocka_unit_test_setup_teardown(test_openmetrics_equals_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_top_under_load, setup, teardown),
 	};

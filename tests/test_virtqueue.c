@@ -845,6 +845,64 @@ static void test_notify_off(void **state)
 	}
 }
 
+/* Linux publishes each request as it adds it and decides on the kick at
+ * the end of the batch, so the device may have taken part of the batch
+ * before it turned kicks off (the driver's old index behind last_avail),
+ * and more of it after.  With kicks off no such batch asks for one. */
+static void test_notify_off_linux_batch(void **state)
+{
+	struct vq_elem e;
+	struct iovec iov[1];
+	for (unsigned h = 0; h < NUM; h++)
+		simple_chain(h);
+	for (unsigned start = 0; start < 3; start++) {
+		for (unsigned before = 0; before <= NUM; before++) {
+			/* 0, near the middle and near the end of the index space */
+			uint16_t old = (uint16_t)(start * 0x7ffe + 5 * before);
+			avail_idx = old;
+			shm_st16(r, AVAIL + 2, old);
+			std_setup(true, false);
+			vq.last_avail = vq.used_idx = old;
+			for (unsigned k = 0; k < NUM; k++) {
+				if (k == before)
+					vq_notify_off(&vq);
+				avail_add((uint16_t)k);
+				if (k < before || k % 2)
+					assert_int_equal(vq_pop(&vq, &e, iov, 1), 1);
+			}
+			if (before == NUM)
+				vq_notify_off(&vq);
+			assert_false(driver_kicks(true, old, (uint16_t)(old + NUM)));
+			while (vq_pop(&vq, &e, iov, 1) == 1)
+				;
+			assert_false(vq_notify_on(&vq));
+			assert_true(driver_kicks(true, (uint16_t)(old + NUM), (uint16_t)(old + NUM + 1)));
+		}
+	}
+}
+
+/* A process that died while it spun left avail_event far away: the one
+ * that adopts the ring takes what is there and then asks for kicks as
+ * always, which puts it back. */
+static void test_adopt_event_idx_kicks_again(void **state)
+{
+	avail_idx = 0;
+	shm_st16(r, AVAIL + 2, 0);
+	std_setup(true, false);
+	vq_notify_off(&vq);
+	simple_chain(0);
+	avail_add(0);
+	assert_false(driver_kicks(true, 0, 1));
+	struct vq next;
+	assert_int_equal(vq_adopt(&next, r, LO, HI, NUM, NUM, DESC, AVAIL, USED, true, false), 0);
+	struct vq_elem e;
+	struct iovec iov[1];
+	assert_int_equal(vq_pop(&next, &e, iov, 1), 1);
+	assert_int_equal(vq_pop(&next, &e, iov, 1), 0);
+	assert_false(vq_enable_notify(&next));
+	assert_true(driver_kicks(true, 1, 2));
+}
+
 /* A process that died with kicks off left NO_NOTIFY in the ring: the one
  * that adopts the ring clears it the first time it asks for kicks. */
 static void test_adopt_clears_no_notify(void **state)
@@ -868,6 +926,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_notify_off),
+		T(test_notify_off_linux_batch),
+		T(test_adopt_event_idx_kicks_again),
 		T(test_adopt_clears_no_notify),
 		T(test_setup_ok_initialises_used),
 		T(test_setup_size),

@@ -7,7 +7,8 @@
  * program of steps: register transactions (any code, any value), peer
  * state changes, kicks on any vector, descriptors, indirect tables and
  * avail entries, raw writes anywhere in the section, answers of held
- * requests, pause, flush, config changes, shutdown, link down, and with a
+ * requests, pause, flush, config changes, shutdown, link down, a busy-poll
+ * spin over a queue (kicks off, looks, kicks on, what came run), and with a
  * journal a crash: the device dies, bytes of its journal are overwritten
  * (checksums fixed or not), and a new one takes over (vdev_adopt) or
  * starts afresh when that is refused.  An input may also begin with a take

@@ -17,7 +17,7 @@
 
 enum { OP_REG, OP_PEER, OP_KICK, OP_DESC, OP_ITAB, OP_AVAIL, OP_POKE, OP_ANSWER, OP_BRINGUP,
        OP_PAUSE, OP_FLUSH, OP_CONFIG, OP_SHUTDOWN, OP_LINK_DOWN, OP_CRASH, OP_TICK, OP_WAIT,
-       OP_COUNT };
+       OP_SPIN, OP_COUNT };
 #define MAX_WAITS 1     /* per input: each costs 1.5 ms of real time */
 
 static const struct { uint16_t off; uint8_t width; } regs[] = {
@@ -201,6 +201,25 @@ static void adopt_first(uint8_t *j, size_t size, void *arg)
 	mutate(j, size, f);
 }
 
+/* One busy-poll spin over queue q, as core/busypoll.c runs its sources
+ * (without the clock): kicks off, up to `looks` looks at the ring, kicks
+ * on, and what came meanwhile run. */
+static void spin(unsigned q, unsigned looks)
+{
+	if (!ft.vd.q || q >= ft.vd.nq)
+		return;
+	struct busypoll_source *s = &ft.vd.q[q].spin;
+	if (!s->quiet || !s->quiet(s))
+		return;
+	for (unsigned i = 0; i < looks; i++)
+		if (s->ready(s) && s->run(s))
+			break;
+	if (s->arm(s) && s->ready(s))
+		s->run(s);
+	if (ft.vd.q[q].vq.notify_off)
+		abort();                /* the loop would sleep with kicks off */
+}
+
 /* ---- the program --------------------------------------------------------- */
 
 static void step(struct fz *f)
@@ -291,6 +310,11 @@ static void step(struct fz *f)
 		break;
 	case OP_TICK:
 		break;
+	case OP_SPIN: {
+		uint8_t x = fz_u8(f);
+		spin(x % ft.nq, 1 + (x >> 4) % 4);
+		break;
+	}
 	case OP_WAIT:
 		/* Long enough for the late interrupt decision of polled
 		 * queues (core/transport.c). */

@@ -113,7 +113,7 @@ def virtqueue():
 # ---- transport (fuzz_transport.c, fuzz_transport_ops.c) ------------------
 
 (T_REG, T_PEER, T_KICK, T_DESC, T_ITAB, T_AVAIL, T_POKE, T_ANSWER, T_BRINGUP, T_PAUSE,
- T_FLUSH, T_CONFIG, T_SHUTDOWN, T_LINK_DOWN, T_CRASH, T_TICK, T_WAIT) = range(17)
+ T_FLUSH, T_CONFIG, T_SHUTDOWN, T_LINK_DOWN, T_CRASH, T_TICK, T_WAIT, T_SPIN) = range(18)
 T_STATUS = 10       # index of VI_DEVICE_STATUS in the register table
 T_QSEL, T_QENABLE = 3, 9
 T_FEATURES = (1 << 1) | (1 << 2) | (1 << 9)      # a block-like backend
@@ -235,6 +235,13 @@ def transport():
     p = t_device(1, 2, 6, 64) + t_bringup(4)
     p += t_request(0, 0, 0x3000) + t_kick(1)
     s['refill-drain'] = p
+    # a busy-polling loop takes requests nobody kicked for, with the
+    # driver's kicks off meanwhile (event-idx), on again after; the second
+    # spin gives up after one look, then a kick finds nothing new
+    p = t_device(1, 2, 3, 2) + t_bringup(3)
+    p += t_request(0, 0, 0x3000) + u8(T_SPIN) + u8(0x10)
+    p += u8(T_SPIN) + u8(0) + t_request(0, 2, 0x3400) + u8(T_SPIN) + u8(0x30) + t_kick(1)
+    s['spin'] = p
     write('transport', s)
 
 
