@@ -6,7 +6,8 @@
  * --threads N workers share the queues of all devices (contiguous shares,
  * bench_worker.c): by default one per device; one per queue models a guest
  * whose CPUs each drive their own blk-mq queue, like fio's numjobs.  A
- * worker submits in batches (one kick per queue per batch), then takes what
+ * worker submits in batches (each request published as it is added, one
+ * kick decision per queue per batch, as Linux's virtio_ring), then takes what
  * has completed, or waits for an interrupt on its queues' vectors.  Latency
  * is measured from just before fe_blk_submit() to the completion callback,
  * i.e. it includes the bounce copies, like fio's completion latency

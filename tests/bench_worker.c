@@ -127,6 +127,7 @@ int dev_setup(struct dev *d)
 		return r;
 	}
 	d->blk->no_copy = o->no_copy;
+	d->blk->fe->publish_each = true;        /* as the cell's virtio_ring */
 	if ((r = dev_check(d)) < 0)
 		return r;
 	unsigned nslots = o->queues * o->iodepth;

@@ -438,6 +438,8 @@ int fe_vq_add(struct fe_dev *fe, unsigned q, const struct fe_sg *sg, unsigned n,
 	vq->token[head] = token;
 	shm_st16(fe->rw, vq->avail + 4 + 2ull * (vq->avail_idx & (vq->num - 1)), head);
 	vq->avail_idx++;
+	if (fe->publish_each)
+		shm_st16_release(fe->rw, vq->avail + 2, vq->avail_idx);
 	return 0;
 }
 

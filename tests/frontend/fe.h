@@ -56,6 +56,10 @@ struct fe_dev {
 	struct dma_pool pool;   /* the Linux driver's allocator, modelled */
 	pthread_mutex_t pool_lock;
 	uint64_t features;      /* negotiated */
+	/* Publish each request's avail index as it is added, as Linux's
+	 * virtio_ring does (the kick is decided at the end of the batch); else
+	 * at fe_vq_kick, so that a test's burst shows up at once. */
+	bool publish_each;
 	unsigned nq;
 	struct fe_vq *vq;
 	int timeout_ms;
@@ -106,9 +110,11 @@ uint64_t fe_alloc_nozero(struct fe_dev *fe, size_t size);
 void fe_free(struct fe_dev *fe, uint64_t off, size_t size);
 static inline void *fe_ptr(struct fe_dev *fe, uint64_t off) { return fe->rw + off; }
 
-/* Add a chain (readable sg first).  -ENOSPC when descriptors are short. */
+/* Add a chain (readable sg first), published at once with publish_each.
+ * -ENOSPC when descriptors are short. */
 int fe_vq_add(struct fe_dev *fe, unsigned q, const struct fe_sg *sg, unsigned n, void *token);
-/* Publish added chains and kick if the device wants it. */
+/* Publish added chains and kick if the device wants it (the event-idx
+ * rule over everything added since the last call, as Linux decides). */
 void fe_vq_kick(struct fe_dev *fe, unsigned q);
 /* Next completed chain, or NULL. */
 void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
