@@ -278,7 +278,7 @@ void vq_notify_off(struct vq *vq)
 		 * is its index at its last kick decision, new its index now.
 		 * Linux publishes each request as it adds it and decides at
 		 * the end of a batch, so old may be behind what we took, and
-		 * new is at most a ring ahead of it.  The point half the index
+		 * new is at most a ring ahead of that.  The point half the index
 		 * space away is in neither direction: a batch would have to
 		 * span 32768 entries (what the spin takes meanwhile included)
 		 * to cross it, and then it costs one kick. */
