@@ -30,6 +30,8 @@
 
 #include "backends/virtio_blk.h"
 #include "core/journal.h"
+#include "core/shm.h"
+#include "core/virtio_ivshmem.h"
 #include "tests/harness.h"
 #include "tests/load.h"
 #include "tests/supervisor.h"
@@ -322,6 +324,110 @@ static void test_kills_under_load(void **state)
 	}
 }
 
+/* ---- killed while spinning ------------------------------------------------ */
+
+/* What the ring tells the driver about kicks (event-idx): avail_event. */
+static uint16_t avail_event(struct fe_blk *b)
+{
+	const struct fe_vq *vq = &b->fe->vq[0];
+	return shm_ld16(b->fe->rw, vq->used + 4 + 8ull * vq->num);
+}
+
+/* Killed while its loop spun, the daemon leaves the cell's kicks turned off
+ * (core/busypoll.h): a request the driver publishes then rings no doorbell.
+ * The process that takes the rings over finds it by itself and answers it,
+ * and kicks work again after. */
+static void test_killed_while_spinning(void **state)
+{
+	struct fixture *fx = *state;
+	char err[256];
+	assert_int_equal(harness_image(path(fx, "a.img", 0), 4 * MiB, 24), 0);
+	snprintf(fx->conf, sizeof(fx->conf),
+		 "[daemon]\ncontrol-socket = none\nbusy-poll-us = 1000\n"
+		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s\n",
+		 fx->d.dir, path(fx, "a.img", 0));
+	assert_true(harness_write_conf(fx->d.conf, fx->conf) >= 0);
+	if (sup_start(&fx->sup, DAEMON_PATH, fx->d.conf, fx->d.log, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	if (sup_wait_ready(fx->sup, 0, 20000) < 0)
+		fail_msg("the daemon did not become ready");
+	if (fe_blk_open(path(fx, "disk0.sock", 1), 0, 1, 64, 5000, &fx->blk[0], err,
+			sizeof(err)) < 0)
+		fail_msg("connecting: %s", err);
+	struct fe_blk *b = fx->blk[0];
+	struct fe_vq *vq = &b->fe->vq[0];
+	assert_true(b->fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	uint8_t buf[4096], want[4096];
+	/* Reads one after the other until the daemon is caught spinning with
+	 * kicks off right after an answer, then killed there; a kill that
+	 * lands after it turned them back on is tried again. */
+	bool caught = false;
+	unsigned attempt = 0;
+	for (; attempt < 20 && !caught; attempt++) {
+		sup_hold_restart(fx->sup, true);
+		for (unsigned i = 0; i < 2000 && !caught; i++) {
+			assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_IN, 8 * (i % 64), buf,
+						   sizeof(buf)), VIRTIO_BLK_S_OK);
+			uint16_t off = (uint16_t)(vq->avail_idx + 0x8000u);
+			double t0 = ms_now();
+			while (ms_now() - t0 < 1 && avail_event(b) != off)
+				;
+			if (avail_event(b) == off) {
+				sup_kill(fx->sup, SIGKILL);
+				caught = true;
+			}
+		}
+		for (int i = 0; i < 500 && sup_pid(fx->sup); i++)
+			usleep(10000);
+		assert_int_equal(sup_pid(fx->sup), 0);
+		caught = caught && avail_event(b) == (uint16_t)(vq->avail_idx + 0x8000u);
+		sup_hold_restart(fx->sup, false);
+		if (!caught) {
+			assert_int_equal(sup_restart(fx->sup), 0);
+			if (sup_wait_ready(fx->sup, sup_starts(fx->sup) - 1, 20000) < 0)
+				fail_msg("the restarted daemon did not become ready");
+		}
+	}
+	if (!caught)
+		fail_msg("the daemon was never caught spinning with kicks off");
+	printf("killed while spinning with kicks off (attempt %u)\n", attempt);
+	/* Dead with kicks off: the driver publishes and, as the ring says,
+	 * does not kick. */
+	uint64_t kicks = vq->kicks;
+	struct fe_blk_req req = { .type = VIRTIO_BLK_T_IN, .sector = 24, .buf = buf,
+				  .len = sizeof(buf), .status = -2 };
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(fe_blk_submit(b, 0, &req), 0);
+	fe_blk_kick(b, 0);
+	assert_int_equal(vq->kicks, kicks);
+	/* The next process takes the ring over and answers it unasked (it does
+	 * not spin: its own spin would find the request as well). */
+	snprintf(fx->conf, sizeof(fx->conf),
+		 "[daemon]\ncontrol-socket = none\nbusy-poll-us = 0\n"
+		 "[block disk0]\nsim = %s/disk0.sock\nimage = %s\n",
+		 fx->d.dir, path(fx, "a.img", 0));
+	assert_true(harness_write_conf(fx->d.conf, fx->conf) >= 0);
+	unsigned starts = sup_starts(fx->sup);
+	assert_int_equal(sup_restart(fx->sup), 0);
+	if (sup_wait_ready(fx->sup, starts, 20000) < 0)
+		fail_msg("the restarted daemon did not become ready");
+	for (int i = 0; i < 500 && req.status == -2; i++)
+		assert_int_not_equal(fe_blk_poll(b, 10), -ENODEV);     /* not reset */
+	assert_int_equal(req.status, VIRTIO_BLK_S_OK);
+	assert_int_equal(harness_read_file(path(fx, "a.img", 2), 24 * 512, want, sizeof(want)), 0);
+	assert_memory_equal(buf, want, sizeof(want));
+	assert_true(log_has(fx, "disk0: taken over"));
+	/* and kicks are back: requests after a pause long enough for the
+	 * loop to have stopped spinning are answered */
+	for (int i = 0; i < 3; i++) {
+		usleep(20000);
+		assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_IN, 8, buf, sizeof(buf)),
+				 VIRTIO_BLK_S_OK);
+	}
+	assert_true(vq->kicks > kicks);
+	assert_int_equal(sup_unexpected(fx->sup), 0);
+}
+
 /* ---- what is not trusted ------------------------------------------------ */
 
 /* Kill the daemon and keep it down; let f change what it left; restart;
@@ -503,6 +609,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_kills_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_while_spinning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_changed, setup, teardown),
 	};
