@@ -704,8 +704,10 @@ def scenario_handover(run, workdir):
         f.truncate(64 * MiB)
     link = os.path.join(workdir, "disk0.link")
     ctl = os.path.join(workdir, "ctl.sock")
-    conf = ("[daemon]\ncontrol-socket = %s\n[block disk0]\nsim = %s\nimage = %s\n"
-            "serial = VIVD-FS\n" % (ctl, link, img))
+    # Spinning up to 1 ms before sleeping, so that kills also land while
+    # the guest's driver sees its kicks turned off.
+    conf = ("[daemon]\ncontrol-socket = %s\nbusy-poll-us = 1000\n[block disk0]\nsim = %s\n"
+            "image = %s\nserial = VIVD-FS\n" % (ctl, link, img))
     sup = Supervised(run, workdir, conf, 1)
     writer = None
     starts = [0]
