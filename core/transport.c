@@ -240,8 +240,7 @@ static bool spin_run(struct busypoll_source *s)
 	struct vdev_queue *q = container_of(s, struct vdev_queue, spin);
 	uint64_t before = q->stats.requests;
 	vdev_scan_queue(q->vd, (unsigned)(q - q->vd->q));
-	q->stats.busy_polled += q->stats.requests - before;
-	return q->stats.requests != before;
+	return vdev_count_polled(q, before);
 }
 
 /* While the loop spins it watches the ring: the driver need not kick. */

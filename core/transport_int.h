@@ -52,6 +52,15 @@ static inline bool vdev_popped_this_iteration(const struct tick *t, const struct
 	return q->popped_in == tick_iteration(t);
 }
 
+/* After a busy-poll source's run (core/busypoll.h) popped queue q, whose
+ * request count was `before`: what it took counts as busy-polled.  True
+ * if it took any (a hit). */
+static inline bool vdev_count_polled(struct vdev_queue *q, uint64_t before)
+{
+	q->stats.busy_polled += q->stats.requests - before;
+	return q->stats.requests != before;
+}
+
 /* transport_lane.c, the home's thread. */
 /* Queue qi (a lane's) is open for serving: hand it over, or kick it. */
 void vdev_lane_go(struct vdev *vd, unsigned qi);

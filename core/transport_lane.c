@@ -139,8 +139,7 @@ static bool spin_run(struct busypoll_source *s)
 	struct vdev_queue *q = &lq->lane->vd->q[lq->qi];
 	uint64_t before = q->stats.requests;
 	pop(lq->lane, lq->qi);
-	q->stats.busy_polled += q->stats.requests - before;
-	return q->stats.requests != before;
+	return vdev_count_polled(q, before);
 }
 
 static bool spin_quiet(struct busypoll_source *s)
