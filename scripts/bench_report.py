@@ -1,6 +1,7 @@
 """The text report of scripts/bench (bench_run.py): medians and [min-max]
-ranges of each target's runs, the null disk's QD1 p50 beside each QD1 row,
-and the cost per request; summary() makes the JSON's summaries.
+ranges of each target's runs, the null disk's QD1 p50 beside each QD1 row
+and the floor it makes with fio's p50 and the machine's wake cost, and the
+cost per request; summary() makes the JSON's summaries.
 """
 import statistics
 
@@ -48,9 +49,25 @@ def table(rows):
         print("  " + "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)))
 
 
-def report(rounds, runtime, results, targets):
+def qd1_floor(null_p50, fio_p50, wake_us):
+    """The least p50 a front-end that sleeps for each interrupt can see: the
+    link's round trip (the null disk answers before the bench sleeps), the
+    storage's own time (fio) and what waking the sleeper costs the machine."""
+    if null_p50 is None or fio_p50 is None or wake_us is None:
+        return None
+    return null_p50 + fio_p50 + max(wake_us, 0.0)
+
+
+def report(rounds, runtime, results, targets, wake=None):
     null_qd1 = {r["pattern"]: med(r, "daemon", "p50_us") for r in results
                 if r["target"] == "null" and r["depth"] == 1}
+    ws = (wake or {}).get("summary", {}).get("wake_us")
+    wake_us = ws["median"] if ws else None
+    if ws:
+        sl = wake["summary"]["slept_share"]["median"]
+        print("\n=== wake cost: a thread asleep in poll() woken from another CPU adds %s us "
+              "[%s-%s] at the median (slept %.0f%%; bench --wake-cost)" % (
+                  fmt(wake_us), fmt(ws["min"]), fmt(ws["max"]), 100 * sl))
     for t in targets:
         rs = [r for r in results if r["target"] == t.name]
         if not rs:
@@ -60,7 +77,7 @@ def report(rounds, runtime, results, targets):
             t.name, t.desc, rounds, runtime))
         head = ["pattern", "daemon IOPS"] + (["fio IOPS", "d/fio"] if fio else []) + \
                ["p50 us"] + (["fio p50"] if fio else []) + ["p99 us"] + \
-               (["fio p99"] if fio else []) + (["null QD1 p50"] if fio else [])
+               (["fio p99"] if fio else []) + (["null QD1 p50", "floor"] if fio else [])
         rows = [head]
         for r in rs:
             row = [r["label"], rng(r, "daemon", "iops")]
@@ -74,12 +91,14 @@ def report(rounds, runtime, results, targets):
                 row.append(rng(r, "fio", "p99_us"))
             nq = null_qd1.get(r["pattern"]) if r["depth"] == 1 else None
             if fio:
-                row.append(fmt(nq) if nq is not None else "")
+                fl = qd1_floor(nq, med(r, "fio", "p50_us"), wake_us) if nq is not None else None
+                row += [fmt(nq) if nq is not None else "", fmt(fl) if fl is not None else ""]
             rows.append(row)
         table(rows)
         if fio:
             print("  d/fio: the daemon's median IOPS over fio's; null QD1 p50: the null disk's "
-              "p50 at queue depth 1, the transport's floor")
+                  "p50 at queue depth 1, the transport's floor; floor: null + fio p50 + the "
+                  "wake cost, the least a front-end that sleeps for each interrupt sees here")
         print("  cost per request, medians: cpu us (daemon: all threads, of which io_uring "
               "workers), context switches vol/invol, syscalls r+w (bench_cost.h)")
         rows = [["pattern", "daemon cpu", "iou-wrk", "bench cpu", "d+b cpu"] +

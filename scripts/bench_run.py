@@ -24,6 +24,11 @@ thread and child process); context switches; read/write-family system
 calls of the daemon and the bench (tests/bench_cost.h says what each
 counts).  The host's busy share during each run is recorded: other
 tenants show there.
+
+Wake cost: with a QD 1 pattern, each round also measures what waking a
+thread asleep in poll() costs the machine (bench --wake-cost,
+tests/bench_wake.h).  The report adds it to the null disk's and fio's QD 1
+p50: the least a front-end that sleeps for every interrupt can see here.
 """
 import argparse
 import json
@@ -221,6 +226,18 @@ def run_fio(cfg, t, pat):
             "host_busy_pct": busy_pct(h0, h1)}
 
 
+def run_wake(cfg):
+    """The machine's cost of waking a thread asleep in poll() (bench --wake-cost,
+    tests/bench_wake.h): what a QD 1 request pays when the bench sleeps for its
+    interrupt, which neither fio nor the null disk's figure contains."""
+    p = subprocess.run([cfg.bench, "--wake-cost", "--runtime", "1"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    m = re.search(r"^RESULT (.*)$", p.stdout, re.M)
+    if p.returncode != 0 or not m:
+        raise RuntimeError("bench --wake-cost failed (exit %d):\n%s" % (p.returncode, p.stdout))
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
 # ---- main ----------------------------------------------------------------------
 
 def parse_args():
@@ -326,7 +343,18 @@ def main():
                                   "spec": p.spec, "depth": p.depth, "disks": p.disks,
                                   "daemon": {"rounds": []}, "fio": {"rounds": []}}
                for t in targets for p in cfg.pats}
+        wake = {"rounds": []}
         for rnd in range(cfg.rounds):
+            if any(p.depth == 1 for p in cfg.pats):
+                print("    round %d/%d wake cost" % (rnd + 1, cfg.rounds), end="", flush=True)
+                try:
+                    w = run_wake(cfg)
+                    wake["rounds"].append(w)
+                    print(" %.1f us (slept %.0f%%)" % (w["wake_us"], 100 * w["slept_share"]),
+                          flush=True)
+                except RuntimeError as e:
+                    print(" FAILED")
+                    failed.append("wake cost: %s" % e)
             for t in targets:
                 for p in cfg.pats:
                     sides = ["daemon", "fio"] if t.name != "null" else ["daemon"]
@@ -363,8 +391,9 @@ def main():
             print("    note: " + cfg.note)
         for name, why in skipped.items():
             print("    %s: skipped (%s)" % (name, why))
-        bench_report.report(cfg.rounds, cfg.runtime, results, targets)
-        doc = {"meta": meta(cfg, skipped, targets), "results": results}
+        wake["summary"] = bench_report.summary(wake["rounds"])
+        bench_report.report(cfg.rounds, cfg.runtime, results, targets, wake)
+        doc = {"meta": meta(cfg, skipped, targets), "results": results, "wake": wake}
         if cfg.json:
             with open(cfg.json, "w") as f:
                 json.dump(doc, f, indent=1)

@@ -62,6 +62,7 @@
 #include "ctl/client.h"
 #include "tests/bench.h"
 #include "tests/bench_cost.h"
+#include "tests/bench_wake.h"
 
 #define UPGRADE_TAIL_MS 100         /* an upgrade's window goes on this long after its answer */
 #define SAMPLE_MS       200         /* how often the daemon's threads are read (bench_cost.h) */
@@ -272,9 +273,14 @@ static void usage(FILE *f)
 		"                    pool as usual but not cleared, filled or copied back\n"
 		"  --daemon-pid PID  also report the daemon's cost per request (CPU, context\n"
 		"                    switches, system calls, its io_uring workers)\n"
+		"  --wake-cost       no devices: measure what waking a thread asleep in poll()\n"
+		"                    costs this machine (tests/bench_wake.h), for --runtime\n"
+		"  --wake-work-us N  --wake-cost's answer delay, longer than it takes to fall\n"
+		"                    asleep (default 5)\n"
 		"  -h, --help        this help\n\n"
 		"Ends with: RESULT iops=<n> mbps=<n> p50_us=<n> p99_us=<n> requests=<n> and the\n"
-		"cost per request (bench_cpu_us=..., daemon_cpu_us=...)\n");
+		"cost per request (bench_cpu_us=..., daemon_cpu_us=...); --wake-cost with\n"
+		"RESULT wake_us=<n> awake_p50_us=<n> slept_p50_us=<n> slept_share=<n> ...\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -294,11 +300,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "upgrade-every", required_argument, NULL, 'U' },
 		{ "no-copy", no_argument, NULL, 'N' },
 		{ "daemon-pid", required_argument, NULL, 'P' },
+		{ "wake-cost", no_argument, NULL, 'W' },
+		{ "wake-work-us", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	*o = (struct opts){ .rw = RW_RANDREAD, .rwmixread = 50, .bs = 4096, .iodepth = 32,
-			    .queues = 1, .runtime = 10 };
+			    .queues = 1, .runtime = 10, .wake_work_us = 5 };
 	int c;
 	unsigned long u;
 	uint64_t sz;
@@ -397,12 +405,27 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->daemon_pid = (pid_t)u;
 			break;
+		case 'W':
+			o->wake_cost = true;
+			break;
+		case 'w':
+			if (!parse_num(optarg, 1, 1000, &u)) {
+				fprintf(stderr, "--wake-work-us: microseconds, from 1 to 1000\n");
+				return -1;
+			}
+			o->wake_work_us = (unsigned)u;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
 		default:
 			return -1;
 		}
+	}
+	if (o->wake_cost) {
+		if (o->ndevs)
+			fprintf(stderr, "--wake-cost drives no device: no --socket\n");
+		return optind == argc && o->ndevs == 0 ? 0 : -1;
 	}
 	if (optind != argc || o->ndevs == 0) {
 		if (o->ndevs == 0)
@@ -664,6 +687,29 @@ static int prepare(struct dev *devs, struct worker *ws, unsigned nw, const struc
 	return rc;
 }
 
+static int wake_cost_report(const struct opts *o)
+{
+	struct wake_cost w;
+	int r = wake_cost_measure(o->wake_work_us * 1000, o->runtime * 1000, &w);
+	if (r < 0) {
+		fprintf(stderr, "--wake-cost: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("wake cost: a thread that waits in poll() for an eventfd written by a thread\n"
+	       "spinning on another CPU, %llu requests in %u s:\n"
+	       "  answered at once:          p50 %6.1f us  p99 %6.1f us\n"
+	       "  answered after %3u us:     p50 %6.1f us  p99 %6.1f us  (slept %.0f%% of them)\n"
+	       "  sleeping added %.1f us at the median\n",
+	       (unsigned long long)w.requests, o->runtime, w.awake_p50_us, w.awake_p99_us,
+	       o->wake_work_us, w.slept_p50_us, w.slept_p99_us, w.slept_share * 100,
+	       w.wake_us);
+	printf("RESULT wake_us=%.2f awake_p50_us=%.2f awake_p99_us=%.2f slept_p50_us=%.2f "
+	       "slept_p99_us=%.2f slept_share=%.3f work_us=%u requests=%llu\n", w.wake_us,
+	       w.awake_p50_us, w.awake_p99_us, w.slept_p50_us, w.slept_p99_us, w.slept_share,
+	       o->wake_work_us, (unsigned long long)w.requests);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct opts o;
@@ -672,6 +718,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (o.wake_cost)
+		return wake_cost_report(&o);
 	unsigned nw = o.threads ? o.threads : o.ndevs;
 	struct dev *devs = calloc(o.ndevs, sizeof(*devs));
 	struct worker *ws = calloc(nw, sizeof(*ws));

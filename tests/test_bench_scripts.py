@@ -63,6 +63,24 @@ def test_numbers():
           "fmt: %s %s" % (bench_report.fmt(123456), bench_report.fmt(12.345)))
     check(bench_run.to_bytes("128k") == 131072 and bench_run.to_bytes("1GiB") == 1 << 30,
           "sizes")
+    check(abs(bench_report.qd1_floor(3.6, 2.0, 12.4) - 18.0) < 1e-9, "the QD1 floor's sum")
+    check(bench_report.qd1_floor(3.6, 2.0, -0.5) == 5.6, "a negative wake cost counts as none")
+    check(bench_report.qd1_floor(None, 2.0, 12.4) is None, "no floor without the null disk")
+
+
+def test_wake_cost(bench):
+    p = subprocess.run([bench, "--wake-cost", "--socket", "x"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    check(p.returncode == 2 and "--wake-cost drives no device" in p.stdout,
+          "--wake-cost with a device: %d %s" % (p.returncode, p.stdout))
+    w = bench_run.run_wake(argparse.Namespace(bench=bench))
+    # The answer comes 5 us after the request at the earliest: a round trip
+    # below that means the requester did not wait for it.
+    check(w["work_us"] == 5 and w["slept_p50_us"] >= 5.0 and w["awake_p50_us"] > 0,
+          "wake cost: %s" % w)
+    check(0 <= w["slept_share"] <= 1 and w["requests"] > 100, "wake cost: %s" % w)
+    check(abs(w["wake_us"] - (w["slept_p50_us"] - 5 - w["awake_p50_us"])) < 0.02,
+          "wake = slept - work - awake: %s" % w)
 
 
 def test_null_run(daemon, bench):
@@ -82,6 +100,8 @@ def test_null_run(daemon, bench):
         check(doc["meta"]["rounds"] == 2 and doc["meta"]["note"] == "a test", "meta")
         check([r["pattern"] for r in doc["results"]] == ["randread-4k-qd1", "custom-0"],
               "results: %s" % [r["pattern"] for r in doc["results"]])
+        check(len(doc["wake"]["rounds"]) == 2 and "wake_us" in doc["wake"]["summary"] and
+              "=== wake cost: " in p.stdout, "a wake cost per round (a QD1 pattern ran)")
         for r in doc["results"]:
             check(len(r["daemon"]["rounds"]) == 2 and not r["fio"]["rounds"], "rounds")
             s = r["daemon"]["summary"]
@@ -104,6 +124,7 @@ def main():
     a = ap.parse_args()
     test_patterns()
     test_numbers()
+    test_wake_cost(a.bench)
     test_null_run(a.daemon, a.bench)
     print("ok")
 
