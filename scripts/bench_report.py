@@ -91,7 +91,9 @@ def report(rounds, runtime, results, targets, wake=None):
                 row.append(rng(r, "fio", "p99_us"))
             nq = null_qd1.get(r["pattern"]) if r["depth"] == 1 else None
             if fio:
-                fl = qd1_floor(nq, med(r, "fio", "p50_us"), wake_us) if nq is not None else None
+                # a polling cell does not sleep: no wake-up in its floor
+                fl = qd1_floor(nq, med(r, "fio", "p50_us"), 0.0 if r.get("hipri") else wake_us) \
+                    if nq is not None else None
                 row += [fmt(nq) if nq is not None else "", fmt(fl) if fl is not None else ""]
             rows.append(row)
         table(rows)

@@ -25,6 +25,10 @@ calls of the daemon and the bench (tests/bench_cost.h says what each
 counts).  The host's busy share during each run is recorded: other
 tenants show there.
 
+hipri=1 patterns model a cell that polls (virtio_blk poll_queues, io_uring
+IOPOLL): no interrupts, no sleep; fio runs them without --hipri (page cache
+never sleeps; loop devices and files cannot be polled).
+
 Wake cost: with a QD 1 pattern, each round also measures what waking a
 thread asleep in poll() costs the machine (bench --wake-cost,
 tests/bench_wake.h).  The report adds it to the null disk's and fio's QD 1
@@ -54,6 +58,7 @@ PATTERNS = [
     ("read-128k-qd8", "rw=read,bs=128k,iodepth=8"),
     ("read-128k-qd8-nocopy", "rw=read,bs=128k,iodepth=8,nocopy=1"),
     ("randread-4k-qd1", "rw=randread,bs=4k,iodepth=1"),
+    ("randread-4k-qd1-hipri", "rw=randread,bs=4k,iodepth=1,hipri=1"),
     ("randrw-16k-qd16-2q", "rw=randrw,bs=16k,iodepth=16,queues=2,rwmixread=70,threads=2"),
     ("randread-4k-qd32-8disks", "rw=randread,bs=4k,iodepth=32,disks=8,threads=2"),
 ]
@@ -84,17 +89,17 @@ class Pattern:
     def __init__(self, name, spec):
         self.name, self.spec = name, spec
         self.rw, self.bs, self.depth, self.queues, self.mix = "randread", 4096, 32, 1, 50
-        self.disks, self.nocopy, self.threads = 1, False, 0
+        self.disks, self.nocopy, self.threads, self.hipri = 1, False, 0, False
         for kv in spec.split(","):
             k, _, v = kv.partition("=")
             if k == "rw" and v in RWS:
                 self.rw = v
             elif k == "bs":
                 self.bs = to_bytes(v)
-            elif k in ("iodepth", "queues", "rwmixread", "disks", "nocopy", "threads") and \
-                    v.isdigit():
+            elif k in ("iodepth", "queues", "rwmixread", "disks", "nocopy", "threads",
+                       "hipri") and v.isdigit():
                 setattr(self, {"iodepth": "depth", "rwmixread": "mix"}.get(k, k),
-                        bool(int(v)) if k == "nocopy" else int(v))
+                        bool(int(v)) if k in ("nocopy", "hipri") else int(v))
             else:
                 raise ValueError("pattern '%s': bad item '%s'" % (spec, kv))
         if self.bs <= 0 or self.bs % 512 or not (1 <= self.queues <= 64) or self.depth < 1 \
@@ -124,6 +129,8 @@ class Pattern:
             label += " %dt" % self.threads
         if self.nocopy:
             label += " no-copy"
+        if self.hipri:
+            label += " hipri"
         self.label = label
 
 
@@ -167,6 +174,8 @@ def run_bench(cfg, t, pat):
             "--quiet", "--daemon-pid", str(t.daemon.pid)]
     if pat.nocopy:
         cmd.append("--no-copy")
+    if pat.hipri:
+        cmd.append("--hipri")
     h0 = host_ticks()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     h1 = host_ticks()
@@ -247,7 +256,10 @@ def parse_args():
         ". SPEC: comma-separated rw=read|write|randread|randwrite|randrw, bs=SIZE, "
         "iodepth=N (per queue), queues=N, rwmixread=PCT, disks=N, nocopy=1, threads=N (the "
         "bench's workers sharing all queues, default one per disk; fio: numjobs=N, each "
-        "with its share of the requests in flight).")
+        "with its share of the requests in flight), hipri=1 (the bench's queues are poll "
+        "queues and its workers poll instead of sleeping, as a cell with virtio_blk "
+        "poll_queues and io_uring IOPOLL; fio runs without --hipri, which page cache and "
+        "loop devices cannot poll).")
     ap.add_argument("--daemon", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--bench", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
@@ -341,11 +353,12 @@ def main():
             print(">>> target %s: %s, daemon %d" % (name, t.desc, t.daemon.pid), flush=True)
         res = {(t.name, p.name): {"target": t.name, "pattern": p.name, "label": p.label,
                                   "spec": p.spec, "depth": p.depth, "disks": p.disks,
+                                  "hipri": p.hipri,
                                   "daemon": {"rounds": []}, "fio": {"rounds": []}}
                for t in targets for p in cfg.pats}
         wake = {"rounds": []}
         for rnd in range(cfg.rounds):
-            if any(p.depth == 1 for p in cfg.pats):
+            if any(p.depth == 1 and not p.hipri for p in cfg.pats):
                 print("    round %d/%d wake cost" % (rnd + 1, cfg.rounds), end="", flush=True)
                 try:
                     w = run_wake(cfg)

@@ -13,6 +13,11 @@
  * i.e. it includes the bounce copies, like fio's completion latency
  * includes the page-cache copy.
  *
+ * With --hipri the queues are poll queues (fe_vq_set_polled): the driver
+ * wants no interrupts and the workers poll the used rings instead of
+ * waiting, as a cell does whose virtio_blk has poll_queues, for io_uring
+ * IOPOLL (fio --hipri); its latency then has no wake-up of the cell in it.
+ *
  * The front-end bounces data as the cell's driver does (fe_blk.h): a
  * cleared bounce buffer per request, the data copied in for a write and out
  * for a read.  --no-copy leaves out the clearing and both copies (the
@@ -271,6 +276,9 @@ static void usage(FILE *f)
 		"                    report the pauses the load saw\n"
 		"  --no-copy         no bounce copies: data buffers are taken from the shared\n"
 		"                    pool as usual but not cleared, filled or copied back\n"
+		"  --hipri           poll queues, as a cell with virtio_blk poll_queues and\n"
+		"                    io_uring IOPOLL (fio --hipri): no interrupts, the\n"
+		"                    workers poll the used rings instead of sleeping\n"
 		"  --daemon-pid PID  also report the daemon's cost per request (CPU, context\n"
 		"                    switches, system calls, its io_uring workers)\n"
 		"  --wake-cost       no devices: measure what waking a thread asleep in poll()\n"
@@ -300,6 +308,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "upgrade-every", required_argument, NULL, 'U' },
 		{ "no-copy", no_argument, NULL, 'N' },
 		{ "daemon-pid", required_argument, NULL, 'P' },
+		{ "hipri", no_argument, NULL, 'H' },
 		{ "wake-cost", no_argument, NULL, 'W' },
 		{ "wake-work-us", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
@@ -405,6 +414,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->daemon_pid = (pid_t)u;
 			break;
+		case 'H':
+			o->hipri = true;
+			break;
 		case 'W':
 			o->wake_cost = true;
 			break;
@@ -508,9 +520,10 @@ static void print_devices(const struct dev *devs, const struct opts *o, unsigned
 	printf("%u device(s), %s", o->ndevs, rw_names[o->rw]);
 	if (o->rw == RW_RANDRW)
 		printf(" (rwmixread %u%%)", o->rwmixread);
-	printf(", bs %u, %u queue(s) x iodepth %u per device, %u thread(s), %us%s\n", o->bs,
+	printf(", bs %u, %u queue(s) x iodepth %u per device, %u thread(s), %us%s%s\n", o->bs,
 	       o->queues, o->iodepth, nw, o->runtime,
-	       o->no_copy ? ", no bounce copies (--no-copy)" : "");
+	       o->no_copy ? ", no bounce copies (--no-copy)" : "",
+	       o->hipri ? ", poll queues (--hipri)" : "");
 	for (unsigned i = 0; i < o->ndevs; i++) {
 		const struct fe_blk *b = devs[i].blk;
 		const struct fe_vq *vq = &b->fe->vq[0];

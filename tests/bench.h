@@ -127,6 +127,7 @@ struct opts {
 	unsigned upgrade_every;     /* ms; 0: no upgrades */
 	bool no_copy;               /* no bounce copies (fe_blk.no_copy) */
 	pid_t daemon_pid;           /* whose cost to report; 0: none */
+	bool hipri;                 /* poll queues: no interrupts, the workers spin */
 	bool wake_cost;             /* --wake-cost: measure the machine, no devices */
 	unsigned wake_work_us;
 };

@@ -128,6 +128,8 @@ int dev_setup(struct dev *d)
 	}
 	d->blk->no_copy = o->no_copy;
 	d->blk->fe->publish_each = true;        /* as the cell's virtio_ring */
+	for (unsigned i = 0; o->hipri && i < o->queues; i++)
+		fe_vq_set_polled(d->blk->fe, i);
 	if ((r = dev_check(d)) < 0)
 		return r;
 	unsigned nslots = o->queues * o->iodepth;
@@ -309,16 +311,44 @@ static int reap(struct worker *w)
 	return n;
 }
 
+static bool backends_ready(struct worker *w)
+{
+	for (unsigned i = 0; i < w->npfd; i++)
+		if (!fe_backend_ready(w->pfd_dev[i]->blk->fe))
+			return false;
+	return true;
+}
+
+/* --hipri: the cell polls its poll queues (blk-mq's poll for io_uring
+ * IOPOLL) instead of sleeping; the backend's state is looked at every so
+ * often, as the wait would. */
+static int spin_reap(struct worker *w, int timeout_ms)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
+	for (unsigned k = 1;; k++) {
+		int n = reap(w);
+		if (n)
+			return n;
+		if (k % 1024 == 0) {
+			if (!backends_ready(w))
+				return -ENODEV;
+			if (now_ns() > end)
+				return -ETIMEDOUT;
+		}
+	}
+}
+
 /* What has completed; if nothing, wait up to timeout_ms for an interrupt
  * and take what it brought.  -ETIMEDOUT, -ENODEV (a backend left READY). */
 static int wait_reap(struct worker *w, int timeout_ms)
 {
+	if (w->o->hipri)
+		return spin_reap(w, timeout_ms);
 	int n = reap(w);
 	if (n)
 		return n;
-	for (unsigned i = 0; i < w->npfd; i++)
-		if (!fe_backend_ready(w->pfd_dev[i]->blk->fe))
-			return -ENODEV;
+	if (!backends_ready(w))
+		return -ENODEV;
 	int r = poll(w->pfd, w->npfd, timeout_ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;

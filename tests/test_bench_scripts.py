@@ -2,8 +2,9 @@
 """scripts/bench's Python side, by behaviour: pattern specs and their
 refusals, fio's latency bins to percentiles, the summaries; and a short run
 on the null disk (no fio, no root needed) whose JSON has every round and
-its medians and whose SVG is well-formed XML naming every pattern.  No
-figure is judged: what things cost is the benchmark's business.
+its medians and whose SVG is well-formed XML naming every pattern, and in
+which the daemon rang no doorbells for a polling cell (hipri).  No figure
+is judged: what things cost is the benchmark's business.
 
     test_bench_scripts.py --daemon PATH --bench PATH
 """
@@ -31,11 +32,14 @@ def check(cond, what):
 def test_patterns():
     labels = [bench_run.Pattern(n, s).label for n, s in bench_run.PATTERNS]
     check(labels == ["4k randread QD32", "4k randwrite QD32", "128k read QD8",
-                     "128k read QD8 no-copy", "4k randread QD1", "16k randrw 70/30 QD16 2q 2t",
+                     "128k read QD8 no-copy", "4k randread QD1", "4k randread QD1 hipri",
+                     "16k randrw 70/30 QD16 2q 2t",
                      "4k randread QD32 x8 disks 2t"], "built-in labels: %s" % labels)
     p = bench_run.Pattern("x", "rw=randwrite,bs=1M,iodepth=2,queues=3")
     check((p.rw, p.bs, p.depth, p.queues, p.disks, p.nocopy, p.threads, p.fio_depth) ==
           ("randwrite", 1 << 20, 2, 3, 1, False, 1, 6), "a spec's fields")
+    p = bench_run.Pattern("x", "rw=randread,iodepth=1,hipri=1")
+    check(p.hipri and p.label == "4k randread QD1 hipri", "a polled pattern")
     p = bench_run.Pattern("x", "rw=randread,iodepth=32,disks=8,threads=2")
     check((p.threads, p.fio_depth) == (2, 128), "8 disks on 2 threads: fio 2 jobs of 128")
     for spec, msg in (("rw=trim", "bad item 'rw=trim'"), ("bs=1000", "bs a multiple of 512"),
@@ -68,6 +72,35 @@ def test_numbers():
     check(bench_report.qd1_floor(None, 2.0, 12.4) is None, "no floor without the null disk")
 
 
+def test_report_floor():
+    """The QD1 floor column: null + fio + wake, and no wake for a polling cell."""
+    import contextlib
+    import io
+
+    def res(target, pattern, hipri, d_p50, f_p50):
+        side = lambda p50: {"summary": bench_report.summary([{"iops": 1.0, "p50_us": p50,
+                                                              "p99_us": p50,
+                                                              "host_busy_pct": 50.0}])}
+        return {"target": target, "pattern": pattern, "label": pattern, "depth": 1,
+                "disks": 1, "hipri": hipri, "daemon": side(d_p50),
+                "fio": side(f_p50) if f_p50 else {}}
+    results = [res("file", "qd1", False, 19.0, 2.0), res("file", "qd1-hipri", True, 6.0, 2.0),
+               res("null", "qd1", False, 3.0, None), res("null", "qd1-hipri", True, 2.5, None)]
+    wake = {"summary": bench_report.summary([{"wake_us": 12.0, "slept_share": 1.0}])}
+    targets = [argparse.Namespace(name="file", desc="f"), argparse.Namespace(name="null",
+                                                                             desc="n")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        bench_report.report(1, 1, results, targets, wake)
+    rows = {}
+    for ln in out.getvalue().splitlines():
+        if ln.startswith("  qd1"):
+            rows.setdefault(ln.split()[0], ln.split())      # the first table's
+    check(rows["qd1"][-2:] == ["3.0", "17.0"] and rows["qd1-hipri"][-2:] == ["2.5", "4.5"],
+          "floors: %s" % out.getvalue())
+    check("adds 12.0 us" in out.getvalue(), "the wake cost line")
+
+
 def test_wake_cost(bench):
     p = subprocess.run([bench, "--wake-cost", "--socket", "x"], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
@@ -90,7 +123,8 @@ def test_null_run(daemon, bench):
     with tempfile.TemporaryDirectory() as d:
         js, svg = os.path.join(d, "r.json"), os.path.join(d, "r.svg")
         cmd = [sys.executable, os.path.join(SCRIPTS, "bench_run.py"), "--daemon", daemon,
-               "--bench", bench, "--targets", "null", "--patterns", "randread-4k-qd1",
+               "--bench", bench, "--targets", "null", "--patterns",
+               "randread-4k-qd1,randread-4k-qd1-hipri",
                "--pattern", "rw=randwrite,bs=8k,iodepth=4,disks=2,nocopy=1", "--rounds", "2",
                "--runtime", "1", "--size", "64M", "--json", js, "--svg", svg, "--note", "a test"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -98,8 +132,17 @@ def test_null_run(daemon, bench):
         check("=== null: the null disk" in p.stdout, "the report:\n" + p.stdout)
         doc = json.load(open(js))
         check(doc["meta"]["rounds"] == 2 and doc["meta"]["note"] == "a test", "meta")
-        check([r["pattern"] for r in doc["results"]] == ["randread-4k-qd1", "custom-0"],
+        check([r["pattern"] for r in doc["results"]] ==
+              ["randread-4k-qd1", "randread-4k-qd1-hipri", "custom-0"],
               "results: %s" % [r["pattern"] for r in doc["results"]])
+        # poll queues: the daemon rang no doorbell for the answers (event-idx
+        # with used_event left at 0: once per 2^16 of them), where it rings
+        # for each at QD1 with interrupts on
+        hs = doc["results"][1]["daemon"]["summary"]
+        check(hs["daemon_syscw"]["max"] < 0.01 and
+              doc["results"][0]["daemon"]["summary"]["daemon_syscw"]["min"] > 0.5,
+              "interrupts per request: %s, with poll queues %s" % (
+                  doc["results"][0]["daemon"]["summary"]["daemon_syscw"], hs["daemon_syscw"]))
         check(len(doc["wake"]["rounds"]) == 2 and "wake_us" in doc["wake"]["summary"] and
               "=== wake cost: " in p.stdout, "a wake cost per round (a QD1 pattern ran)")
         for r in doc["results"]:
@@ -124,6 +167,7 @@ def main():
     a = ap.parse_args()
     test_patterns()
     test_numbers()
+    test_report_floor()
     test_wake_cost(a.bench)
     test_null_run(a.daemon, a.bench)
     print("ok")

@@ -6,9 +6,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -382,6 +384,89 @@ static void test_plain_ring_multiqueue(void **state)
 	fe_blk_close(b);
 }
 
+/* One request on a poll queue: submitted, kicked as the driver decides,
+ * then the used ring polled until the answer is there (5 s at most). */
+static int polled_io(struct fe_blk *b, unsigned q, uint32_t type, uint64_t sector, void *buf,
+		     uint32_t len)
+{
+	struct fe_blk_req req = { .type = type, .sector = sector, .buf = buf, .len = len,
+				  .status = -2 };
+	int r = fe_blk_submit(b, q, &req);
+	if (r < 0)
+		return r;
+	fe_blk_kick(b, q);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (req.status == -2) {
+		fe_blk_reap_queue(b, q);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5)
+			return -ETIMEDOUT;
+	}
+	return req.status;
+}
+
+/* 1 if queue q's vector was rung since the last look (an eventfd adds
+ * doorbells up: several between two looks count once). */
+static unsigned rung(struct fe_dev *fe, unsigned q)
+{
+	int idx = fe_queue_watch(fe, q);
+	assert_true(idx > 0);
+	struct pollfd p = { .fd = fe->port->watch_fd[idx], .events = POLLIN };
+	return poll(&p, 1, 0) == 1 && fe_handle_watch(fe, (unsigned)idx) == 1;
+}
+
+/* A poll queue, as virtio_blk makes them (poll_queues=, for io_uring
+ * IOPOLL in the cell): the driver asks for no interrupts on it and polls
+ * the used ring.  Written data reads back through it and is in the image;
+ * the daemon rings the queue's vector at most once (event-idx: used_event
+ * stays 0, so only the first answer crosses it) or never (a plain ring:
+ * VRING_AVAIL_F_NO_INTERRUPT), where it would ring for each of 400 answers
+ * that the driver did not see before the doorbell; queue 0 beside it keeps
+ * its interrupts. */
+static void test_poll_queue(void **state)
+{
+	struct fixture *fx = *state;
+	start_two(fx, "queues = 2", "");
+	uint64_t plain = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM) |
+			 VIRTIO_BIT(VIRTIO_BLK_F_MQ) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	for (int event_idx = 1; event_idx >= 0; event_idx--) {
+		struct fe_blk *b = NULL;
+		char err[256];
+		assert_int_equal(fe_blk_open(path(fx, "disk0.sock", 1), event_idx ? 0 : plain, 2, 64,
+					     5000, &b, err, sizeof(err)), 0);
+		assert_int_equal(!!(b->fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), event_idx);
+		fe_vq_set_polled(b->fe, 1);
+		enum { N = 32, READS = 400 };
+		static uint8_t data[N * 4096], back[4096];
+		harness_fill(data, sizeof(data), 40 + event_idx);
+		unsigned rings = 0;
+		for (unsigned i = 0; i < N; i++) {
+			assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_OUT, 8 * i, data + i * 4096, 4096),
+					 VIRTIO_BLK_S_OK);
+			rings += rung(b->fe, 1);
+		}
+		assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+		for (unsigned i = 0; i < READS; i++) {
+			unsigned k = (i * 7) % N;
+			assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_IN, 8 * k, back, 4096),
+					 VIRTIO_BLK_S_OK);
+			assert_memory_equal(back, data + k * 4096, 4096);
+			rings += rung(b->fe, 1);
+		}
+		usleep(20 * 1000);
+		rings += rung(b->fe, 1);
+		assert_int_equal(rings, (unsigned)event_idx);
+		/* Queue 0 is an ordinary one: answered, with its interrupt. */
+		assert_int_equal(fe_blk_io(b, 0, VIRTIO_BLK_T_IN, 0, back, 4096), VIRTIO_BLK_S_OK);
+		assert_memory_equal(back, data, 4096);
+		assert_true(b->fe->interrupts > 0);
+		fe_blk_close(b);
+		assert_int_equal(harness_read_file(path(fx, "a.img", 2), 0, back, 4096), 0);
+		assert_memory_equal(back, data, 4096);
+	}
+}
+
 /* Post one raw chain on queue 0 of a connected front-end. */
 static void post_raw(struct fe_dev *fe, uint16_t head)
 {
@@ -713,6 +798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_with_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_ring_multiqueue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosted_link_is_power_of_two, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hup_after_term_threads, setup, teardown),

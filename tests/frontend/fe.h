@@ -45,6 +45,7 @@ struct fe_vq {
 	uint32_t *indirect_len;
 	void **token;
 	uint64_t kicks;
+	bool polled;            /* fe_vq_set_polled: no interrupts wanted */
 };
 
 struct fe_dev {
@@ -118,6 +119,13 @@ int fe_vq_add(struct fe_dev *fe, unsigned q, const struct fe_sg *sg, unsigned n,
 void fe_vq_kick(struct fe_dev *fe, unsigned q);
 /* Next completed chain, or NULL. */
 void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
+/* Make queue q a queue without a callback, as virtio_blk makes its poll
+ * queues (module parameter poll_queues; the cell polls them for io_uring
+ * IOPOLL / hipri I/O) and virtio_ring treats them: VRING_AVAIL_F_NO_INTERRUPT
+ * in avail->flags without event-idx; with it, used_event is never moved
+ * (fe_vq_get leaves it), so the device interrupts at most once per 2^16
+ * answers.  The owner polls fe_vq_get.  Before the queue's first request. */
+void fe_vq_set_polled(struct fe_dev *fe, unsigned q);
 
 /* Wait for an interrupt (or timeout_ms).  Returns 1 after an interrupt, 0 on
  * timeout, -ENODEV when the backend left READY ("backend failed!"). */
