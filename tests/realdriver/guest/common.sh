@@ -21,8 +21,9 @@ setup_guest() {
 	mkdir -p /tmp /mnt
 	mount -t tmpfs tmp /tmp
 	echo 3 > /proc/sys/kernel/printk   # only errors on the console
+	# vivd.modarg_NAME=K=V,K=V: parameters for module NAME
 	for m in "$@"; do
-		insmod /lib/modules/$m.ko || fail insmod "$m"
+		insmod /lib/modules/$m.ko $(opt "modarg_$m" | tr , ' ') || fail insmod "$m"
 	done
 }
 

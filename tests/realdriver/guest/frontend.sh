@@ -8,6 +8,9 @@
 #   vivd.sigterm=1          let the host stop the daemon at the end
 #   vivd.mq=1               two CPUs: direct writes from each at once (one
 #                           queue each), read back from the other
+#   vivd.poll=1             polled I/O (io_uring IOPOLL, /bin/vivd-hipri) on
+#                           the first disk, with virtio_blk's poll_queues
+#                           (vivd.modarg_virtio_blk=poll_queues=1)
 . /common.sh
 setup_guest virtio_ring virtio virtio_blk virtio_console crc16 mbcache jbd2 \
 	crc32c_generic ext4 virtio_ivshmem
@@ -74,6 +77,16 @@ if [ "$(opt mq)" = 1 ] && [ -n "$RAW" ] && D=$(disk_by_serial "$RAW"); then
 	taskset -c 1 dd if="$D" of=/tmp/m1 bs=4k skip=5120 count=256 iflag=direct 2>/dev/null &&
 	taskset -c 0 dd if="$D" of=/tmp/m2 bs=4k skip=6144 count=256 iflag=direct 2>/dev/null &&
 	cmp -s /data/d1 /tmp/m1 && cmp -s /data/d2 /tmp/m2 && pass mq-io || fail mq-io
+fi
+
+# Poll queues: virtio_blk made one of the disk's queues without a callback
+# (no interrupts wanted); O_DIRECT I/O through an io_uring with IOPOLL goes
+# down it and is polled for, written and read back.
+if [ "$(opt poll)" = 1 ] && [ -n "$RAW" ] && D=$(disk_by_serial "$RAW"); then
+	info io-poll "$(cat /sys/block/${D#/dev/}/queue/io_poll)"
+	vivd-hipri write "$D" $((28 << 20)) /data/d2 >/dev/null &&
+	vivd-hipri read "$D" $((28 << 20)) 1048576 /tmp/h1 >/dev/null &&
+	cmp -s /data/d2 /tmp/h1 && pass hipri-io || fail hipri-io
 fi
 
 # Read-only disk: writes refused, contents as on the host.
