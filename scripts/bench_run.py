@@ -32,7 +32,8 @@ never sleeps; loop devices and files cannot be polled).
 Wake cost: with a QD 1 pattern, each round also measures what waking a
 thread asleep in poll() costs the machine (bench --wake-cost,
 tests/bench_wake.h).  The report adds it to the null disk's and fio's QD 1
-p50: the least a front-end that sleeps for every interrupt can see here.
+p50: what a QD 1 read adds up to without the daemon's own share, when the
+front-end sleeps for every interrupt.
 """
 import argparse
 import json
@@ -363,8 +364,8 @@ def main():
                 try:
                     w = run_wake(cfg)
                     wake["rounds"].append(w)
-                    print(" %.1f us (slept %.0f%%)" % (w["wake_us"], 100 * w["slept_share"]),
-                          flush=True)
+                    print(" %.1f us (%.2f sleeps per request)" % (w["wake_us"],
+                                                                  w["slept_share"]), flush=True)
                 except RuntimeError as e:
                     print(" FAILED")
                     failed.append("wake cost: %s" % e)

@@ -13,7 +13,7 @@
  * i.e. it includes the bounce copies, like fio's completion latency
  * includes the page-cache copy.
  *
- * With --hipri the queues are poll queues (fe_vq_set_polled): the driver
+ * With --hipri the queues are poll queues (fe_vq_set_poll_queue): the driver
  * wants no interrupts and the workers poll the used rings instead of
  * waiting, as a cell does whose virtio_blk has poll_queues, for io_uring
  * IOPOLL (fio --hipri); its latency then has no wake-up of the cell in it.
@@ -700,29 +700,6 @@ static int prepare(struct dev *devs, struct worker *ws, unsigned nw, const struc
 	return rc;
 }
 
-static int wake_cost_report(const struct opts *o)
-{
-	struct wake_cost w;
-	int r = wake_cost_measure(o->wake_work_us * 1000, o->runtime * 1000, &w);
-	if (r < 0) {
-		fprintf(stderr, "--wake-cost: %s\n", strerror(-r));
-		return 1;
-	}
-	printf("wake cost: a thread that waits in poll() for an eventfd written by a thread\n"
-	       "spinning on another CPU, %llu requests in %u s:\n"
-	       "  answered at once:          p50 %6.1f us  p99 %6.1f us\n"
-	       "  answered after %3u us:     p50 %6.1f us  p99 %6.1f us  (slept %.0f%% of them)\n"
-	       "  sleeping added %.1f us at the median\n",
-	       (unsigned long long)w.requests, o->runtime, w.awake_p50_us, w.awake_p99_us,
-	       o->wake_work_us, w.slept_p50_us, w.slept_p99_us, w.slept_share * 100,
-	       w.wake_us);
-	printf("RESULT wake_us=%.2f awake_p50_us=%.2f awake_p99_us=%.2f slept_p50_us=%.2f "
-	       "slept_p99_us=%.2f slept_share=%.3f work_us=%u requests=%llu\n", w.wake_us,
-	       w.awake_p50_us, w.awake_p99_us, w.slept_p50_us, w.slept_p99_us, w.slept_share,
-	       o->wake_work_us, (unsigned long long)w.requests);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static struct opts o;
@@ -732,7 +709,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (o.wake_cost)
-		return wake_cost_report(&o);
+		return wake_cost_report(o.wake_work_us, o.runtime);
 	unsigned nw = o.threads ? o.threads : o.ndevs;
 	struct dev *devs = calloc(o.ndevs, sizeof(*devs));
 	struct worker *ws = calloc(nw, sizeof(*ws));

@@ -12,15 +12,19 @@
  * its QD 1 figure does not contain them either.
  *
  * The measurement models the two sides and nothing else: a requester
- * thread publishes a request in memory and waits as the bench's worker
- * does (looks once, then poll() on an eventfd); a responder thread watches
- * that memory as a busy-polling daemon loop does, spends work_ns on the
- * request, then writes the eventfd as the daemon raises an interrupt.
- *   - with work_ns = 0, the requester rarely sleeps: the round trip of two
- *     threads that stay awake (awake_p50);
- *   - with work_ns longer than the requester needs to reach poll(), it
- *     sleeps each time (slept_share says how often it did): slept_p50;
- *   - wake = slept_p50 - work_ns - awake_p50: what sleeping added.
+ * thread publishes a request in memory, a responder thread watches that
+ * memory as a busy-polling daemon loop does, spends work_ns on the
+ * request, then writes an eventfd as the daemon raises an interrupt.
+ *   - awake: work_ns = 0 and the requester spins on the eventfd (a
+ *     non-blocking read until it succeeds): the round trip of two threads
+ *     that never sleep (awake_p50);
+ *   - slept: the requester waits as the bench's worker does (looks once,
+ *     then poll()), and the answer comes work_ns later, longer than it
+ *     takes to fall asleep: slept_p50; slept_share is the requester's
+ *     voluntary context switches per request, how often it really slept;
+ *   - wake = slept_p50 - work_ns - awake_p50: what sleeping added.  Medians
+ *     do not add exactly: on a quiet machine with two CPUs it comes out
+ *     positive; a negative one says the figures are noise.
  * Each phase runs for half of runtime_ms.  Needs two CPUs to mean anything
  * (with one, the responder's spin and the requester share it); the
  * responder gives the CPU up when the requester is gone for a millisecond,
@@ -32,10 +36,17 @@
 struct wake_cost {
 	double awake_p50_us, awake_p99_us;
 	double slept_p50_us, slept_p99_us;
-	double slept_share;             /* of the requests with work: how many slept */
+	double slept_share;             /* voluntary context switches per request, slept phase */
 	double wake_us;                 /* slept_p50 - work - awake_p50 */
 	uint64_t requests;              /* both phases */
 };
 
-/* 0, or a negative errno (eventfd, threads). */
+/* 0, or a negative errno: -ETIMEDOUT when an answer took over a second
+ * (or none came), else what eventfd() or pthread_create() failed with. */
 int wake_cost_measure(unsigned work_ns, unsigned runtime_ms, struct wake_cost *out);
+
+/* virtio-ivshmem-bench --wake-cost: measure, print the figures and a
+ * RESULT line (wake_us=... awake_p50_us=... slept_p50_us=...
+ * slept_share=... work_us=... requests=...).  0, or 1 after an error
+ * message. */
+int wake_cost_report(unsigned work_us, unsigned runtime_s);

@@ -129,7 +129,7 @@ int dev_setup(struct dev *d)
 	d->blk->no_copy = o->no_copy;
 	d->blk->fe->publish_each = true;        /* as the cell's virtio_ring */
 	for (unsigned i = 0; o->hipri && i < o->queues; i++)
-		fe_vq_set_polled(d->blk->fe, i);
+		fe_vq_set_poll_queue(d->blk->fe, i);
 	if ((r = dev_check(d)) < 0)
 		return r;
 	unsigned nslots = o->queues * o->iodepth;
@@ -319,9 +319,27 @@ static bool backends_ready(struct worker *w)
 	return true;
 }
 
+/* Wait up to timeout_ms for the watched fds (the link, the vectors) and
+ * take what they brought: how many were ready, -ENODEV when the link
+ * closed or the backend left READY, -EINTR. */
+static int take_watches(struct worker *w, int timeout_ms)
+{
+	int r = poll(w->pfd, w->npfd, timeout_ms);
+	if (r < 0)
+		return -errno;
+	for (unsigned i = 0; r > 0 && i < w->npfd; i++) {
+		if (!(w->pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (fe_handle_watch(w->pfd_dev[i]->blk->fe, w->pfd_idx[i]) < 0)
+			return -ENODEV;
+	}
+	return r;
+}
+
 /* --hipri: the cell polls its poll queues (blk-mq's poll for io_uring
- * IOPOLL) instead of sleeping; the backend's state is looked at every so
- * often, as the wait would. */
+ * IOPOLL) instead of sleeping.  Every so often it looks at the backend's
+ * state and takes the doorbells, as the wait would: interrupts the daemon
+ * raised all the same are counted, and a link that closed is seen. */
 static int spin_reap(struct worker *w, int timeout_ms)
 {
 	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
@@ -330,7 +348,7 @@ static int spin_reap(struct worker *w, int timeout_ms)
 		if (n)
 			return n;
 		if (k % 1024 == 0) {
-			if (!backends_ready(w))
+			if (!backends_ready(w) || take_watches(w, 0) == -ENODEV)
 				return -ENODEV;
 			if (now_ns() > end)
 				return -ETIMEDOUT;
@@ -349,17 +367,13 @@ static int wait_reap(struct worker *w, int timeout_ms)
 		return n;
 	if (!backends_ready(w))
 		return -ENODEV;
-	int r = poll(w->pfd, w->npfd, timeout_ms);
+	int r = take_watches(w, timeout_ms);
+	if (r == -EINTR)
+		return 0;
 	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
+		return r;
 	if (r == 0)
 		return -ETIMEDOUT;
-	for (unsigned i = 0; i < w->npfd; i++) {
-		if (!(w->pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		if (fe_handle_watch(w->pfd_dev[i]->blk->fe, w->pfd_idx[i]) < 0)
-			return -ENODEV;
-	}
 	return reap(w);
 }
 

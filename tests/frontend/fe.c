@@ -466,10 +466,10 @@ void fe_vq_kick(struct fe_dev *fe, unsigned q)
 	}
 }
 
-void fe_vq_set_polled(struct fe_dev *fe, unsigned q)
+void fe_vq_set_poll_queue(struct fe_dev *fe, unsigned q)
 {
 	struct fe_vq *vq = &fe->vq[q];
-	vq->polled = true;
+	vq->poll_queue = true;
 	if (!(fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX)))
 		shm_st16(fe->rw, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
 	shm_mb();
@@ -508,7 +508,7 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len)
 		vq->indirect[id] = UINT64_MAX;
 	}
 	vq->last_used++;
-	if (!vq->polled && (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))) {
+	if (!vq->poll_queue && (fe->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))) {
 		shm_st16(fe->rw, vq->avail + 4 + 2ull * vq->num, vq->last_used);
 		/* used_event must be visible before the next load of used->idx
 		 * (store, then load: only a full barrier orders them, on x86 as

@@ -45,7 +45,7 @@ struct fe_vq {
 	uint32_t *indirect_len;
 	void **token;
 	uint64_t kicks;
-	bool polled;            /* fe_vq_set_polled: no interrupts wanted */
+	bool poll_queue;        /* fe_vq_set_poll_queue: no interrupts wanted */
 };
 
 struct fe_dev {
@@ -125,7 +125,7 @@ void *fe_vq_get(struct fe_dev *fe, unsigned q, uint32_t *len);
  * in avail->flags without event-idx; with it, used_event is never moved
  * (fe_vq_get leaves it), so the device interrupts at most once per 2^16
  * answers.  The owner polls fe_vq_get.  Before the queue's first request. */
-void fe_vq_set_polled(struct fe_dev *fe, unsigned q);
+void fe_vq_set_poll_queue(struct fe_dev *fe, unsigned q);
 
 /* Wait for an interrupt (or timeout_ms).  Returns 1 after an interrupt, 0 on
  * timeout, -ENODEV when the backend left READY ("backend failed!"). */

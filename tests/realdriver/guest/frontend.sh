@@ -84,6 +84,7 @@ fi
 # down it and is polled for, written and read back.
 if [ "$(opt poll)" = 1 ] && [ -n "$RAW" ] && D=$(disk_by_serial "$RAW"); then
 	info io-poll "$(cat /sys/block/${D#/dev/}/queue/io_poll)"
+	info cpus-possible "$(cat /sys/devices/system/cpu/possible)"
 	vivd-hipri write "$D" $((28 << 20)) /data/d2 >/dev/null &&
 	vivd-hipri read "$D" $((28 << 20)) 1048576 /tmp/h1 >/dev/null &&
 	cmp -s /data/d2 /tmp/h1 && pass hipri-io || fail hipri-io
