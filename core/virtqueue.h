@@ -126,9 +126,10 @@ bool vq_enable_notify(struct vq *vq);
 /* Tell the driver it need not kick: someone is watching the avail index
  * (a busy-polling loop).  Event-idx: avail_event is put half the index
  * space away from what was taken, which no batch the driver publishes
- * crosses; else the NO_NOTIFY flag.  Only a hint: a driver that decided to kick before it
- * saw this still kicks, which costs a wake-up and loses nothing.  The
- * caller must end it with vq_notify_on() before it stops watching. */
+ * crosses; else the NO_NOTIFY flag.  Only a hint: a driver that decided
+ * to kick before it saw this still kicks, which costs a wake-up and loses
+ * nothing.  The caller must end it with vq_notify_on() before it stops
+ * watching. */
 void vq_notify_off(struct vq *vq);
 
 /* Ask for kicks again (vq_enable_notify, with its answer: true if buffers

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -384,28 +383,6 @@ static void test_plain_ring_multiqueue(void **state)
 	fe_blk_close(b);
 }
 
-/* One request on a poll queue: submitted, kicked as the driver decides,
- * then the used ring polled until the answer is there (5 s at most). */
-static int polled_io(struct fe_blk *b, unsigned q, uint32_t type, uint64_t sector, void *buf,
-		     uint32_t len)
-{
-	struct fe_blk_req req = { .type = type, .sector = sector, .buf = buf, .len = len,
-				  .status = -2 };
-	int r = fe_blk_submit(b, q, &req);
-	if (r < 0)
-		return r;
-	fe_blk_kick(b, q);
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (req.status == -2) {
-		fe_blk_reap_queue(b, q);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > 5)
-			return -ETIMEDOUT;
-	}
-	return req.status;
-}
-
 /* 1 if queue q's vector was rung since the last look (an eventfd adds
  * doorbells up: several between two looks count once). */
 static unsigned rung(struct fe_dev *fe, unsigned q)
@@ -442,14 +419,14 @@ static void test_poll_queue(void **state)
 		harness_fill(data, sizeof(data), 40 + event_idx);
 		unsigned rings = 0;
 		for (unsigned i = 0; i < N; i++) {
-			assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_OUT, 8 * i, data + i * 4096, 4096),
+			assert_int_equal(fe_blk_io(b, 1, VIRTIO_BLK_T_OUT, 8 * i, data + i * 4096, 4096),
 					 VIRTIO_BLK_S_OK);
 			rings += rung(b->fe, 1);
 		}
-		assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+		assert_int_equal(fe_blk_io(b, 1, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
 		for (unsigned i = 0; i < READS; i++) {
 			unsigned k = (i * 7) % N;
-			assert_int_equal(polled_io(b, 1, VIRTIO_BLK_T_IN, 8 * k, back, 4096),
+			assert_int_equal(fe_blk_io(b, 1, VIRTIO_BLK_T_IN, 8 * k, back, 4096),
 					 VIRTIO_BLK_S_OK);
 			assert_memory_equal(back, data + k * 4096, 4096);
 			rings += rung(b->fe, 1);

@@ -13,13 +13,6 @@
 #include "core/virtio_ivshmem.h"
 #include "core/virtqueue.h"
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool fe_backend_ready(const struct fe_dev *fe)
 {
 	return ivshm_port_peer_state(fe->port) == VIRTIO_STATE_READY;
@@ -59,14 +52,14 @@ void fe_free(struct fe_dev *fe, uint64_t off, size_t size)
 
 static int wait_ack(struct fe_dev *fe)
 {
-	uint64_t deadline = now_ms() + (uint64_t)fe->timeout_ms;
+	uint64_t deadline = fe_now_ms() + (uint64_t)fe->timeout_ms;
 	for (unsigned spins = 0;; spins++) {
 		if (shm_ld32_acquire(fe->rw, VI_WRITE_TRANSACTION) == 0)
 			return 0;
 		if (!fe_backend_ready(fe))
 			return -ENODEV;     /* Linux: "backend failed!" */
 		if ((spins & 255) == 255) {
-			if (now_ms() > deadline)
+			if (fe_now_ms() > deadline)
 				return -ETIMEDOUT;
 			sched_yield();
 		}
@@ -98,7 +91,7 @@ int fe_reg_write(struct fe_dev *fe, uint32_t off, uint64_t val, unsigned size)
 
 int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len)
 {
-	uint64_t deadline = now_ms() + (uint64_t)fe->timeout_ms;
+	uint64_t deadline = fe_now_ms() + (uint64_t)fe->timeout_ms;
 	for (;;) {
 		uint32_t gen = shm_ld32_acquire(fe->rw, VI_CONFIG_GENERATION);
 		if (!(gen & 1)) {
@@ -109,7 +102,7 @@ int fe_read_config(struct fe_dev *fe, uint32_t off, void *buf, size_t len)
 		}
 		if (!fe_backend_ready(fe))
 			return -ENODEV;
-		if (now_ms() > deadline)
+		if (fe_now_ms() > deadline)
 			return -ETIMEDOUT;
 	}
 }
@@ -202,10 +195,10 @@ int fe_open(const char *path, int wait_ms, struct fe_dev **ret, char *err, size_
 	fe->rw = p->rw;
 	fe->rw_size = p->rw_size;
 	ivshm_port_set_int_control(p, true);
-	uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+	uint64_t deadline = fe_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	while (!fe_backend_ready(fe)) {
-		int left = (int)(deadline - now_ms());
-		if (wait_ms <= 0 || now_ms() >= deadline) {
+		int left = (int)(deadline - fe_now_ms());
+		if (wait_ms <= 0 || fe_now_ms() >= deadline) {
 			snprintf(err, err_len, "backend not ready");
 			r = -ENODEV;
 			goto fail;

@@ -23,9 +23,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/dma_pool.h"
 #include "core/port.h"
+
+/* CLOCK_MONOTONIC in milliseconds: what the front-end's waits are bounded by. */
+static inline uint64_t fe_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 struct fe_sg {
 	uint64_t off;           /* R/W-section offset */

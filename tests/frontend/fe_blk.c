@@ -225,6 +225,21 @@ int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, vo
 	if (r < 0)
 		return r;
 	fe_blk_kick(blk, q);
+	if (blk->fe->vq[q].poll_queue) {
+		/* No interrupt comes: look at the used ring until the answer is
+		 * there, as the cell's task polls for io_uring IOPOLL. */
+		uint64_t end = fe_now_ms() + 10000;
+		while (req.status == -2) {
+			if (blk->fe->violations)
+				return -EPROTO;
+			if (!fe_backend_ready(blk->fe))
+				return -ENODEV;
+			fe_blk_reap_queue(blk, q);
+			if (req.status == -2 && fe_now_ms() > end)
+				return -ETIMEDOUT;
+		}
+		return req.status;
+	}
 	for (int tries = 0; req.status == -2; tries++) {
 		if (blk->fe->violations)
 			return -EPROTO;     /* the device answered something else: it never ends */

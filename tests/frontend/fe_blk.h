@@ -75,6 +75,8 @@ int fe_blk_poll(struct fe_blk *blk, int timeout_ms);
  * own that waits on fe_queue_watch()).  Returns how many. */
 int fe_blk_reap_queue(struct fe_blk *blk, unsigned q);
 
-/* Synchronous request; returns the virtio status or a negative errno. */
+/* Synchronous request; returns the virtio status or a negative errno.  On
+ * a poll queue (fe_vq_set_poll_queue) it polls the used ring instead of
+ * waiting for an interrupt, and leaves the vectors' doorbells alone. */
 int fe_blk_io(struct fe_blk *blk, unsigned q, uint32_t type, uint64_t sector, void *buf,
 	      uint32_t len);

@@ -22,13 +22,6 @@ struct tx_chain {
 	uint32_t len[MAX_SEGS];
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int post_rx(struct fe_console *c, struct fe_con_rxbuf *b)
 {
 	struct fe_sg sg = { .off = b->off, .len = c->rx_size, .write = true };
@@ -236,18 +229,18 @@ int fe_console_write_all(struct fe_console *c, const void *buf, size_t len, int 
 {
 	const uint8_t *p = buf;
 	size_t off = 0;
-	uint64_t last = now_ms();
+	uint64_t last = fe_now_ms();
 	while (off < len) {
 		size_t n = fe_console_send(c, p + off, len - off);
 		off += n;
 		if (n)
-			last = now_ms();
+			last = fe_now_ms();
 		if (off == len)
 			break;
 		int r = fe_console_poll(c, 50);
 		if (r < 0)
 			return r;
-		if (now_ms() - last > (uint64_t)timeout_ms)
+		if (fe_now_ms() - last > (uint64_t)timeout_ms)
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -257,30 +250,30 @@ int fe_console_read_exact(struct fe_console *c, void *buf, size_t len, int timeo
 {
 	uint8_t *p = buf;
 	size_t got = 0;
-	uint64_t last = now_ms();
+	uint64_t last = fe_now_ms();
 	for (;;) {
 		size_t n = fe_console_recv(c, p + got, len - got);
 		got += n;
 		if (n)
-			last = now_ms();
+			last = fe_now_ms();
 		if (got == len)
 			return 0;
 		int r = fe_console_poll(c, 50);
 		if (r < 0)
 			return r;
-		if (now_ms() - last > (uint64_t)timeout_ms)
+		if (fe_now_ms() - last > (uint64_t)timeout_ms)
 			return -ETIMEDOUT;
 	}
 }
 
 int fe_console_drain(struct fe_console *c, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = fe_now_ms() + (uint64_t)timeout_ms;
 	while (c->tx_inflight) {
 		int r = fe_console_poll(c, 50);
 		if (r < 0)
 			return r;
-		if (now_ms() > deadline)
+		if (fe_now_ms() > deadline)
 			return -ETIMEDOUT;
 	}
 	return 0;
